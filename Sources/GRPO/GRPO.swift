@@ -1,0 +1,1 @@
+// The GRPO module: see DESIGN.md. Filled in by its issue.

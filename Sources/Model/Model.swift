@@ -1,0 +1,1 @@
+// The Model module: see DESIGN.md. Filled in by its issue.

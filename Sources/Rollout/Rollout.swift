@@ -1,0 +1,1 @@
+// The Rollout module: see DESIGN.md. Filled in by its issue.

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what SwiftTIR needs on a fresh Debian machine. Idempotent; silent when all is present.
+set -euo pipefail
+need=()
+dpkg -s libopenblas-dev  >/dev/null 2>&1 || need+=(libopenblas-dev)
+dpkg -s liblapacke-dev   >/dev/null 2>&1 || need+=(liblapacke-dev)
+dpkg -s pkg-config       >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s bubblewrap       >/dev/null 2>&1 || need+=(bubblewrap)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
