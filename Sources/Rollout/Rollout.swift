@@ -1,1 +1,0 @@
-// The Rollout module: see DESIGN.md. Filled in by its issue.
