@@ -9,7 +9,9 @@ let cpuFlags: [SwiftSetting] = {
           info.contains(" avx2"), info.contains(" fma") else { return [] }
     return [.unsafeFlags(["-target-cpu", "haswell"])]
 }()
-let fast: [SwiftSetting] = cpuFlags + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// -fno-math-errno: on Linux sqrtf may set errno, so `squareRoot()` becomes a libcall that blocks vectorization.
+let fast: [SwiftSetting] = cpuFlags + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                       .unsafeFlags(["-Xcc", "-fno-math-errno"])]
 
 let package = Package(
     name: "SwiftTIR",

@@ -12,3 +12,17 @@ struct ModelShape {
         [("qkv", dim, 3 * dim), ("o", dim, dim), ("gate/up", dim, ffn), ("down", ffn, dim), ("head", dim, vocab)]
     }
 }
+
+extension ModelShape {
+    /// The parameter layout of the reference model (tied head: the embedding doubles as the output layer).
+    var parameterLayout: [(name: String, shape: [Int])] {
+        var layout: [(name: String, shape: [Int])] = [("emb", [vocab, dim])]
+        for l in 0..<layersForLayout {
+            layout += [("l\(l).n1", [dim]), ("l\(l).qkv", [3 * dim, dim]), ("l\(l).o", [dim, dim]),
+                       ("l\(l).n2", [dim]), ("l\(l).gate", [ffn, dim]), ("l\(l).up", [ffn, dim]), ("l\(l).down", [dim, ffn])]
+        }
+        return layout + [("norm", [dim])]
+    }
+
+    var layersForLayout: Int { name == "small" ? 4 : 8 }
+}

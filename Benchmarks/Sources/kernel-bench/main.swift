@@ -26,6 +26,7 @@ let allCases: [BenchCase] =
     linearCases(.small) + linearCases(.base)
     + linearCases(.small, decode: true) + linearCases(.base, decode: true)
     + logProbCases(rows: 4096, vocab: 260)
+    + optimizerCases(.small) + optimizerCases(.base)
 
 let selected = allCases.filter { c in filters.isEmpty || filters.contains { "\(c.op) \(c.shape)".contains($0) } }
 let config = String(cString: openblas_get_config())
