@@ -11,7 +11,8 @@ let cpuFlags: [SwiftSetting] = {
           info.contains(" avx2"), info.contains(" fma") else { return [] }
     return [.unsafeFlags(["-target-cpu", "haswell"])]
 }()
-let fast: [SwiftSetting] = cpuFlags + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let fast: [SwiftSetting] = cpuFlags + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                       .unsafeFlags(["-Xcc", "-fno-math-errno"])]
 
 let package = Package(
     name: "SwiftTIRBenchmarks",
