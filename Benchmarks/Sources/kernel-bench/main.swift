@@ -30,7 +30,12 @@ let allCases: [BenchCase] =
 
 let selected = allCases.filter { c in filters.isEmpty || filters.contains { "\(c.op) \(c.shape)".contains($0) } }
 let config = String(cString: openblas_get_config())
-print("kernel-bench: \(selected.count) ops, Tensor threads \(Threads.count), OpenBLAS threads \(openblas_get_num_threads()) (\(config)), best of reps")
+/// Other processes skew timings on a shared machine: show the load so a reader can judge the figures.
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
+print("kernel-bench: \(selected.count) ops, Tensor threads \(Threads.count), OpenBLAS threads \(openblas_get_num_threads()) "
+      + "(\(config)), best of alternating reps, load average \(loadAverage())")
 var results: [BenchResult] = []
 for c in selected {
     do {
@@ -40,3 +45,4 @@ for c in selected {
     }
 }
 printTable(results)
+print("load average at the end: \(loadAverage())")
