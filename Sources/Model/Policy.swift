@@ -25,7 +25,8 @@ public final class Policy {
     public init(config: PolicyConfig) throws {
         try config.validate()
         self.config = config
-        arena = try ParameterArena(layout: config.parameterLayout)
+        let arena = try ParameterArena(layout: config.parameterLayout)
+        self.arena = arena
         embed = try arena.tensor("model.embed_tokens.weight")
         layers = try (0..<config.layers).map { i in
             let p = "model.layers.\(i)."
