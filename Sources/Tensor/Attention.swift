@@ -135,7 +135,8 @@ public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) 
         }
     }
     return Tensor.record(out, inputs: [qkv]) { out in
-        let g = out.grad!, dx = qkv.ensureGrad()
+        // Buffers read through their tensors here, so the closure keeps them alive.
+        let g = out.grad!, dx = qkv.ensureGrad(), x = qkv.data, o = out.data, l = lse.data
         Kernels.withSingleThreadedBLAS {
             parallelFor(batch * heads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Kernels.attentionScratchCount(keys: t))
