@@ -140,3 +140,12 @@ public struct ConfigError: Error, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+extension GRPOConfig {
+    /// `tir demo`'s GRPO settings: single-turn TIR on the toy world, sized for the 30-minute budget.
+    public static var demo: GRPOConfig {
+        var c = GRPOConfig()
+        c.steps = 40
+        return c
+    }
+}

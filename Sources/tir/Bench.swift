@@ -1,7 +1,9 @@
 import ArgumentParser
 
-struct Bench: ParsableCommand {
+/// `tir bench ...`: performance measurements, one JSON object per run with --json.
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: train step, decode, sandbox, GRPO step.",
-        subcommands: [BenchTrain.self, BenchDecode.self])
+        commandName: "bench",
+        abstract: "Measure performance (use a release build).",
+        subcommands: [BenchTrain.self, BenchDecode.self, BenchSandbox.self])
 }

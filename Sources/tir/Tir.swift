@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct Tir: ParsableCommand {
+struct Tir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tir",
         abstract: "SwiftTIR: tool-integrated reinforcement learning of a small policy, in one Swift process.",
-        subcommands: [Bench.self])
+        subcommands: [Demo.self, Pretrain.self, Train.self, Eval.self, Score.self, Bench.self, SandboxCommand.self])
 }
