@@ -6,7 +6,9 @@ import Foundation
 /// callers that need exact zeros (causal masks) write them explicitly.
 @inline(__always)
 func fastExp(_ xIn: SIMD8<Float>) -> SIMD8<Float> {
-    var x = xIn.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.7))
+    // Clamp with masks: `clamped`/`pointwiseMin` compile to scalar NaN-aware loops, `replacing` to vblendvps.
+    let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.7)
+    var x = xIn.replacing(with: lo, where: xIn .< lo).replacing(with: hi, where: xIn .> hi)
     // n = round(x / ln2) via the 1.5*2^23 magic number: the integer lands in the low mantissa bits.
     let magic = SIMD8<Float>(repeating: 12582912)
     let m = x * 1.44269504088896341 + magic
@@ -38,7 +40,8 @@ extension Kernels {
         var mv = SIMD8<Float>(repeating: -.infinity)
         var j = 0
         while j + 8 <= n {
-            mv = pointwiseMax(mv, UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self))
+            let v = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+            mv.replace(with: v, where: v .> mv)
             j += 8
         }
         var m = mv.max()

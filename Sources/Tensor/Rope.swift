@@ -101,16 +101,23 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
         }
     }
     return Tensor.record(out, inputs: [qkv]) { out in
-        // dqkv += Rᵀ g: rotate a copy of g by -angle (v columns untouched), then add.
-        let g = Tensor(zeros: out.shape)
-        g.data.update(from: out.grad!, count: out.count)
+        // dqkv += Rᵀ g: the q and k gradients rotate by -angle, the v gradient passes through.
+        let g = out.grad!, dx = qkv.ensureGrad(), c = cosT.data, s = sinT.data, d = heads * hd
         positions.withUnsafeBufferPointer { p in
-            if n > 0 {
-                Kernels.ropeInPlace(x: g.data, rowStride: width, rows: n, heads: 2 * heads, headDim: hd,
-                                    positions: p.baseAddress!, cos: cosT.data, sin: sinT.data, inverse: true)
+            parallelFor(n, minChunk: 16) { r in
+                for row in r {
+                    let o = row * width, pc = c + Int(p[row]) * half, ps = s + Int(p[row]) * half
+                    for h in 0..<(2 * heads) {
+                        let a = o + h * hd, b = a + half
+                        for i in 0..<half {
+                            let g1 = g[a + i], g2 = g[b + i]
+                            dx[a + i] += g1 * pc[i] + g2 * ps[i]
+                            dx[b + i] += g2 * pc[i] - g1 * ps[i]
+                        }
+                    }
+                    for j in (o + 2 * d)..<(o + width) { dx[j] += g[j] }
+                }
             }
         }
-        let dx = qkv.ensureGrad(), src = g.data
-        parallelFor(out.count, minChunk: 1 << 15) { r in for i in r { dx[i] += src[i] } }
     }
 }
