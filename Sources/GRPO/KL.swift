@@ -14,6 +14,8 @@ public enum KLEstimator: String, Codable, CaseIterable, Sendable {
 /// Pass the same mini-batch normalizer as the policy loss (token count for token-mean) and add
 /// coef * this to the loss. d/dlogp: k1 -> 1, k2 -> x, k3 -> 1 - exp(-x) (0 where verl's clamps bind).
 /// Rows with mask 0 are skipped: exactly zero gradient.
+/// Combine it with the policy loss into ONE scalar before `backward()`: two backward sweeps over graphs
+/// that share nodes (the same log-probs / logits) would propagate the first sweep's gradient twice.
 public func klPenalty(_ logProbs: Tensor, refLogProbs: [Float], mask: [Float], estimator: KLEstimator,
                       normalizer: Float) throws -> Tensor {
     try require(logProbs.rank == 1, "klPenalty needs log-probs [N], got shape \(logProbs.shape)")
