@@ -5,8 +5,9 @@ import Tensor
 /// `feed` call appends tokens to any number of slots at once (a prefill is several tokens for one slot,
 /// a decode step is one token for each live slot) and returns logits only after each item's last token.
 ///
-/// Cache layout per layer: K and V are [slots, maxLen, D]; a row (slot, pos) sees positions 0...pos of its
-/// own slot only, so sequences of different lengths never interact and need no padding.
+/// Cache layout per layer: K and V are [slots, heads, maxLen, hd], so one head's keys are contiguous and
+/// a decode step streams through them. A row (slot, pos) sees positions 0...pos of its own slot only, so
+/// sequences of different lengths never interact and need no padding.
 public final class DecodeSession {
     public let policy: Policy
     public let slots: Int
@@ -14,7 +15,7 @@ public final class DecodeSession {
     public private(set) var lengths: [Int]
     private let keys: [UnsafeMutablePointer<Float>]
     private let values: [UnsafeMutablePointer<Float>]
-    private let rope: RopeTable
+    private let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
     private var scratch = Scratch()
 
     public init(policy: Policy, slots: Int, maxLen: Int) throws {
@@ -27,7 +28,14 @@ public final class DecodeSession {
         let n = slots * maxLen * c.dim
         keys = (0..<c.layers).map { _ in .allocate(capacity: n) }
         values = (0..<c.layers).map { _ in .allocate(capacity: n) }
-        rope = RopeTable(headDim: c.headDim, maxLen: maxLen, theta: c.ropeTheta)
+        var cos = [Float](repeating: 0, count: maxLen * c.headDim / 2), sin = cos
+        cos.withUnsafeMutableBufferPointer { cp in
+            sin.withUnsafeMutableBufferPointer { sp in
+                Kernels.ropeTables(positions: maxLen, headDim: c.headDim, theta: c.ropeTheta,
+                                   cos: cp.baseAddress!, sin: sp.baseAddress!)
+            }
+        }
+        ropeCos = cos; ropeSin = sin
     }
 
     deinit {
@@ -41,8 +49,8 @@ public final class DecodeSession {
     /// Appends each item's tokens to its slot and returns logits [items.count, V] (row i = after the last
     /// token of item i). A slot may appear at most once per call.
     public func feed(_ items: [(slot: Int, tokens: [Int32])]) throws -> [Float] {
-        let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab
-        var rowSlot: [Int] = [], rowPos: [Int] = [], rowToken: [Int32] = [], lastRow: [Int] = []
+        let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads
+        var rowSlot: [Int] = [], rowPos: [Int32] = [], rowToken: [Int32] = [], lastRow: [Int] = []
         var seen = Set<Int>()
         for item in items {
             guard item.slot >= 0, item.slot < slots, seen.insert(item.slot).inserted else {
@@ -54,61 +62,88 @@ public final class DecodeSession {
             }
             for (j, t) in item.tokens.enumerated() {
                 guard t >= 0, Int(t) < v else { throw TensorError("DecodeSession.feed: token id \(t) outside 0..<\(v)") }
-                rowSlot.append(item.slot); rowPos.append(lengths[item.slot] + j); rowToken.append(t)
+                rowSlot.append(item.slot); rowPos.append(Int32(lengths[item.slot] + j)); rowToken.append(t)
             }
             lastRow.append(rowSlot.count - 1)
         }
         let n = rowSlot.count
         scratch.reserve(rows: n, dim: d, ffn: f)
         let x = scratch.x, h = scratch.h, qkv = scratch.qkv, att = scratch.att, gu = scratch.gu
-        for r in 0..<n { (x + r * d).update(from: policy.embed.data + Int(rowToken[r]) * d, count: d) }
-
+        rowToken.withUnsafeBufferPointer { ids in
+            Kernels.embedding(table: policy.embed.data, ids: ids.baseAddress!, count: n, dim: d, out: x)
+        }
         for (li, l) in policy.layers.enumerated() {
-            rmsNormRows(x, weight: l.inputNorm.data, out: h, rows: n, dim: d, eps: c.normEps)
-            Kernels.sgemm(transA: false, transB: true, m: n, n: 3 * d, k: d, a: h, lda: d, b: l.qkv.data, ldb: d,
-                          beta: 0, c: qkv, ldc: 3 * d)
+            Kernels.rmsNorm(x: x, weight: l.inputNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
+            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: 3 * d, inDim: d, beta: 0)        // [n, 3D]
+            rowPos.withUnsafeBufferPointer { pos in
+                ropeCos.withUnsafeBufferPointer { cp in
+                    ropeSin.withUnsafeBufferPointer { sp in   // q and k are adjacent: rotate 2H heads at once
+                        Kernels.ropeInPlace(x: qkv, rowStride: 3 * d, rows: n, heads: 2 * heads, headDim: hd,
+                                            positions: pos.baseAddress!, cos: cp.baseAddress!, sin: sp.baseAddress!)
+                    }
+                }
+            }
             let kc = keys[li], vc = values[li]
             for r in 0..<n {
                 let row = qkv + r * 3 * d
-                rope.rotate(row, heads: c.heads, position: rowPos[r])            // q
-                rope.rotate(row + d, heads: c.heads, position: rowPos[r])        // k
-                let at = (rowSlot[r] * maxLen + rowPos[r]) * d
-                (kc + at).update(from: row + d, count: d)
-                (vc + at).update(from: row + 2 * d, count: d)
+                for hh in 0..<heads {
+                    let at = ((rowSlot[r] * heads + hh) * maxLen + Int(rowPos[r])) * hd
+                    (kc + at).update(from: row + d + hh * hd, count: hd)
+                    (vc + at).update(from: row + 2 * d + hh * hd, count: hd)
+                }
             }
             attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
-            // x += att Woᵀ (the residual add is BLAS's beta = 1)
-            Kernels.sgemm(transA: false, transB: true, m: n, n: d, k: d, a: att, lda: d, b: l.o.data, ldb: d,
-                          beta: 1, c: x, ldc: d)
-            rmsNormRows(x, weight: l.postNorm.data, out: h, rows: n, dim: d, eps: c.normEps)
-            // gate and up are adjacent in the arena: one [N, 2F] product
-            Kernels.sgemm(transA: false, transB: true, m: n, n: 2 * f, k: d, a: h, lda: d, b: l.gate.data, ldb: d,
-                          beta: 0, c: gu, ldc: 2 * f)
+            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: d, beta: 1)               // x += att Woᵀ
+            Kernels.rmsNorm(x: x, weight: l.postNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
+            rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0)         // gate|up adjacent: [n, 2F]
             for r in 0..<n {
-                let g = gu + r * 2 * f, u = g + f
-                for j in 0..<f { let s = g[j]; g[j] = s / (1 + expf(-s)) * u[j] }
+                let g = gu + r * 2 * f
+                Kernels.swiglu(gate: g, up: g + f, out: g, count: f)
             }
-            Kernels.sgemm(transA: false, transB: true, m: n, n: d, k: f, a: gu, lda: 2 * f, b: l.down.data, ldb: f,
-                          beta: 1, c: x, ldc: d)
+            rowsLinear(gu, l.down.data, x, rows: n, outDim: d, inDim: f, beta: 1, lda: 2 * f) // x += m Wdᵀ
         }
-        for r in 0..<n { lengths[rowSlot[r]] = max(lengths[rowSlot[r]], rowPos[r] + 1) }
+        for r in 0..<n { lengths[rowSlot[r]] = max(lengths[rowSlot[r]], Int(rowPos[r]) + 1) }
 
         // Final norm and head only for the rows whose logits are wanted.
         let m = lastRow.count
         for (i, r) in lastRow.enumerated() {
-            rmsNormRows(x + r * d, weight: policy.finalNorm.data, out: h + i * d, rows: 1, dim: d, eps: c.normEps)
+            Kernels.rmsNorm(x: x + r * d, weight: policy.finalNorm.data, rows: 1, dim: d, eps: c.normEps,
+                            out: h + i * d, rstd: nil)
         }
         var logits = [Float](repeating: 0, count: m * v)
         logits.withUnsafeMutableBufferPointer { lp in
-            Kernels.sgemm(transA: false, transB: true, m: m, n: v, k: d, a: h, lda: d, b: policy.head.data, ldb: d,
-                          beta: 0, c: lp.baseAddress!, ldc: v)
+            rowsLinear(h, policy.head.data, lp.baseAddress!, rows: m, outDim: v, inDim: d, beta: 0)
         }
         return logits
     }
 
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout. With few rows, OpenBLAS's
+    /// own threading mostly waits; splitting the output columns over our workers, each with a single-threaded
+    /// sgemm on its slice of W, keeps both cores busy.
+    private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                            rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil) {
+        let lda = lda ?? inDim
+        if rows > 64 || Threads.count == 1 {
+            Kernels.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: lda, b: w, ldb: inDim,
+                          beta: beta, c: out, ldc: outDim)
+            return
+        }
+        let parts = Threads.count
+        let per = ((outDim + parts - 1) / parts + 15) / 16 * 16
+        Kernels.withSingleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = p * per, hi = min(outDim, lo + per)
+                if lo < hi {
+                    Kernels.sgemm(transA: false, transB: true, m: rows, n: hi - lo, k: inDim, a: x, lda: lda,
+                                  b: w + lo * inDim, ldb: inDim, beta: beta, c: out + lo, ldc: outDim)
+                }
+            }
+        }
+    }
+
     /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head).
     private func attend(qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
-                        rowSlot: [Int], rowPos: [Int], keys: UnsafeMutablePointer<Float>,
+                        rowSlot: [Int], rowPos: [Int32], keys: UnsafeMutablePointer<Float>,
                         values: UnsafeMutablePointer<Float>) {
         let c = policy.config, d = c.dim, hd = c.headDim, heads = c.heads, maxLen = maxLen
         let scale = 1 / Float(hd).squareRoot()
@@ -120,11 +155,12 @@ public final class DecodeSession {
                     for job in range {
                         let r = job / heads, hh = job % heads
                         let q = qkv + r * 3 * d + hh * hd
-                        let base = slotOf[r] * maxLen * d + hh * hd
-                        let len = posOf[r] + 1
+                        let base = (slotOf[r] * heads + hh) * maxLen * hd
+                        let kh = keys + base, vh = values + base
+                        let len = Int(posOf[r]) + 1
                         var mx = -Float.infinity
                         for t in 0..<len {
-                            let s = dot(q, keys + base + t * d, hd) * scale
+                            let s = dot(q, kh + t * hd, hd) * scale
                             p[t] = s
                             mx = max(mx, s)
                         }
@@ -133,7 +169,7 @@ public final class DecodeSession {
                         let o = out + r * d + hh * hd
                         o.update(repeating: 0, count: hd)
                         let inv = 1 / sum
-                        for t in 0..<len { axpy(p[t] * inv, values + base + t * d, o, hd) }
+                        for t in 0..<len { axpy(p[t] * inv, vh + t * hd, o, hd) }
                     }
                 }
             }
@@ -156,43 +192,6 @@ private struct Scratch {
         x = .allocate(capacity: n * d); h = .allocate(capacity: n * d); qkv = .allocate(capacity: n * 3 * d)
         att = .allocate(capacity: n * d); gu = .allocate(capacity: n * 2 * f)
         rows = n
-    }
-}
-
-/// cos/sin of position * inv_freq in the Hugging Face Llama convention (rotate_half over the two halves).
-struct RopeTable {
-    let half: Int
-    let cos: [Float], sin: [Float]    // [maxLen, half]
-
-    init(headDim: Int, maxLen: Int, theta: Float) {
-        half = headDim / 2
-        var c = [Float](repeating: 0, count: maxLen * half), s = c
-        for i in 0..<half {
-            let invFreq = 1 / powf(theta, Float(2 * i) / Float(headDim))
-            for p in 0..<maxLen {
-                let a = Float(p) * invFreq
-                c[p * half + i] = cosf(a); s[p * half + i] = sinf(a)
-            }
-        }
-        cos = c; sin = s
-    }
-
-    /// Rotates `heads` consecutive head vectors starting at x, all at one position.
-    func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, position p: Int) {
-        let hd = 2 * half
-        cos.withUnsafeBufferPointer { cb in
-            sin.withUnsafeBufferPointer { sb in
-                let c = cb.baseAddress! + p * half, s = sb.baseAddress! + p * half
-                for h in 0..<heads {
-                    let v = x + h * hd
-                    for i in 0..<half {
-                        let a = v[i], b = v[i + half]
-                        v[i] = a * c[i] - b * s[i]
-                        v[i + half] = b * c[i] + a * s[i]
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -225,12 +224,3 @@ func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<F
     while i < n { y[i] += alpha * x[i]; i += 1 }
 }
 
-/// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, row by row.
-func rmsNormRows(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                 rows: Int, dim d: Int, eps: Float) {
-    for r in 0..<rows {
-        let xr = x + r * d, o = out + r * d
-        let rstd = 1 / (dot(xr, xr, d) / Float(d) + eps).squareRoot()
-        for j in 0..<d { o[j] = xr[j] * rstd * w[j] }
-    }
-}
