@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// What one call of a benchmark does, for the throughput column.
 enum Work {
@@ -74,4 +75,15 @@ func printTable(_ results: [BenchResult]) {
     for row in rows { print(line(row)) }
     let notes = Set(results.map(\.c.note).filter { !$0.isEmpty })
     for n in notes.sorted() { print("  note: \(n)") }
+}
+
+/// Makes `loss.backward()` run exactly the backward of the op that produced `output`: dOutput is filled
+/// once with small random values and a no-op scalar "loss" on top passes nothing further down.
+/// Gradients of the inputs accumulate across calls, as they would over micro-batches.
+func backwardOnly(_ output: Tensor, seed: UInt64) -> () throws -> Void {
+    var rng = RNG(seed: seed)
+    let g = output.ensureGrad()
+    for i in 0..<output.count { g[i] = rng.normal() * 1e-3 }
+    let loss = Tensor.record(Tensor(zeros: [1]), inputs: [output]) { _ in }
+    return { try loss.backward() }
 }

@@ -1,10 +1,10 @@
 import Tensor
 
-/// Fused log-softmax + target gather (the cross-entropy / policy log-prob kernel) at the LM head's shape.
+/// Fused log-softmax + target gather (policy log-probs) and fused cross-entropy at the LM head's shape.
 func logProbCases(rows: Int, vocab: Int) -> [BenchCase] {
     let shape = "logits[\(rows),\(vocab)]"
     let bytes = Double(rows * vocab * 4)
-    let note = "gatherLogProbs GB/s counts 4·N·V bytes per pass over the logits: fwd 1 pass, fwd+bwd 4 (read x; read x, read+write dx)"
+    let note = "gatherLogProbs/crossEntropy GB/s count 4·N·V bytes per pass over the logits: fwd 1 pass, fwd+bwd 4 (read x; read x, read+write dx)"
     func setup(_ seed: UInt64) -> (Tensor, [Int32], [Float]) {
         var rng = RNG(seed: seed)
         let logits = randomTensor([rows, vocab], &rng, requiresGrad: true)
@@ -20,6 +20,10 @@ func logProbCases(rows: Int, vocab: Int) -> [BenchCase] {
         BenchCase(op: "gatherLogProbs fwd+bwd", shape: shape, work: .bytes(4 * bytes), note: note) {
             let (logits, targets, seed) = setup(4)
             return (run: { try gatherLogProbs(logits, targets: targets).backward(seed: seed) }, baseline: nil)
+        },
+        BenchCase(op: "crossEntropy fwd+bwd", shape: shape, work: .bytes(4 * bytes), note: note) {
+            let (logits, targets, _) = setup(5)
+            return (run: { try crossEntropy(logits, targets: targets).backward() }, baseline: nil)
         },
     ]
 }

@@ -21,10 +21,13 @@ while let a = args.popFirst() {
     }
 }
 if let threads { Threads.set(threads) }
+Allocator.keepFreedMemory()   // as the tir executable does: big op outputs reuse heap pages
 
 let allCases: [BenchCase] =
     linearCases(.small) + linearCases(.base)
     + linearCases(.small, decode: true) + linearCases(.base, decode: true)
+    + attentionCases(.small) + attentionCases(.base)
+    + rmsNormCases(.small) + rmsNormCases(.base)
     + logProbCases(rows: 4096, vocab: 260)
     + optimizerCases(.small) + optimizerCases(.base)
 
