@@ -3,7 +3,7 @@ import PackageDescription
 import Foundation
 
 // Kernel and end-to-end benchmarks, kept out of the root package so the main build stays lean.
-// Run: cd Benchmarks && swift run -c release kernel-bench [--threads N] [--filter TEXT] [--quick]
+// Run: cd Benchmarks && swift run -c release kernel-bench [--threads N] [--filter TEXT]... [--quick | --budget S]
 
 // Same code-generation flags as the root package, so the figures describe what the project ships.
 let cpuFlags: [SwiftSetting] = {

@@ -3,7 +3,7 @@ import Foundation
 import Tensor
 
 // kernel-bench: Tensor kernels at the model's shapes, next to raw cblas_sgemm measured in the same run.
-//   swift run -c release kernel-bench [--threads N] [--filter TEXT] [--quick]
+//   swift run -c release kernel-bench [--threads N] [--filter TEXT]... [--quick | --budget SECONDS]
 // To add an op (attention, RMSNorm, ...): write a function returning [BenchCase] and append it to `allCases`.
 
 var threads: Int?
@@ -15,8 +15,9 @@ while let a = args.popFirst() {
     case "--threads": threads = args.popFirst().flatMap(Int.init)
     case "--filter": if let f = args.popFirst() { filters.append(f) }
     case "--quick": budget = 0.2
+    case "--budget": budget = args.popFirst().flatMap(Double.init) ?? budget
     default:
-        print("usage: kernel-bench [--threads N] [--filter TEXT]... [--quick]")
+        print("usage: kernel-bench [--threads N] [--filter TEXT]... [--quick | --budget SECONDS per row]")
         exit(a == "--help" || a == "-h" ? 0 : 2)
     }
 }
