@@ -29,6 +29,8 @@ libc.prctl(4, 0, 0, 0, 0)                         # PR_SET_DUMPABLE = 0
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
+os.environ.update(CFG["env"])                     # e.g. OPENBLAS_NUM_THREADS=1: a preloaded numpy must not
+                                                  # start threads in the server, or forked children may hang
 PRELOADED = []
 for _m in CFG["preload"]:
     try:
