@@ -1,9 +1,9 @@
 import ArgumentParser
 
 /// `tir bench ...`: performance measurements, one JSON object per run with --json.
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure performance (use a release build).",
-        subcommands: [BenchSandbox.self])
+        subcommands: [BenchTrain.self, BenchDecode.self, BenchSandbox.self])
 }

@@ -1,1 +1,0 @@
-// The GRPO module: see DESIGN.md. Filled in by its issue.

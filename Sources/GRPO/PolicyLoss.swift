@@ -1,0 +1,321 @@
+import Foundation
+import Rollout
+import Tensor
+
+/// How per-token losses become one scalar (verl's `agg_loss` modes).
+public enum LossAggregation: String, Codable, CaseIterable, Sendable {
+    /// sum(loss * mask) / sum(mask) over the whole mini-batch (verl "token-mean", DAPO's token-level loss).
+    case tokenMean
+    /// mean over sequences of the per-sequence token mean (verl "seq-mean-token-mean", original GRPO).
+    case seqMeanTokenMean
+    /// mean over sequences of the per-sequence token sum (verl "seq-mean-token-sum").
+    case seqMeanTokenSum
+    /// sum(loss * mask) / constant (verl "seq-mean-token-sum-norm", Dr. GRPO's MAX_TOKENS normalizer).
+    case drGRPO
+}
+
+/// Clipped-surrogate settings. Defaults: clip-higher 0.2 / 0.28 (DAPO), dual-clip c = 3, token-mean.
+public struct PolicyLossConfig: Codable, Equatable, Sendable {
+    /// Lower clip: ratio is clipped at 1 - epsLow (for negative advantages). In [0, 1).
+    public var epsLow: Float = 0.2
+    /// Upper clip: ratio is clipped at 1 + epsHigh (for positive advantages). >= 0.
+    public var epsHigh: Float = 0.28
+    /// Dual-clip bound c > 1 for negative advantages (loss capped at -c * A); nil (JSON null) turns it off.
+    public var dualClip: Float? = 3
+    /// Loss aggregation mode.
+    public var aggregation: LossAggregation = .tokenMean
+    /// The constant of `.drGRPO` aggregation, e.g. the max response tokens. verl divides the sum over the
+    /// whole batch by it (no mean over sequences); to get Dr. GRPO's per-sequence mean set it to
+    /// max tokens x sequences per mini-batch.
+    public var drGRPONormalizer: Float = 1024
+
+    public init(epsLow: Float = 0.2, epsHigh: Float = 0.28, dualClip: Float? = 3,
+                aggregation: LossAggregation = .tokenMean, drGRPONormalizer: Float = 1024) {
+        self.epsLow = epsLow
+        self.epsHigh = epsHigh
+        self.dualClip = dualClip
+        self.aggregation = aggregation
+        self.drGRPONormalizer = drGRPONormalizer
+    }
+
+    public func validate() throws {
+        try require(epsLow.isFinite && epsLow >= 0 && epsLow < 1, "epsLow must be in [0, 1), got \(epsLow)")
+        try require(epsHigh.isFinite && epsHigh >= 0, "epsHigh must be finite and >= 0, got \(epsHigh)")
+        if let c = dualClip {
+            try require(c.isFinite && c > 1, "dualClip must be > 1 (verl asserts clip_ratio_c > 1), got \(c); use null to disable")
+        }
+        try require(drGRPONormalizer.isFinite && drGRPONormalizer > 0,
+                    "drGRPONormalizer must be > 0, got \(drGRPONormalizer)")
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case epsLow, epsHigh, dualClip, aggregation, drGRPONormalizer }
+
+    /// Missing fields keep their defaults, `"dualClip": null` disables dual-clip, unknown fields and
+    /// invalid values are errors.
+    public init(from decoder: Decoder) throws {
+        try rejectUnknownKeys(decoder, allowed: CodingKeys.allCases.map(\.rawValue), section: "PolicyLossConfig")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        epsLow = try c.decodeIfPresent(Float.self, forKey: .epsLow) ?? epsLow
+        epsHigh = try c.decodeIfPresent(Float.self, forKey: .epsHigh) ?? epsHigh
+        if c.contains(.dualClip) {
+            dualClip = try c.decodeNil(forKey: .dualClip) ? nil : try c.decode(Float.self, forKey: .dualClip)
+        }
+        aggregation = try c.decodeIfPresent(LossAggregation.self, forKey: .aggregation) ?? aggregation
+        drGRPONormalizer = try c.decodeIfPresent(Float.self, forKey: .drGRPONormalizer) ?? drGRPONormalizer
+        do { try validate() } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epsLow, forKey: .epsLow)
+        try c.encode(epsHigh, forKey: .epsHigh)
+        if let d = dualClip { try c.encode(d, forKey: .dualClip) } else { try c.encodeNil(forKey: .dualClip) }
+        try c.encode(aggregation, forKey: .aggregation)
+        try c.encode(drGRPONormalizer, forKey: .drGRPONormalizer)
+    }
+}
+
+/// A packed micro-batch: row i is one predicted token; rows of several sequences follow each other.
+/// All per-row arrays have the same length N as the log-prob tensor given to `policyLoss`.
+public struct PolicyLossBatch: Sendable {
+    /// Log-prob of row i's token under the old (sampling or recomputed) policy.
+    public var oldLogProbs: [Float]
+    /// Advantage of row i (its sequence's advantage, broadcast).
+    public var advantages: [Float]
+    /// Loss mask / weight of row i (>= 0; 0 = no loss and exactly no gradient).
+    public var mask: [Float]
+    /// Row range of each sequence, in order, disjoint. Rows outside every range must have mask 0.
+    public var sequences: [Range<Int>]
+    /// Target token of row i (for `gatherLogProbs`); filled by `append`, not used by `policyLoss`.
+    public var targets: [Int32]
+
+    public init(oldLogProbs: [Float] = [], advantages: [Float] = [], mask: [Float] = [],
+                sequences: [Range<Int>] = [], targets: [Int32] = []) {
+        self.oldLogProbs = oldLogProbs
+        self.advantages = advantages
+        self.mask = mask
+        self.sequences = sequences
+        self.targets = targets
+    }
+
+    public var count: Int { mask.count }
+
+    /// Appends the rows of one trajectory of L tokens: L - 1 rows, row j predicting token j+1 (logits row
+    /// j is the model's output after input token j). So row j takes target tokens[j+1], mask
+    /// tokenMask[j+1] (from `lossMask`, aligned with the tokens) and old log-prob samplingLogProbs[j+1].
+    /// To use recomputed old log-probs, overwrite `oldLogProbs` afterwards (it is row-aligned).
+    public mutating func append(_ t: Trajectory, tokenMask: [Float], advantage: Float) throws {
+        let n = t.tokens.count
+        try require(n >= 2, "PolicyLossBatch.append: trajectory \(t.taskId) has \(n) token(s); need >= 2 to predict one")
+        try require(tokenMask.count == n && t.samplingLogProbs.count == n,
+                    "PolicyLossBatch.append: trajectory \(t.taskId) has \(n) tokens but \(tokenMask.count) mask "
+                    + "values and \(t.samplingLogProbs.count) sampling log-probs")
+        let start = count
+        targets += t.tokens[1...]
+        mask += tokenMask[1...]
+        oldLogProbs += t.samplingLogProbs[1...]
+        advantages += repeatElement(advantage, count: n - 1)
+        sequences.append(start..<(start + n - 1))
+    }
+
+    /// Throws unless the arrays have `rows` entries, masks are finite and >= 0, and sequences are
+    /// ordered, disjoint, in bounds, and cover every row with a non-zero mask.
+    public func validate(rows: Int) throws {
+        try require(oldLogProbs.count == rows && advantages.count == rows && mask.count == rows,
+                    "PolicyLossBatch: \(rows) log-prob rows but \(oldLogProbs.count) old log-probs, "
+                    + "\(advantages.count) advantages, \(mask.count) mask values")
+        if let i = mask.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+            throw GRPOError("PolicyLossBatch: mask[\(i)] = \(mask[i]); masks must be finite and >= 0")
+        }
+        var next = 0
+        for (k, s) in sequences.enumerated() {
+            try require(s.lowerBound >= next && s.upperBound <= rows,
+                        "PolicyLossBatch: sequence \(k) rows \(s) overlaps the previous one or leaves 0..<\(rows); "
+                        + "sequences must be ordered and disjoint")
+            for i in next..<s.lowerBound where mask[i] != 0 {
+                throw GRPOError("PolicyLossBatch: row \(i) has mask \(mask[i]) but belongs to no sequence")
+            }
+            next = s.upperBound
+        }
+        for i in next..<rows where mask[i] != 0 {
+            throw GRPOError("PolicyLossBatch: row \(i) has mask \(mask[i]) but belongs to no sequence")
+        }
+    }
+}
+
+/// Statistics of one `policyLoss` call. Counts are sums so micro-batches merge with `add`.
+public struct PolicyLossStats: Equatable, Sendable {
+    /// The returned loss value (micro-batch losses with a shared normalizer sum to the mini-batch loss).
+    public var pgLoss: Double = 0
+    /// Sum of the mask (= number of loss tokens for a 0/1 mask).
+    public var maskedTokens: Double = 0
+    /// Sequences with a non-zero mask.
+    public var sequences: Int = 0
+    /// Mask-weighted counts: A < 0 and ratio < 1 - epsLow; A > 0 and ratio > 1 + epsHigh; dual-clip
+    /// active (A < 0 and ratio > c). clippedLow + clippedHigh is verl's pg_clipfrac numerator,
+    /// dualClipped its pg_clipfrac_lower numerator.
+    public var clippedLow: Double = 0
+    public var clippedHigh: Double = 0
+    public var dualClipped: Double = 0
+    /// Mask-weighted sums of KL(old || new) estimates, d = logp - old: k1 = -d (verl's ppo_kl),
+    /// k3 = exp(d) - 1 - d (Schulman's low-variance estimator, >= 0).
+    public var klK1Sum: Double = 0
+    public var klK3Sum: Double = 0
+    /// Largest ratio exp(logp - old) over masked rows (0 if none).
+    public var ratioMax: Double = 0
+
+    public init() {}
+
+    public mutating func add(_ o: PolicyLossStats) {
+        pgLoss += o.pgLoss
+        maskedTokens += o.maskedTokens
+        sequences += o.sequences
+        clippedLow += o.clippedLow
+        clippedHigh += o.clippedHigh
+        dualClipped += o.dualClipped
+        klK1Sum += o.klK1Sum
+        klK3Sum += o.klK3Sum
+        ratioMax = max(ratioMax, o.ratioMax)
+    }
+
+    private func perToken(_ x: Double) -> Double { maskedTokens > 0 ? x / maskedTokens : 0 }
+    /// Fractions of masked tokens (0 when there are none).
+    public var clipFracLow: Double { perToken(clippedLow) }
+    public var clipFracHigh: Double { perToken(clippedHigh) }
+    public var clipFrac: Double { perToken(clippedLow + clippedHigh) }
+    public var dualClipFrac: Double { perToken(dualClipped) }
+    /// Mean k3 estimate of KL(old || new) over masked tokens.
+    public var approxKL: Double { perToken(klK3Sum) }
+    /// verl's ppo_kl: mean of old - logp over masked tokens.
+    public var ppoKL: Double { perToken(klK1Sum) }
+}
+
+/// The divisor that makes micro-batch losses add up to the mini-batch loss. Compute it ONCE over the
+/// whole mini-batch (all its micro-batches) and pass the same value to every `policyLoss` call:
+/// - tokenMean: sum of the mask over the mini-batch;
+/// - seqMeanTokenMean, seqMeanTokenSum: number of sequences with a non-zero mask in the mini-batch
+///   (verl averages over all rows; we skip fully masked, i.e. filtered, sequences so that filtering does
+///   not shrink the update of the survivors);
+/// - drGRPO: config.drGRPONormalizer.
+/// Returns 1 when that count is 0 (then every masked sum is 0, so the loss is exactly 0).
+/// mask: [N] rows of the whole mini-batch; sequences: their row ranges.
+public func lossNormalizer(_ config: PolicyLossConfig, mask: [Float], sequences: [Range<Int>]) throws -> Float {
+    try config.validate()
+    let value: Double
+    switch config.aggregation {
+    case .tokenMean:
+        value = mask.reduce(0.0) { $0 + Double($1) }
+    case .seqMeanTokenMean, .seqMeanTokenSum:
+        var live = 0
+        for s in sequences {
+            try require(s.lowerBound >= 0 && s.upperBound <= mask.count,
+                        "lossNormalizer: sequence rows \(s) outside 0..<\(mask.count)")
+            if mask[s].contains(where: { $0 != 0 }) { live += 1 }
+        }
+        value = Double(live)
+    case .drGRPO:
+        value = Double(config.drGRPONormalizer)
+    }
+    try require(value.isFinite, "lossNormalizer: non-finite mask sum \(value)")
+    return value > 0 ? Float(value) : 1
+}
+
+/// `lossNormalizer` over all micro-batches of one mini-batch.
+public func lossNormalizer(_ config: PolicyLossConfig, batches: [PolicyLossBatch]) throws -> Float {
+    var mask: [Float] = [], sequences: [Range<Int>] = []
+    for b in batches {
+        let offset = mask.count
+        sequences += b.sequences.map { ($0.lowerBound + offset)..<($0.upperBound + offset) }
+        mask += b.mask
+    }
+    return try lossNormalizer(config, mask: mask, sequences: sequences)
+}
+
+/// The PPO clipped surrogate as one fused op with a hand-written backward.
+/// logProbs: [N] (log-prob of each row's token under the current policy, with grad) -> scalar [].
+///
+/// Per row, following verl's compute_policy_loss (verl/trainer/ppo/core_algos.py, "vanilla"):
+///   d = clamp(logp - old, -20, 20); ratio = exp(d)
+///   L1 = -A * ratio; L2 = -A * clamp(ratio, 1 - epsLow, 1 + epsHigh); Lc = max(L1, L2)
+///   L3 = -A * c;  loss = A < 0 ? min(L3, Lc) : Lc          (dual-clip, c = clip_ratio_c)
+/// which is, case by case (what this kernel computes):
+///   A > 0 and ratio > 1 + epsHigh            -> -A * (1 + epsHigh)   (clipped high, gradient 0)
+///   A < 0 and ratio < 1 - epsLow             -> -A * (1 - epsLow)    (clipped low, gradient 0)
+///   A < 0 and ratio > c (dual-clip enabled)  -> -A * c               (dual-clipped, gradient 0)
+///   otherwise                                -> -A * ratio           (d loss / d logp = -A * ratio)
+/// Ties (ratio exactly on a bound) take the unclipped branch; torch gives the same gradient at the
+/// 1 +- eps bounds and half of it at ratio == c (its min/max split ties), a measure-zero difference.
+/// The gradient of d through the +-20 clamp is 0 outside the clamp, as torch's.
+///
+/// Aggregation (verl agg_loss), with `normalizer` from `lossNormalizer` over the whole mini-batch:
+///   tokenMean, seqMeanTokenSum, drGRPO:  sum_i m_i * loss_i / normalizer
+///   seqMeanTokenMean:  sum_s (sum_{i in s} m_i * loss_i / sum_{i in s} m_i) / normalizer
+/// Every term depends only on its own row (and its sequence), so splitting a mini-batch into
+/// micro-batches with the same normalizer and summing their losses and gradients reproduces the
+/// mini-batch exactly (gradient accumulation). A sequence must not be split across micro-batches.
+///
+/// Rows with mask 0 are skipped entirely: their gradient is exactly 0 (their log-prob may even be
+/// non-finite), and so is the logits gradient of those rows after `gatherLogProbs`.
+public func policyLoss(_ logProbs: Tensor, batch: PolicyLossBatch, config: PolicyLossConfig,
+                       normalizer: Float) throws -> (loss: Tensor, stats: PolicyLossStats) {
+    try require(logProbs.rank == 1, "policyLoss needs log-probs [N], got shape \(logProbs.shape)")
+    let n = logProbs.count
+    try batch.validate(rows: n)
+    try config.validate()
+    try require(normalizer.isFinite && normalizer > 0,
+                "policyLoss: normalizer must be finite and > 0, got \(normalizer); use lossNormalizer(...)")
+
+    let lo = 1 - config.epsLow, hi = 1 + config.epsHigh
+    let norm = Double(normalizer)
+    var coef = [Float](repeating: 0, count: n)   // d loss / d logp_i
+    var stats = PolicyLossStats()
+    var total = 0.0
+    let lp = logProbs.data
+
+    for s in batch.sequences {
+        var seqMask = 0.0
+        for i in s { seqMask += Double(batch.mask[i]) }
+        if seqMask == 0 { continue }
+        stats.sequences += 1
+        // Weight of a row's loss in the scalar: m_i / denom.
+        let denom = config.aggregation == .seqMeanTokenMean ? seqMask * norm : norm
+        for i in s {
+            let m = batch.mask[i]
+            if m == 0 { continue }
+            let a = batch.advantages[i]
+            let d = lp[i] - batch.oldLogProbs[i]
+            let ratio = expf(min(max(d, -20), 20))
+            let dRatio: Float = (d >= -20 && d <= 20) ? ratio : 0   // d ratio / d logp
+            let loss: Float, dLoss: Float
+            let w = Double(m)
+            if a > 0 && ratio > hi {
+                loss = -a * hi; dLoss = 0; stats.clippedHigh += w
+            } else if a < 0 && ratio < lo {
+                loss = -a * lo; dLoss = 0; stats.clippedLow += w
+            } else if a < 0, let c = config.dualClip, ratio > c {
+                loss = -a * c; dLoss = 0; stats.dualClipped += w
+            } else {
+                loss = -a * ratio; dLoss = -a * dRatio
+            }
+            total += w * Double(loss) / denom
+            coef[i] = Float(w * Double(dLoss) / denom)
+            stats.maskedTokens += w
+            let dd = Double(d)
+            stats.klK1Sum += w * -dd
+            stats.klK3Sum += w * (Double(ratio) - 1 - Double(min(max(d, -20), 20)))
+            stats.ratioMax = max(stats.ratioMax, Double(ratio))
+        }
+    }
+    stats.pgLoss = total
+
+    let out = Tensor(zeros: [])
+    out.data[0] = Float(total)
+    let result = Tensor.record(out, inputs: [logProbs]) { out in
+        let g = out.grad![0], dx = logProbs.ensureGrad()
+        for i in 0..<n where coef[i] != 0 { dx[i] += g * coef[i] }
+    }
+    return (result, stats)
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Model
+import Tensor
+
+/// Next-token pretraining settings for the base policy.
+public struct PretrainConfig: Codable, Equatable, Sendable {
+    public var policy: PolicyConfig = PretrainConfig.demoPolicy
+    public var seed: UInt64 = 1
+    public var steps: Int = 1200
+    public var batch: Int = 16
+    public var seqLen: Int = 256
+    public var lr: Float = 2e-3
+    public var warmupSteps: Int = 50
+    public var minLRRatio: Float = 0.1
+    public var weightDecay: Float = 0.1
+    public var gradClip: Float = 1
+    public var documents: Int = 60000
+    public var checkpointEvery: Int = 200
+    public var evalEvery: Int = 200
+
+    public init() {}
+
+    /// The demo's policy: the `small` architecture with room for multi-turn episodes.
+    public static let demoPolicy = PolicyConfig(dim: 256, layers: 4, heads: 4, ffn: 688, context: 512)
+}
+
+/// Packs whole documents (BOS ... EOS) into right-padded rows of `seqLen + 1` tokens, sampled with the
+/// trainer's RNG (saved in checkpoints, so a resumed run sees exactly the same batches).
+struct DocumentBatcher {
+    let documents: [[Int32]]
+    let seqLen: Int
+
+    func batch(rows: Int, rng: inout RNG) -> (inputs: [Int32], targets: [Int32], mask: [Float]) {
+        var inputs = [Int32](repeating: ByteTokenizer.pad, count: rows * seqLen), targets = inputs
+        var mask = [Float](repeating: 0, count: rows * seqLen)
+        for r in 0..<rows {
+            var row: [Int32] = []
+            while true {
+                let d = documents[rng.int(0..<documents.count)]
+                if row.count + d.count > seqLen + 1 { if row.isEmpty { row = Array(d.prefix(seqLen + 1)) }; break }
+                row += d
+            }
+            for j in 0..<(row.count - 1) {
+                inputs[r * seqLen + j] = row[j]; targets[r * seqLen + j] = row[j + 1]; mask[r * seqLen + j] = 1
+            }
+        }
+        return (inputs, targets, mask)
+    }
+}
+
+public struct PretrainProgress {
+    public var step: Int, steps: Int, loss: Float, lr: Float, tokensPerSecond: Double, etaSeconds: Double
+    public var heldOutLoss: Float?
+}
+
+/// Next-token training with AdamW, warmup + cosine, clipping, periodic atomic checkpoints and exact resume.
+public final class Pretrainer {
+    public let config: PretrainConfig
+    public let policy: Policy
+    public let optimizer: AdamW
+    public private(set) var step = 0
+    var rng: RNG
+    let train: DocumentBatcher
+    let heldOut: DocumentBatcher
+
+    public init(config: PretrainConfig, trainDocuments: [[Int32]], heldOutDocuments: [[Int32]], policy: Policy? = nil) throws {
+        guard !trainDocuments.isEmpty, !heldOutDocuments.isEmpty else { throw ConfigError("pretraining needs documents") }
+        guard config.steps >= 0, config.batch > 0, config.seqLen > 1, config.seqLen <= config.policy.context else {
+            throw ConfigError("pretrain: need steps >= 0, batch > 0 and 1 < seqLen <= context (\(config.policy.context))")
+        }
+        self.config = config
+        self.policy = try policy ?? Policy(config: config.policy, seed: config.seed)
+        optimizer = AdamW(arena: self.policy.arena, lr: config.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8,
+                          weightDecay: config.weightDecay)
+        rng = RNG(seed: config.seed ^ 0x9e37_79b9)
+        train = DocumentBatcher(documents: trainDocuments, seqLen: config.seqLen)
+        heldOut = DocumentBatcher(documents: heldOutDocuments, seqLen: config.seqLen)
+    }
+
+    public var state: TrainerState {
+        TrainerState(step: step, optimizerStep: optimizer.step, rngState: rng.state, kind: "pretrain",
+                     configJSON: String(decoding: try! JSONEncoder().encode(config), as: UTF8.self))
+    }
+
+    public func restore(_ state: TrainerState, m: [Float], v: [Float]) throws {
+        guard state.kind == "pretrain" else { throw ConfigError("checkpoint is from a \(state.kind) run, not pretraining") }
+        try optimizer.loadState(step: state.optimizerStep, m: m, v: v)
+        rng = try RNG(state: state.rngState)
+        step = state.step
+    }
+
+    /// One optimizer step; returns the training loss.
+    public func trainStep() throws -> Float {
+        let b = train.batch(rows: config.batch, rng: &rng)
+        optimizer.lr = LRSchedule.cosine.lr(step: step, total: config.steps, peak: config.lr,
+                                            warmup: config.warmupSteps, minRatio: config.minLRRatio)
+        policy.arena.zeroGrad()
+        let logits = try policy.logits(tokens: b.inputs, batch: config.batch, seqLen: config.seqLen)
+        let loss = try crossEntropy(logits, targets: b.targets, mask: b.mask)
+        try loss.backward()
+        let norm = policy.arena.clipGradNorm(maxNorm: config.gradClip)
+        if norm.isFinite { optimizer.update() }
+        step += 1
+        return loss.item()
+    }
+
+    /// Mean loss over a fixed set of held-out batches (same batches every call).
+    public func heldOutLoss(batches: Int = 4) throws -> Float {
+        var r = RNG(seed: 12345)
+        var total: Float = 0
+        for _ in 0..<batches {
+            let b = heldOut.batch(rows: config.batch, rng: &r)
+            total += try noGrad {
+                try crossEntropy(try policy.logits(tokens: b.inputs, batch: config.batch, seqLen: config.seqLen),
+                                 targets: b.targets, mask: b.mask).item()
+            }
+        }
+        return total / Float(batches)
+    }
+
+    /// Trains to `config.steps`, checkpointing into `dir` every `checkpointEvery` steps and at the end.
+    public func run(checkpointDir dir: URL?, progress: (PretrainProgress) -> Void) throws {
+        let start = Date(), startStep = step
+        let tokensPerStep = Double(config.batch * config.seqLen)
+        while step < config.steps {
+            let loss = try trainStep()
+            let elapsed = Date().timeIntervalSince(start)
+            let done = Double(step - startStep)
+            var p = PretrainProgress(step: step, steps: config.steps, loss: loss, lr: optimizer.lr,
+                                     tokensPerSecond: done * tokensPerStep / max(elapsed, 1e-9),
+                                     etaSeconds: elapsed / done * Double(config.steps - step))
+            if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) {
+                p.heldOutLoss = try heldOutLoss()
+            }
+            progress(p)
+            if let dir, (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) || step == config.steps {
+                try TrainCheckpoint.save(policy, optimizer: optimizer, state: state, to: dir)
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+import Tensor
+
+/// Batched incremental inference with a KV cache. Each slot holds one sequence with its own length; one
+/// `feed` call appends tokens to any number of slots at once (a prefill is several tokens for one slot,
+/// a decode step is one token for each live slot) and returns logits only after each item's last token.
+///
+/// Cache layout per layer: K and V are [slots, heads, maxLen, hd], so one head's keys are contiguous and
+/// a decode step streams through them. A row (slot, pos) sees positions 0...pos of its own slot only, so
+/// sequences of different lengths never interact and need no padding.
+public final class DecodeSession {
+    public let policy: Policy
+    public let slots: Int
+    public let maxLen: Int
+    public private(set) var lengths: [Int]
+    private let keys: [UnsafeMutablePointer<Float>]
+    private let values: [UnsafeMutablePointer<Float>]
+    private let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
+    private var scratch = Scratch()
+
+    public init(policy: Policy, slots: Int, maxLen: Int) throws {
+        let c = policy.config
+        guard slots > 0, maxLen > 0 else { throw TensorError("DecodeSession needs slots > 0 and maxLen > 0") }
+        self.policy = policy
+        self.slots = slots
+        self.maxLen = maxLen
+        lengths = [Int](repeating: 0, count: slots)
+        let n = slots * maxLen * c.dim
+        keys = (0..<c.layers).map { _ in .allocate(capacity: n) }
+        values = (0..<c.layers).map { _ in .allocate(capacity: n) }
+        var cos = [Float](repeating: 0, count: maxLen * c.headDim / 2), sin = cos
+        cos.withUnsafeMutableBufferPointer { cp in
+            sin.withUnsafeMutableBufferPointer { sp in
+                Kernels.ropeTables(positions: maxLen, headDim: c.headDim, theta: c.ropeTheta,
+                                   cos: cp.baseAddress!, sin: sp.baseAddress!)
+            }
+        }
+        ropeCos = cos; ropeSin = sin
+    }
+
+    deinit {
+        keys.forEach { $0.deallocate() }
+        values.forEach { $0.deallocate() }
+    }
+
+    /// Forgets a slot's sequence so it can hold a new one.
+    public func reset(_ slot: Int) { lengths[slot] = 0 }
+
+    /// Appends each item's tokens to its slot and returns logits [items.count, V] (row i = after the last
+    /// token of item i). A slot may appear at most once per call.
+    public func feed(_ items: [(slot: Int, tokens: [Int32])]) throws -> [Float] {
+        let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads
+        var rowSlot: [Int] = [], rowPos: [Int32] = [], rowToken: [Int32] = [], lastRow: [Int] = []
+        var seen = Set<Int>()
+        for item in items {
+            guard item.slot >= 0, item.slot < slots, seen.insert(item.slot).inserted else {
+                throw TensorError("DecodeSession.feed: slot \(item.slot) is out of range 0..<\(slots) or repeated")
+            }
+            guard !item.tokens.isEmpty else { throw TensorError("DecodeSession.feed: empty token list for slot \(item.slot)") }
+            guard lengths[item.slot] + item.tokens.count <= maxLen else {
+                throw TensorError("DecodeSession.feed: slot \(item.slot) would exceed its cache of \(maxLen) positions")
+            }
+            for (j, t) in item.tokens.enumerated() {
+                guard t >= 0, Int(t) < v else { throw TensorError("DecodeSession.feed: token id \(t) outside 0..<\(v)") }
+                rowSlot.append(item.slot); rowPos.append(Int32(lengths[item.slot] + j)); rowToken.append(t)
+            }
+            lastRow.append(rowSlot.count - 1)
+        }
+        let n = rowSlot.count
+        scratch.reserve(rows: n, dim: d, ffn: f)
+        let x = scratch.x, h = scratch.h, qkv = scratch.qkv, att = scratch.att, gu = scratch.gu
+        rowToken.withUnsafeBufferPointer { ids in
+            Kernels.embedding(table: policy.embed.data, ids: ids.baseAddress!, count: n, dim: d, out: x)
+        }
+        for (li, l) in policy.layers.enumerated() {
+            Kernels.rmsNorm(x: x, weight: l.inputNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
+            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: 3 * d, inDim: d, beta: 0)        // [n, 3D]
+            rowPos.withUnsafeBufferPointer { pos in
+                ropeCos.withUnsafeBufferPointer { cp in
+                    ropeSin.withUnsafeBufferPointer { sp in   // q and k are adjacent: rotate 2H heads at once
+                        Kernels.ropeInPlace(x: qkv, rowStride: 3 * d, rows: n, heads: 2 * heads, headDim: hd,
+                                            positions: pos.baseAddress!, cos: cp.baseAddress!, sin: sp.baseAddress!)
+                    }
+                }
+            }
+            let kc = keys[li], vc = values[li]
+            for r in 0..<n {
+                let row = qkv + r * 3 * d
+                for hh in 0..<heads {
+                    let at = ((rowSlot[r] * heads + hh) * maxLen + Int(rowPos[r])) * hd
+                    (kc + at).update(from: row + d + hh * hd, count: hd)
+                    (vc + at).update(from: row + 2 * d + hh * hd, count: hd)
+                }
+            }
+            attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
+            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: d, beta: 1)               // x += att Woᵀ
+            Kernels.rmsNorm(x: x, weight: l.postNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
+            rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0)         // gate|up adjacent: [n, 2F]
+            for r in 0..<n {
+                let g = gu + r * 2 * f
+                Kernels.swiglu(gate: g, up: g + f, out: g, count: f)
+            }
+            rowsLinear(gu, l.down.data, x, rows: n, outDim: d, inDim: f, beta: 1, lda: 2 * f) // x += m Wdᵀ
+        }
+        for r in 0..<n { lengths[rowSlot[r]] = max(lengths[rowSlot[r]], Int(rowPos[r]) + 1) }
+
+        // Final norm and head only for the rows whose logits are wanted.
+        let m = lastRow.count
+        for (i, r) in lastRow.enumerated() {
+            Kernels.rmsNorm(x: x + r * d, weight: policy.finalNorm.data, rows: 1, dim: d, eps: c.normEps,
+                            out: h + i * d, rstd: nil)
+        }
+        var logits = [Float](repeating: 0, count: m * v)
+        logits.withUnsafeMutableBufferPointer { lp in
+            rowsLinear(h, policy.head.data, lp.baseAddress!, rows: m, outDim: v, inDim: d, beta: 0)
+        }
+        return logits
+    }
+
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout. With few rows, OpenBLAS's
+    /// own threading mostly waits; splitting the output columns over our workers, each with a single-threaded
+    /// sgemm on its slice of W, keeps both cores busy.
+    private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                            rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil) {
+        let lda = lda ?? inDim
+        if rows > 64 || Threads.count == 1 {
+            Kernels.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: lda, b: w, ldb: inDim,
+                          beta: beta, c: out, ldc: outDim)
+            return
+        }
+        let parts = Threads.count
+        let per = ((outDim + parts - 1) / parts + 15) / 16 * 16
+        Kernels.withSingleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = p * per, hi = min(outDim, lo + per)
+                if lo < hi {
+                    Kernels.sgemm(transA: false, transB: true, m: rows, n: hi - lo, k: inDim, a: x, lda: lda,
+                                  b: w + lo * inDim, ldb: inDim, beta: beta, c: out + lo, ldc: outDim)
+                }
+            }
+        }
+    }
+
+    /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head).
+    private func attend(qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
+                        rowSlot: [Int], rowPos: [Int32], keys: UnsafeMutablePointer<Float>,
+                        values: UnsafeMutablePointer<Float>) {
+        let c = policy.config, d = c.dim, hd = c.headDim, heads = c.heads, maxLen = maxLen
+        let scale = 1 / Float(hd).squareRoot()
+        rowSlot.withUnsafeBufferPointer { slotOf in
+            rowPos.withUnsafeBufferPointer { posOf in
+                parallelFor(n * heads, minChunk: 4) { range in
+                    let p = UnsafeMutablePointer<Float>.allocate(capacity: maxLen)
+                    defer { p.deallocate() }
+                    for job in range {
+                        let r = job / heads, hh = job % heads
+                        let q = qkv + r * 3 * d + hh * hd
+                        let base = (slotOf[r] * heads + hh) * maxLen * hd
+                        let kh = keys + base, vh = values + base
+                        let len = Int(posOf[r]) + 1
+                        var mx = -Float.infinity
+                        for t in 0..<len {
+                            let s = dot(q, kh + t * hd, hd) * scale
+                            p[t] = s
+                            mx = max(mx, s)
+                        }
+                        var sum: Float = 0
+                        for t in 0..<len { let e = expf(p[t] - mx); p[t] = e; sum += e }
+                        let o = out + r * d + hh * hd
+                        o.update(repeating: 0, count: hd)
+                        let inv = 1 / sum
+                        for t in 0..<len { axpy(p[t] * inv, vh + t * hd, o, hd) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Growable scratch buffers for a feed call.
+private struct Scratch {
+    var rows = 0
+    var x = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var h = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var att = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var gu = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+    mutating func reserve(rows n: Int, dim d: Int, ffn f: Int) {
+        guard n > rows else { return }
+        for p in [x, h, qkv, att, gu] { p.deallocate() }
+        x = .allocate(capacity: n * d); h = .allocate(capacity: n * d); qkv = .allocate(capacity: n * 3 * d)
+        att = .allocate(capacity: n * d); gu = .allocate(capacity: n * 2 * f)
+        rows = n
+    }
+}
+
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var i = 0
+    var acc = SIMD8<Float>()
+    while i + 8 <= n {
+        let va = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+        let vb = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc.addProduct(va, vb)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// y += alpha * x
+@inline(__always)
+func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let va = SIMD8<Float>(repeating: alpha)
+    while i + 8 <= n {
+        var vy = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+        vy.addProduct(va, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+        UnsafeMutableRawPointer(y + i).storeBytes(of: vy, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { y[i] += alpha * x[i]; i += 1 }
+}
+

@@ -1,0 +1,97 @@
+import Foundation
+import Tensor
+
+/// The decoder-only policy: embedding, N blocks of (RMSNorm -> causal MHA with RoPE -> residual,
+/// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or untied head. All parameters live in one arena.
+public final class Policy {
+    public let config: PolicyConfig
+    public let arena: ParameterArena
+
+    struct Layer {
+        let inputNorm: Tensor    // [D]
+        let qkv: Tensor          // [3D, D]: q_proj, k_proj, v_proj stacked
+        let o: Tensor            // [D, D]
+        let postNorm: Tensor     // [D]
+        let gate: Tensor         // [F, D]
+        let up: Tensor           // [F, D]
+        let down: Tensor         // [D, F]
+    }
+    let embed: Tensor            // [V, D]
+    let layers: [Layer]
+    let finalNorm: Tensor        // [D]
+    let head: Tensor             // [V, D], the embedding when tied
+
+    /// A policy with zeroed parameters; call `initialize(seed:)` or load a checkpoint.
+    public init(config: PolicyConfig) throws {
+        try config.validate()
+        self.config = config
+        let arena = try ParameterArena(layout: config.parameterLayout)
+        self.arena = arena
+        embed = try arena.tensor("model.embed_tokens.weight")
+        layers = try (0..<config.layers).map { i in
+            let p = "model.layers.\(i)."
+            let q = try arena.entry(p + "self_attn.q_proj.weight")
+            return Layer(inputNorm: try arena.tensor(p + "input_layernorm.weight"),
+                         qkv: try arena.view(offset: q.offset, shape: [3 * config.dim, config.dim]),
+                         o: try arena.tensor(p + "self_attn.o_proj.weight"),
+                         postNorm: try arena.tensor(p + "post_attention_layernorm.weight"),
+                         gate: try arena.tensor(p + "mlp.gate_proj.weight"),
+                         up: try arena.tensor(p + "mlp.up_proj.weight"),
+                         down: try arena.tensor(p + "mlp.down_proj.weight"))
+        }
+        finalNorm = try arena.tensor("model.norm.weight")
+        head = config.tiedHead ? embed : try arena.tensor("lm_head.weight")
+    }
+
+    /// GPT-2 style init: N(0, 0.02), residual output projections scaled by 1/sqrt(2 * layers), norms at 1.
+    public convenience init(config: PolicyConfig, seed: UInt64) throws {
+        try self.init(config: config)
+        var rng = RNG(seed: seed)
+        let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
+        for e in arena.entries {
+            if e.shape.count == 1 {
+                try arena.fill(e.name, value: 1)
+            } else if e.name.hasSuffix("o_proj.weight") || e.name.hasSuffix("down_proj.weight") {
+                try arena.fillNormal(e.name, std: residualStd, rng: &rng)
+            } else {
+                try arena.fillNormal(e.name, std: 0.02, rng: &rng)
+            }
+        }
+    }
+
+    public var parameterCount: Int { arena.count }
+
+    /// Training forward over a right-padded batch. tokens: B*T ids (row b*T + t) -> logits [B*T, V].
+    /// Causal attention means real tokens never see the padding after them.
+    public func logits(tokens: [Int32], batch: Int, seqLen: Int) throws -> Tensor {
+        guard tokens.count == batch * seqLen, batch > 0, seqLen > 0 else {
+            throw TensorError("Policy.logits: \(tokens.count) tokens do not form a [\(batch), \(seqLen)] batch")
+        }
+        guard seqLen <= config.context else {
+            throw TensorError("Policy.logits: sequence length \(seqLen) exceeds the context \(config.context)")
+        }
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocab }) {
+            throw TensorError("Policy.logits: token id \(bad) outside the vocabulary 0..<\(config.vocab)")
+        }
+        let positions = (0..<batch * seqLen).map { Int32($0 % seqLen) }
+        var x = try embedding(embed, ids: tokens)                                     // [N, D]
+        for l in layers {
+            var qkv = try linear(try rmsNorm(x, weight: l.inputNorm, eps: config.normEps), l.qkv)   // [N, 3D]
+            qkv = try ropeQK(qkv, positions: positions, heads: config.heads, theta: config.ropeTheta)
+            let a = try causalAttention(qkv, batch: batch, seqLen: seqLen, heads: config.heads)      // [N, D]
+            x = try add(x, try linear(a, l.o))
+            let h = try rmsNorm(x, weight: l.postNorm, eps: config.normEps)
+            let m = try swiglu(gate: try linear(h, l.gate), up: try linear(h, l.up))                 // [N, F]
+            x = try add(x, try linear(m, l.down))
+        }
+        return try linear(try rmsNorm(x, weight: finalNorm, eps: config.normEps), head)             // [N, V]
+    }
+
+    /// Log-probabilities of `targets` at each position under logits / temperature. -> [B*T]
+    public func tokenLogProbs(tokens: [Int32], targets: [Int32], batch: Int, seqLen: Int,
+                              temperature: Float = 1) throws -> Tensor {
+        var l = try logits(tokens: tokens, batch: batch, seqLen: seqLen)
+        if temperature != 1 { l = scale(l, 1 / temperature) }
+        return try gatherLogProbs(l, targets: targets)
+    }
+}

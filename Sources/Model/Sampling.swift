@@ -1,0 +1,132 @@
+import Foundation
+import Tensor
+
+/// How to pick the next token. temperature 0 means greedy; topK 0 and topP 1 disable truncation.
+public struct SamplingParams: Codable, Equatable, Sendable {
+    public var temperature: Float
+    public var topK: Int
+    public var topP: Float
+
+    public init(temperature: Float = 1, topK: Int = 0, topP: Float = 1) {
+        self.temperature = temperature; self.topK = topK; self.topP = topP
+    }
+
+    public func validate() throws {
+        guard temperature >= 0, topK >= 0, topP > 0, topP <= 1 else {
+            throw TensorError("sampling: need temperature >= 0, topK >= 0 and 0 < topP <= 1 (got \(temperature), \(topK), \(topP))")
+        }
+    }
+}
+
+public enum Sampler {
+    /// Samples one token from a row of logits. Returns the token and its log-probability under the
+    /// temperature-scaled distribution before top-k/top-p truncation, i.e. the distribution the trainer's
+    /// log-probs (logits / temperature) see. With temperature 0 the log-prob is that of temperature 1.
+    public static func sample(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams,
+                              rng: inout RNG) -> (token: Int32, logProb: Float) {
+        let v = logits.count
+        let t = params.temperature > 0 ? params.temperature : 1
+        var mx = -Float.infinity
+        var best = 0
+        for j in 0..<v where logits[j] > mx { mx = logits[j]; best = j }
+        var probs = [Float](repeating: 0, count: v)
+        var sum: Float = 0
+        for j in 0..<v { let e = expf((logits[j] - mx) / t); probs[j] = e; sum += e }
+        let logZ = logf(sum)
+        func logProb(_ j: Int) -> Float { (logits[j] - mx) / t - logZ }
+        if params.temperature == 0 { return (Int32(best), logProb(best)) }
+
+        if params.topK > 0 || params.topP < 1 {
+            var order = Array(0..<v)
+            order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+            var keep = params.topK > 0 ? min(params.topK, v) : v
+            if params.topP < 1 {
+                var acc: Float = 0
+                for (i, j) in order.prefix(keep).enumerated() {
+                    acc += probs[j] / sum
+                    if acc >= params.topP { keep = i + 1; break }
+                }
+            }
+            for j in order.dropFirst(keep) { probs[j] = 0 }
+        }
+        let j = probs.withUnsafeBufferPointer { rng.categorical($0) }
+        return (Int32(j), logProb(j))
+    }
+}
+
+/// One sequence to continue.
+public struct GenerationRequest: Sendable {
+    public var prompt: [Int32]
+    public var maxNewTokens: Int
+    public init(prompt: [Int32], maxNewTokens: Int) { self.prompt = prompt; self.maxNewTokens = maxNewTokens }
+}
+
+public struct Generation: Sendable {
+    public enum Finish: String, Codable, Sendable { case eos, stop, length }
+    public var tokens: [Int32]          // new tokens only (EOS included when it was sampled)
+    public var logProbs: [Float]        // sampling log-prob of each new token
+    public var finish: Finish
+}
+
+/// Batched sampling with a KV cache: all requests decode together; each stops at EOS, a stop string, or its
+/// token budget. Request i samples from its own stream RNG(seed).split()^i, so results do not depend on batching.
+public func generate(_ policy: Policy, _ requests: [GenerationRequest], params: SamplingParams = .init(),
+                     stopStrings: [String] = [], minNewTokens: Int = 0, seed: UInt64) throws -> [Generation] {
+    try params.validate()
+    if requests.isEmpty { return [] }
+    let maxLen = requests.map { $0.prompt.count + $0.maxNewTokens }.max()!
+    for (i, r) in requests.enumerated() where r.prompt.isEmpty {
+        throw TensorError("generate: request \(i) has an empty prompt (start it with BOS)")
+    }
+    let session = try DecodeSession(policy: policy, slots: requests.count, maxLen: maxLen)
+    var rngs = streams(seed: seed, count: requests.count)
+    var out = requests.map { _ in Generation(tokens: [], logProbs: [], finish: .length) }
+    var stopMatchers = requests.map { _ in StopMatcher(stopStrings) }
+    let v = policy.config.vocab
+    var live = requests.indices.filter { requests[$0].maxNewTokens > 0 }
+    var pending = live.map { (slot: $0, tokens: requests[$0].prompt) }
+    while !live.isEmpty {
+        let logits = try session.feed(pending)
+        var next: [(slot: Int, tokens: [Int32])] = []
+        for (row, item) in pending.enumerated() {
+            let i = item.slot
+            var rowLogits = Array(logits[row * v ..< (row + 1) * v])
+            if out[i].tokens.count < minNewTokens { rowLogits[Int(ByteTokenizer.eos)] = -.infinity }
+            let (tok, lp) = rowLogits.withUnsafeBufferPointer { Sampler.sample($0, params: params, rng: &rngs[i]) }
+            out[i].tokens.append(tok); out[i].logProbs.append(lp)
+            if tok == ByteTokenizer.eos { out[i].finish = .eos; continue }
+            if stopMatchers[i].feed(tok) { out[i].finish = .stop; continue }
+            if out[i].tokens.count >= requests[i].maxNewTokens { continue }
+            next.append((i, [tok]))
+        }
+        pending = next
+        live = next.map { $0.slot }
+    }
+    return out
+}
+
+/// Independent, reproducible per-sequence streams derived from one seed.
+public func streams(seed: UInt64, count: Int) -> [RNG] {
+    var root = RNG(seed: seed)
+    return (0..<count).map { _ in root.split() }
+}
+
+/// Detects whether the generated bytes end with any stop string.
+public struct StopMatcher {
+    let stops: [[UInt8]]
+    var tail: [UInt8] = []
+    let keep: Int
+
+    public init(_ stopStrings: [String]) {
+        stops = stopStrings.map { Array($0.utf8) }.filter { !$0.isEmpty }
+        keep = stops.map(\.count).max() ?? 0
+    }
+
+    /// Adds a token; true when the text now ends with a stop string.
+    public mutating func feed(_ token: Int32) -> Bool {
+        guard keep > 0, token >= ByteTokenizer.byteOffset else { return false }
+        tail.append(UInt8(token - ByteTokenizer.byteOffset))
+        if tail.count > keep { tail.removeFirst(tail.count - keep) }
+        return stops.contains { s in tail.count >= s.count && tail.suffix(s.count).elementsEqual(s) }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Model
+import Tensor
+
+/// The result of running one code block.
+public struct CodeOutcome: Sendable {
+    public var status: ExecutionStatus
+    public var stdout: String
+    public var stderr: String
+    public init(status: ExecutionStatus, stdout: String, stderr: String) {
+        self.status = status; self.stdout = stdout; self.stderr = stderr
+    }
+}
+
+/// Runs code blocks (concurrently, results in order). The sandbox pool is the real one; tests may fake it.
+public protocol CodeExecutor: AnyObject {
+    func execute(_ codes: [String]) async -> [CodeOutcome]
+}
+
+/// Wall time and volume of one rollout batch.
+public struct RolloutStats: Sendable {
+    public var trajectories = 0
+    public var policyTokens = 0
+    public var toolTokens = 0
+    public var decodeSeconds = 0.0     // policy forward + sampling (prefills included)
+    public var sandboxSeconds = 0.0    // waiting for code execution
+    public var totalSeconds = 0.0
+    public init() {}
+}
+
+/// Multi-turn TIR episodes: all trajectories decode together; a trajectory whose turn closes a code block
+/// is paused, its code runs in the sandbox (all such codes of a step concurrently), the observation is
+/// tokenized with role `tool` and prefilled into that slot, and decoding resumes. Waiting for every paused
+/// code of a step before the next step keeps the schedule, and thus the run, deterministic.
+public final class EpisodeEngine {
+    public let config: RolloutConfig
+    public let format: EpisodeFormat
+    public let reward: RewardScheme
+    let tokenizer = ByteTokenizer()
+
+    public init(config: RolloutConfig, format: EpisodeFormat = EpisodeFormat(), reward: RewardScheme) throws {
+        try config.validate()
+        self.config = config
+        self.format = format
+        self.reward = reward
+    }
+
+    /// Per-trajectory bookkeeping while it is live.
+    struct Live {
+        var tokens: [Int32]
+        var roles: [TokenRole]
+        var logProbs: [Float]
+        var turnStart: Int
+        var turnBytes: [UInt8] = []
+        var turns: [Turn] = []
+        var toolCalls = 0
+        var newTokens = 0
+        var finish: FinishReason?
+    }
+
+    /// Runs tasks x `groupSize` trajectories; trajectory i*groupSize+g belongs to task i (its group is i).
+    public func run(tasks: [MathTask], groupSize: Int, source: TokenSource, executor: CodeExecutor?,
+                    contextLimit: Int) async throws -> (trajectories: [Trajectory], stats: RolloutStats) {
+        let start = Date()
+        var stats = RolloutStats()
+        let prompts = tasks.map { [ByteTokenizer.bos] + tokenizer.encode(format.prompt($0.question)) }
+        var live: [Live] = []
+        for p in prompts {
+            for _ in 0..<groupSize {
+                live.append(Live(tokens: p, roles: Array(repeating: .prompt, count: p.count),
+                                 logProbs: Array(repeating: 0, count: p.count), turnStart: p.count))
+            }
+        }
+        guard !live.isEmpty else { return ([], stats) }
+        let longest = prompts.map(\.count).max()!
+        let maxLen = min(contextLimit, longest + config.maxTrajectoryTokens)
+        guard longest < maxLen else {
+            throw RolloutError("a prompt of \(longest) tokens leaves no room in the context of \(contextLimit)")
+        }
+        try source.begin(slots: live.count, maxLen: maxLen)
+        var pending: [(slot: Int, tokens: [Int32])] = live.indices.map { ($0, live[$0].tokens) }
+
+        while !pending.isEmpty {
+            let t0 = Date()
+            let sampled = try source.step(pending)
+            stats.decodeSeconds += Date().timeIntervalSince(t0)
+            var next: [(slot: Int, tokens: [Int32])] = []
+            var toRun: [(slot: Int, code: String, wroteMarker: Bool)] = []
+            for (item, s) in zip(pending, sampled) {
+                let i = item.slot
+                live[i].tokens.append(s.token); live[i].roles.append(.policy); live[i].logProbs.append(s.logProb)
+                live[i].newTokens += 1
+                if s.token == ByteTokenizer.eos {
+                    closeTurn(&live[i], cutByLimit: false)
+                    live[i].finish = live[i].turns.last!.isVoid ? .voidTurn : .answer
+                    continue
+                }
+                if s.token >= ByteTokenizer.byteOffset { live[i].turnBytes.append(UInt8(s.token - ByteTokenizer.byteOffset)) }
+                let text = String(decoding: live[i].turnBytes, as: UTF8.self)
+                switch detectTurnEnd(text, format: format) {
+                case .codeClosed(let code):
+                    toRun.append((i, code, false))
+                    continue
+                case .outputMarker(let code?):
+                    toRun.append((i, code, true))
+                    continue
+                case .outputMarker(nil):
+                    closeTurn(&live[i], cutByLimit: false)      // "```output" with no code: void
+                    live[i].finish = .voidTurn
+                    continue
+                case .none:
+                    break
+                }
+                let turnTokens = live[i].tokens.count - live[i].turnStart
+                if turnTokens >= config.maxTurnTokens || live[i].newTokens >= config.maxTrajectoryTokens
+                    || live[i].tokens.count >= maxLen {
+                    closeTurn(&live[i], cutByLimit: true)
+                    live[i].finish = .tokenLimit
+                    continue
+                }
+                next.append((i, [s.token]))
+            }
+
+            // Code: enforce the tool-call budget, execute the rest together, prefill observations.
+            var runnable: [(slot: Int, code: String, wroteMarker: Bool)] = []
+            for r in toRun {
+                if !config.executeCode || executor == nil || live[r.slot].toolCalls >= config.maxToolCalls {
+                    closeTurn(&live[r.slot], cutByLimit: false)
+                    live[r.slot].finish = .toolCallLimit
+                } else {
+                    runnable.append(r)
+                }
+            }
+            if !runnable.isEmpty, let executor {
+                let t1 = Date()
+                let outcomes = await executor.execute(runnable.map(\.code))
+                stats.sandboxSeconds += Date().timeIntervalSince(t1)
+                for (r, outcome) in zip(runnable, outcomes) {
+                    let i = r.slot
+                    closeTurn(&live[i], cutByLimit: false, execution: outcome.status)
+                    live[i].toolCalls += 1
+                    var obs = format.observationBlock(formatObservation(
+                        stdout: outcome.stdout, stderr: outcome.stderr, failed: outcome.status != .ok, cap: config.observationCap))
+                    if r.wroteMarker { obs.removeFirst(format.outputMarker.count) }   // the policy wrote it already
+                    let toks = tokenizer.encode(obs)
+                    let room = min(maxLen - live[i].tokens.count, config.maxTrajectoryTokens - live[i].newTokens)
+                    guard toks.count < room else {   // no room to insert the observation and answer after it
+                        live[i].finish = .tokenLimit
+                        continue
+                    }
+                    let from = live[i].tokens.count
+                    live[i].tokens += toks
+                    live[i].roles += Array(repeating: .tool, count: toks.count)
+                    live[i].logProbs += Array(repeating: 0, count: toks.count)
+                    live[i].newTokens += toks.count
+                    live[i].turns[live[i].turns.count - 1].observationRange = from..<live[i].tokens.count
+                    live[i].turnStart = live[i].tokens.count
+                    next.append((i, toks))
+                }
+            }
+            pending = next.sorted { $0.slot < $1.slot }
+        }
+
+        var out: [Trajectory] = []
+        for (i, l) in live.enumerated() {
+            let task = tasks[i / groupSize]
+            let policyText = tokenizer.decode(zip(l.tokens, l.roles).filter { $0.1 == .policy }.map { $0.0 })
+            let answer = extractBoxed(policyText)
+            let correct = answer.map { answersEquivalent($0, task.answer) } ?? false
+            var t = Trajectory(taskId: task.id, group: i / groupSize, tokens: l.tokens, roles: l.roles,
+                               samplingLogProbs: l.logProbs, turns: l.turns, toolCalls: l.toolCalls,
+                               finish: l.finish ?? .tokenLimit, answer: answer, correct: correct, reward: 0)
+            t.reward = reward.reward(RewardInput(t))
+            stats.policyTokens += t.policyTokenCount
+            stats.toolTokens += l.roles.filter { $0 == .tool }.count
+            out.append(t)
+        }
+        stats.trajectories = out.count
+        stats.totalSeconds = Date().timeIntervalSince(start)
+        return (out, stats)
+    }
+
+    /// Records the current policy turn (tokens turnStart..<end) with its flags.
+    func closeTurn(_ l: inout Live, cutByLimit: Bool, execution: ExecutionStatus = .none) {
+        let text = String(decoding: l.turnBytes, as: UTF8.self)
+        let hasCode = turnCode(text, format: format) != nil
+        let hasAnswer = hasFinalAnswer(text)
+        l.turns.append(Turn(policyRange: l.turnStart..<l.tokens.count, hasCode: hasCode, hasAnswer: hasAnswer,
+                            isVoid: isVoidTurn(text: text, cutByLimit: cutByLimit, format: format), execution: execution))
+        l.turnBytes.removeAll()
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Model
+
+/// Held-out metrics of a policy: pass@1 averaged over k samples per task, tool use and failure rates.
+public struct EvalReport: Codable, Sendable {
+    public var tasks = 0
+    public var samplesPerTask = 0
+    public var accuracy = 0.0            // mean correctness over all samples (pass@1 estimated from k samples)
+    public var toolCallRate = 0.0        // fraction of trajectories with at least one executed tool call
+    public var meanToolCalls = 0.0
+    public var meanTurns = 0.0
+    public var voidTurnRate = 0.0        // fraction of trajectories with a void turn
+    public var execErrorRate = 0.0       // fraction of executed code blocks that did not run cleanly
+    public var meanLength = 0.0          // policy tokens per trajectory
+    public var trajectoriesPerSecond = 0.0
+    public var policyTokensPerSecond = 0.0
+    public var seconds = 0.0
+
+    public var table: String {
+        func pct(_ x: Double) -> String { String(format: "%.1f%%", 100 * x) }
+        return """
+        tasks x samples     \(tasks) x \(samplesPerTask)
+        accuracy (pass@1)   \(pct(accuracy))
+        tool-call rate      \(pct(toolCallRate))   (mean calls \(String(format: "%.2f", meanToolCalls)))
+        mean turns          \(String(format: "%.2f", meanTurns))
+        void-turn rate      \(pct(voidTurnRate))
+        exec-error rate     \(pct(execErrorRate))
+        mean length         \(String(format: "%.1f", meanLength)) policy tokens
+        throughput          \(String(format: "%.1f", trajectoriesPerSecond)) traj/s, \(String(format: "%.0f", policyTokensPerSecond)) policy tok/s
+        """
+    }
+}
+
+/// Runs every task `samples` times (in chunks of at most `batchTrajectories` live trajectories).
+public func evaluate(policy: Policy, tasks: [MathTask], samples: Int, config: RolloutConfig,
+                     format: EpisodeFormat = EpisodeFormat(), reward: RewardScheme = ToRLReward(),
+                     executor: CodeExecutor?, seed: UInt64, batchTrajectories: Int = 128,
+                     progress: ((Int, Int) -> Void)? = nil) async throws -> (report: EvalReport, trajectories: [Trajectory]) {
+    guard samples > 0, !tasks.isEmpty else { throw RolloutError("evaluate needs at least one task and one sample") }
+    let engine = try EpisodeEngine(config: config, format: format, reward: reward)
+    let perChunk = max(1, batchTrajectories / samples)
+    var all: [Trajectory] = []
+    var seconds = 0.0
+    for (c, start) in stride(from: 0, to: tasks.count, by: perChunk).enumerated() {
+        let chunk = Array(tasks[start ..< min(tasks.count, start + perChunk)])
+        let source = PolicyTokenSource(policy: policy, params: config.sampling, seed: seed &+ UInt64(c) &* 7919)
+        let (t, stats) = try await engine.run(tasks: chunk, groupSize: samples, source: source, executor: executor,
+                                              contextLimit: policy.config.context)
+        all += t
+        seconds += stats.totalSeconds
+        progress?(min(tasks.count, start + perChunk), tasks.count)
+    }
+    var r = EvalReport()
+    let n = Double(all.count)
+    r.tasks = tasks.count
+    r.samplesPerTask = samples
+    r.accuracy = Double(all.filter(\.correct).count) / n
+    r.toolCallRate = Double(all.filter { $0.toolCalls > 0 }.count) / n
+    r.meanToolCalls = Double(all.map(\.toolCalls).reduce(0, +)) / n
+    r.meanTurns = Double(all.map(\.turns.count).reduce(0, +)) / n
+    r.voidTurnRate = Double(all.filter(\.hasVoidTurn).count) / n
+    let executed = all.flatMap(\.turns).filter { $0.execution != .none }
+    r.execErrorRate = executed.isEmpty ? 0 : Double(executed.filter { $0.execution != .ok }.count) / Double(executed.count)
+    let policyTokens = all.map(\.policyTokenCount).reduce(0, +)
+    r.meanLength = Double(policyTokens) / n
+    r.seconds = seconds
+    r.trajectoriesPerSecond = n / max(seconds, 1e-9)
+    r.policyTokensPerSecond = Double(policyTokens) / max(seconds, 1e-9)
+    return (r, all)
+}

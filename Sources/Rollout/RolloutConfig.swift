@@ -1,0 +1,32 @@
+import Model
+
+/// Limits and sampling of TIR episodes.
+public struct RolloutConfig: Codable, Equatable, Sendable {
+    /// ToRL's C: code blocks executed per trajectory (1 = single-turn TIR). A further closed code block ends
+    /// the trajectory with `toolCallLimit`.
+    public var maxToolCalls: Int = 1
+    /// New policy tokens per turn; a turn cut by this limit is void.
+    public var maxTurnTokens: Int = 160
+    /// New tokens per trajectory (policy + tool); reaching it ends the trajectory (the cut turn is void).
+    public var maxTrajectoryTokens: Int = 384
+    /// Observation cap in bytes (head + marker + tail).
+    public var observationCap: Int = 256
+    public var sampling = SamplingParams()
+    /// Run closed code blocks in the sandbox. Off: a closed code block ends the trajectory (benchmarks).
+    public var executeCode: Bool = true
+
+    public init() {}
+
+    public func validate() throws {
+        guard maxToolCalls >= 0, maxTurnTokens > 0, maxTrajectoryTokens > 0, observationCap > 16 else {
+            throw RolloutError("rollout config: need maxToolCalls >= 0, maxTurnTokens > 0, maxTrajectoryTokens > 0, observationCap > 16")
+        }
+        try sampling.validate()
+    }
+}
+
+public struct RolloutError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

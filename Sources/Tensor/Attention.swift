@@ -1,0 +1,154 @@
+import Foundation
+import COpenBLAS
+
+// Fused causal self-attention, FlashAttention-style on the CPU: per (batch, head), queries are processed
+// in blocks of `attentionBlock` rows; a block's scores against only the keys it may see (0..<last query
+// position + 1) come from one small sgemm, softmax runs in place on that [block, keys] scratch, and a
+// second sgemm multiplies by V. Only the per-query log-sum-exp is kept for backward, which recomputes the
+// probabilities block by block (dS = P * (dP - rowsum(dO * O))).
+// Measured (release, B=16 T=256 H=4 hd=64, 2 shared cores): these sgemm blocks took 12.7 ms forward and
+// 21 ms forward+backward, SIMD16 dot/axpy loops over hd 17.5 ms and 49 ms. Block 64 beat 32 and 128
+// (one thread, fwd+bwd: 34.5 vs 34.9-38.7 vs 39 ms); the sgemm calls run near BLAS peak (~57 GFLOP/s).
+
+extension Kernels {
+    /// Query rows per block: big enough for an efficient sgemm, small enough that the causal waste (keys
+    /// past the diagonal inside a block) stays small.
+    public static let attentionBlock = 64
+
+    /// Floats of scratch `attentionHead` needs for `keys` visible keys (forward: one block of scores).
+    public static func attentionScratchCount(keys: Int) -> Int { attentionBlock * max(keys, 1) }
+
+    /// Causal attention for one head. Query i (0..<queries) sits at absolute position queryStart + i and
+    /// attends keys 0...queryStart + i. Rows are strided (ldq, ldk, ldv, ldo), so q/k/v can be column
+    /// slices of a fused qkv buffer or of a KV cache. out[i] = sum_j softmax_j(q_i.k_j / sqrt(hd)) v_j.
+    /// lse (optional, [queries]) receives each query's log-sum-exp of the scaled scores (for backward).
+    /// scratch: attentionScratchCount(keys: queryStart + queries) floats. BLAS must be single-threaded
+    /// when this runs on several threads at once (see `withSingleThreadedBLAS`).
+    public static func attentionHead(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                                     v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                     queries: Int, queryStart: Int, headDim hd: Int,
+                                     lse: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>) {
+        let scale = 1 / Float(hd).squareRoot()
+        var q0 = 0
+        while q0 < queries {
+            let qb = min(attentionBlock, queries - q0)
+            let nk = queryStart + q0 + qb            // keys visible to the block's last query
+            let s = scratch                          // [qb, nk]
+            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, alpha: scale, a: q + q0 * ldq, lda: ldq,
+                  b: k, ldb: ldk, beta: 0, c: s, ldc: nk)
+            for r in 0..<qb {
+                let row = s + r * nk, vis = queryStart + q0 + r + 1
+                let m = rowMax(row, vis)
+                let sum = expSum(row, vis, shift: m)
+                expShiftScale(row, row, vis, shift: m, scale: 1 / sum)
+                (row + vis).update(repeating: 0, count: nk - vis)   // future keys: exactly zero
+                lse?[q0 + r] = m + logf(sum)
+            }
+            sgemm(transA: false, transB: false, m: qb, n: hd, k: nk, a: s, lda: nk, b: v, ldb: ldv,
+                  beta: 0, c: out + q0 * ldo, ldc: ldo)
+            q0 += qb
+        }
+    }
+
+    /// Backward of `attentionHead` (queryStart = 0 form used in training), accumulating into dq, dk, dv
+    /// (strided like q, k, v). o and lse are the forward's output and log-sum-exps, dO the output gradient.
+    /// scratch: 2 * attentionScratchCount(keys: queries) floats.
+    static func attentionHeadBackward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                      ld: Int, o: UnsafePointer<Float>, dO: UnsafePointer<Float>, ldo: Int,
+                                      lse: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>,
+                                      dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                                      queries: Int, headDim hd: Int, scratch: UnsafeMutablePointer<Float>) {
+        let scale = 1 / Float(hd).squareRoot()
+        let p = scratch, dp = scratch + attentionScratchCount(keys: queries)
+        var q0 = 0
+        while q0 < queries {
+            let qb = min(attentionBlock, queries - q0), nk = q0 + qb
+            // P = exp(scale Q Kᵀ - lse), zero past the diagonal.   [qb, nk]
+            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, alpha: scale, a: q + q0 * ld, lda: ld,
+                  b: k, ldb: ld, beta: 0, c: p, ldc: nk)
+            for r in 0..<qb {
+                let row = p + r * nk, vis = q0 + r + 1
+                expShiftScale(row, row, vis, shift: lse[q0 + r], scale: 1)
+                (row + vis).update(repeating: 0, count: nk - vis)
+            }
+            // dV += Pᵀ dO
+            sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: p, lda: nk, b: dO + q0 * ldo, ldb: ldo,
+                  beta: 1, c: dv, ldc: ld)
+            // dP = dO Vᵀ, then dS = scale * P * (dP - rowsum(dO * O))
+            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, a: dO + q0 * ldo, lda: ldo, b: v, ldb: ld,
+                  beta: 0, c: dp, ldc: nk)
+            for r in 0..<qb {
+                let t = q0 + r, dOr = dO + t * ldo, orow = o + t * ldo
+                var dsum: Float = 0
+                for j in 0..<hd { dsum += dOr[j] * orow[j] }
+                let prow = p + r * nk, drow = dp + r * nk, vis = t + 1
+                for j in 0..<vis { drow[j] = scale * prow[j] * (drow[j] - dsum) }
+                (drow + vis).update(repeating: 0, count: nk - vis)
+            }
+            // dQ += dS K ; dK += dSᵀ Q
+            sgemm(transA: false, transB: false, m: qb, n: hd, k: nk, a: dp, lda: nk, b: k, ldb: ld,
+                  beta: 1, c: dq + q0 * ld, ldc: ld)
+            sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: dp, lda: nk, b: q + q0 * ld, ldb: ld,
+                  beta: 1, c: dk, ldc: ld)
+            q0 += qb
+        }
+    }
+
+    /// Runs `body` with OpenBLAS limited to one thread (for BLAS calls made from our own parallel workers),
+    /// restoring `Threads.count` afterwards.
+    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        if Threads.count == 1 { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(Threads.count)) }
+        return try body()
+    }
+}
+
+/// Fused causal self-attention over a fused, already rotated qkv projection.
+/// qkv: [B*T, 3D] (row b*T + t; q = cols 0..<D, k = D..<2D, v = 2D..<3D; head h at h*hd..<(h+1)*hd of
+/// each section) -> [B*T, D] with head h in cols h*hd..<(h+1)*hd. Causal: query t sees keys t2 <= t only,
+/// so right padding needs no mask. Parallel over (batch, head).
+public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) throws -> Tensor {
+    try check(batch > 0 && seqLen > 0 && heads > 0,
+              "causalAttention needs positive batch, seqLen, heads, got \(batch), \(seqLen), \(heads)")
+    try check(qkv.rank == 2 && qkv.shape[0] == batch * seqLen && qkv.shape[1] % (3 * heads) == 0,
+              "causalAttention needs qkv [batch*seqLen, 3*heads*hd] = [\(batch * seqLen), 3*\(heads)*hd], got \(qkv.shape)")
+    let t = seqLen, ld = qkv.shape[1], d = ld / 3, hd = d / heads
+    try check(hd > 0, "causalAttention: head size is 0 for qkv \(qkv.shape) and heads=\(heads)")
+    let out = Tensor(zeros: [batch * t, d])
+    let lse = Tensor(zeros: [batch * heads, t])
+    let x = qkv.data, o = out.data, l = lse.data
+    // Pointers of head (b, h): q at row b*T, column h*hd; k and v D and 2D columns further.
+    func base(_ bh: Int) -> (qkv: Int, out: Int) {
+        let b = bh / heads, h = bh % heads
+        return (b * t * ld + h * hd, b * t * d + h * hd)
+    }
+    Kernels.withSingleThreadedBLAS {
+        parallelFor(batch * heads) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Kernels.attentionScratchCount(keys: t))
+            defer { scratch.deallocate() }
+            for bh in range {
+                let (bq, bo) = base(bh)
+                Kernels.attentionHead(q: x + bq, ldq: ld, k: x + bq + d, ldk: ld, v: x + bq + 2 * d, ldv: ld,
+                                      out: o + bo, ldo: d, queries: t, queryStart: 0, headDim: hd,
+                                      lse: l + bh * t, scratch: scratch)
+            }
+        }
+    }
+    return Tensor.record(out, inputs: [qkv]) { out in
+        // Buffers read through their tensors here, so the closure keeps them alive.
+        let g = out.grad!, dx = qkv.ensureGrad(), x = qkv.data, o = out.data, l = lse.data
+        Kernels.withSingleThreadedBLAS {
+            parallelFor(batch * heads) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Kernels.attentionScratchCount(keys: t))
+                defer { scratch.deallocate() }
+                for bh in range {
+                    let (bq, bo) = base(bh)
+                    Kernels.attentionHeadBackward(q: x + bq, k: x + bq + d, v: x + bq + 2 * d, ld: ld, o: o + bo,
+                                                  dO: g + bo, ldo: d, lse: l + bh * t, dq: dx + bq, dk: dx + bq + d,
+                                                  dv: dx + bq + 2 * d, queries: t, headDim: hd, scratch: scratch)
+                }
+            }
+        }
+    }
+}

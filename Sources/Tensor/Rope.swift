@@ -1,0 +1,123 @@
+import Foundation
+
+// Rotary position embedding, Hugging Face Llama "rotate_half" convention (not interleaved): a head vector
+// x of size hd is split into halves, and pair (x[i], x[i+half]) is rotated by angle pos * inv_freq_i.
+// Angles follow HF's float32 recipe exactly: inv_freq_i = 1 / theta^(2i/hd) in Float, angle =
+// Float(pos) * inv_freq_i rounded to Float, then cos/sin of that Float angle.
+
+extension Kernels {
+    /// HF's float32 inverse frequency of pair i for a head of size headDim.
+    @inline(__always)
+    static func ropeInvFreq(_ i: Int, headDim: Int, theta: Float) -> Float {
+        Float(1 / Foundation.pow(Double(theta), Double(2 * i) / Double(headDim)))
+    }
+
+    /// Fills cos/sin tables [positions, headDim/2] for positions 0..<positions.
+    public static func ropeTables(positions: Int, headDim: Int, theta: Float,
+                                  cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+        let half = headDim / 2
+        for i in 0..<half {
+            let f = ropeInvFreq(i, headDim: headDim, theta: theta)
+            for p in 0..<positions {
+                let a = Float(p) * f
+                cos[p * half + i] = Foundation.cos(a)
+                sin[p * half + i] = Foundation.sin(a)
+            }
+        }
+    }
+
+    /// Rotates `heads` consecutive head vectors of each row in place, by the row's position, with
+    /// precomputed tables [maxPosition+1, headDim/2]. x: rows of stride `rowStride`, heads*headDim used
+    /// per row. inverse = true rotates by -angle (the backward / transpose).
+    public static func ropeInPlace(x: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, heads: Int, headDim: Int,
+                                   positions: UnsafePointer<Int32>, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>,
+                                   inverse: Bool = false) {
+        let half = headDim / 2
+        parallelFor(rows, minChunk: 16) { r in
+            for row in r {
+                let c = cos + Int(positions[row]) * half, s = sin + Int(positions[row]) * half
+                rotateRow(x + row * rowStride, heads: heads, half: half, cos: c, sin: s, inverse: inverse)
+            }
+        }
+    }
+
+    /// Same as above but computes cos/sin per row on the stack: for decoding, where each row (one live
+    /// trajectory) has its own position and the row count is small. Call it on the q section and the k
+    /// section of a qkv row (or on both at once: they are adjacent, 2*heads heads).
+    public static func ropeInPlace(x: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, heads: Int, headDim: Int,
+                                   positions: UnsafePointer<Int32>, theta: Float, inverse: Bool = false) {
+        let half = headDim / 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * max(half, 1)) { buf in
+            let c = buf.baseAddress!, s = c + half
+            for row in 0..<rows {
+                let p = Float(positions[row])
+                for i in 0..<half {
+                    let a = p * ropeInvFreq(i, headDim: headDim, theta: theta)
+                    c[i] = Foundation.cos(a)
+                    s[i] = Foundation.sin(a)
+                }
+                rotateRow(x + row * rowStride, heads: heads, half: half, cos: c, sin: s, inverse: inverse)
+            }
+        }
+    }
+
+    /// out[i] = x[i] c - x[i+h] s, out[i+h] = x[i+h] c + x[i] s for each head (s negated if inverse).
+    @inline(__always)
+    static func rotateRow(_ x: UnsafeMutablePointer<Float>, heads: Int, half: Int, cos: UnsafePointer<Float>,
+                          sin: UnsafePointer<Float>, inverse: Bool) {
+        let sign: Float = inverse ? -1 : 1
+        for h in 0..<heads {
+            let a = x + h * 2 * half, b = a + half
+            for i in 0..<half {
+                let c = cos[i], s = sign * sin[i], x1 = a[i], x2 = b[i]
+                a[i] = x1 * c - x2 * s
+                b[i] = x2 * c + x1 * s
+            }
+        }
+    }
+}
+
+/// Rotary embedding of the q and k parts of a fused qkv projection; v passes through unchanged.
+/// qkv: [N, 3D] with D = heads*hd (q = cols 0..<D, k = D..<2D, v = 2D..<3D), positions: N values >= 0
+/// -> [N, 3D]. Backward rotates the gradient by -angle.
+public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float = 10000) throws -> Tensor {
+    try check(qkv.rank == 2 && heads > 0 && qkv.shape[1] % (3 * heads) == 0,
+              "ropeQK needs qkv [N, 3*heads*hd], got \(qkv.shape) with heads=\(heads)")
+    let n = qkv.shape[0], width = qkv.shape[1], hd = width / (3 * heads)
+    try check(hd % 2 == 0 && hd > 0, "ropeQK needs an even head size, got hd=\(hd) (qkv \(qkv.shape), heads=\(heads))")
+    try check(positions.count == n, "ropeQK: \(positions.count) positions for \(n) rows")
+    try check(theta > 0 && theta.isFinite, "ropeQK: theta must be positive, got \(theta)")
+    if let bad = positions.first(where: { $0 < 0 }) { throw TensorError("ropeQK: negative position \(bad)") }
+    let maxPos = Int(positions.max() ?? 0), half = hd / 2
+    // Tables for positions 0...maxPos: positions repeat across the batch, so this is far fewer trig calls.
+    let cosT = Tensor(zeros: [maxPos + 1, half]), sinT = Tensor(zeros: [maxPos + 1, half])
+    Kernels.ropeTables(positions: maxPos + 1, headDim: hd, theta: theta, cos: cosT.data, sin: sinT.data)
+    let out = Tensor(zeros: qkv.shape)
+    out.data.update(from: qkv.data, count: qkv.count)
+    positions.withUnsafeBufferPointer { p in
+        if n > 0 {
+            Kernels.ropeInPlace(x: out.data, rowStride: width, rows: n, heads: 2 * heads, headDim: hd,
+                                positions: p.baseAddress!, cos: cosT.data, sin: sinT.data)
+        }
+    }
+    return Tensor.record(out, inputs: [qkv]) { out in
+        // dqkv += Rᵀ g: the q and k gradients rotate by -angle, the v gradient passes through.
+        let g = out.grad!, dx = qkv.ensureGrad(), c = cosT.data, s = sinT.data, d = heads * hd
+        positions.withUnsafeBufferPointer { p in
+            parallelFor(n, minChunk: 16) { r in
+                for row in r {
+                    let o = row * width, pc = c + Int(p[row]) * half, ps = s + Int(p[row]) * half
+                    for h in 0..<(2 * heads) {
+                        let a = o + h * hd, b = a + half
+                        for i in 0..<half {
+                            let g1 = g[a + i], g2 = g[b + i]
+                            dx[a + i] += g1 * pc[i] + g2 * ps[i]
+                            dx[b + i] += g2 * pc[i] - g1 * ps[i]
+                        }
+                    }
+                    for j in (o + 2 * d)..<(o + width) { dx[j] += g[j] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+extension Kernels {
+    /// log-sum-exp of one row, max-shifted.
+    @inline(__always)
+    static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let m = rowMax(x, n)
+        if !m.isFinite { return m }   // all -inf (or an inf/nan): nothing sensible to shift by
+        return m + logf(expSum(x, n, shift: m))
+    }
+
+    /// Row-wise log-softmax. x: [rows,vocab] -> out: [rows,vocab] (out may alias x).
+    public static func logSoftmax(x: UnsafePointer<Float>, rows: Int, vocab: Int, out: UnsafeMutablePointer<Float>) {
+        parallelFor(rows, minChunk: 8) { r in
+            for i in r {
+                let xi = x + i * vocab, oi = out + i * vocab
+                let l = logSumExp(xi, vocab)
+                for j in 0..<vocab { oi[j] = xi[j] - l }
+            }
+        }
+    }
+
+    /// Per-row cross-entropy: lse[i] = log sum_j exp(x[i,j]), loss[i] = lse[i] - x[i, t_i].
+    /// logits: [rows,vocab], targets: rows ids in 0..<vocab -> loss, lse: [rows]
+    public static func crossEntropyRows(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int,
+                                        vocab: Int, loss: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
+        parallelFor(rows, minChunk: 8) { r in
+            for i in r {
+                let xi = logits + i * vocab
+                let l = logSumExp(xi, vocab)
+                lse[i] = l
+                loss[i] = l - xi[Int(targets[i])]
+            }
+        }
+    }
+}
+
+/// Row-wise log-softmax. x: [N,V] -> [N,V]
+public func logSoftmax(_ x: Tensor) throws -> Tensor {
+    try check(x.rank == 2, "logSoftmax needs x [N,V], got \(x.shape)")
+    let n = x.shape[0], v = x.shape[1]
+    let out = Tensor(zeros: [n, v])
+    Kernels.logSoftmax(x: x.data, rows: n, vocab: v, out: out.data)
+    return Tensor.record(out, inputs: [x]) { out in
+        // dx_ij += g_ij - softmax_ij * sum_k g_ik, softmax = exp(out)
+        let g = out.grad!, y = out.data, dx = x.ensureGrad()
+        parallelFor(n, minChunk: 8) { r in
+            for i in r {
+                let gi = g + i * v, yi = y + i * v, di = dx + i * v
+                var s: Float = 0
+                for j in 0..<v { s += gi[j] }
+                for j in 0..<v { di[j] += gi[j] }
+                Kernels.expShiftScaleAdd(yi, di, v, shift: 0, scale: -s)
+            }
+        }
+    }
+}
+
+/// Mean cross-entropy of rows of logits against targets, as a scalar:
+/// sum_i m_i * (lse_i - x[i,t_i]) / sum_i m_i (plain mean without a mask; 0 if sum(m) == 0).
+/// Fused: keeps only the per-row log-sum-exp, never a probability tensor; masked rows (m = 0) get
+/// exactly zero gradient. logits: [N,V], targets: N ids in 0..<V, mask: N weights >= 0 -> []
+public func crossEntropy(_ logits: Tensor, targets: [Int32], mask: [Float]? = nil) throws -> Tensor {
+    try check(logits.rank == 2, "crossEntropy needs logits [N,V], got \(logits.shape)")
+    let n = logits.shape[0], v = logits.shape[1]
+    try check(targets.count == n, "crossEntropy: \(targets.count) targets for \(n) rows (logits \(logits.shape))")
+    if let bad = targets.first(where: { $0 < 0 || Int($0) >= v }) {
+        throw TensorError("crossEntropy: target id \(bad) outside vocabulary 0..<\(v)")
+    }
+    if let mask {
+        try check(mask.count == n, "crossEntropy: mask has \(mask.count) values for \(n) rows")
+        try check(mask.allSatisfy { $0 >= 0 && $0.isFinite }, "crossEntropy: mask weights must be finite and >= 0")
+    }
+    let weights = mask ?? [Float](repeating: 1, count: n)
+    let total = weights.reduce(0, +)
+    let rowLoss = Tensor(zeros: [n]), lse = Tensor(zeros: [n])
+    targets.withUnsafeBufferPointer { t in
+        if n > 0 {
+            Kernels.crossEntropyRows(logits: logits.data, targets: t.baseAddress!, rows: n, vocab: v,
+                                     loss: rowLoss.data, lse: lse.data)
+        }
+    }
+    let out = Tensor(zeros: [])
+    if total > 0 {
+        var s: Double = 0
+        for i in 0..<n where weights[i] != 0 { s += Double(weights[i]) * Double(rowLoss.data[i]) }
+        out.data[0] = Float(s / Double(total))
+    }
+    return Tensor.record(out, inputs: [logits]) { out in
+        // d loss / d x_ij = m_i / W * (softmax_ij - [j == t_i])
+        guard total > 0 else { return }
+        let g = out.grad![0] / total, x = logits.data, l = lse.data, dx = logits.ensureGrad()
+        weights.withUnsafeBufferPointer { w in
+            targets.withUnsafeBufferPointer { t in
+                parallelFor(n, minChunk: 8) { r in
+                    for i in r where w[i] != 0 {
+                        let c = g * w[i], di = dx + i * v
+                        Kernels.expShiftScaleAdd(x + i * v, di, v, shift: l[i], scale: c)
+                        di[Int(t[i])] -= c
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Model
+import Tensor
+
+/// Shapes of ../shared/reference/torch_reference.py, so figures compare one to one.
+struct ReferenceShape {
+    let config: PolicyConfig, batch: Int, ctx: Int
+
+    static func named(_ name: String) throws -> ReferenceShape {
+        switch name {
+        case "small": return ReferenceShape(config: .small, batch: 16, ctx: 256)
+        case "base": return ReferenceShape(config: .base, batch: 8, ctx: 512)
+        default: throw ValidationError("--config must be small or base")
+        }
+    }
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Tokens/s of one optimizer step (forward + backward + AdamW), the reference's batch shape.")
+
+    @Option(help: "small | base") var config = "small"
+    @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
+    @Option(help: "Timed steps (median reported).") var steps = 5
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let shape = try ReferenceShape.named(config)
+        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let policy = try Policy(config: shape.config, seed: 0)
+        let opt = AdamW(arena: policy.arena, lr: 1e-3)
+        var rng = RNG(seed: 0)
+        let n = shape.batch * shape.ctx
+        let seq = (0..<(shape.batch * (shape.ctx + 1))).map { _ in Int32(rng.int(0..<shape.config.vocab)) }
+        var inputs: [Int32] = [], targets: [Int32] = []
+        for b in 0..<shape.batch {
+            let row = seq[b * (shape.ctx + 1) ..< (b + 1) * (shape.ctx + 1)]
+            inputs += row.dropLast(); targets += row.dropFirst()
+        }
+        var phase = [String: Double]()
+        func step() throws -> Double {
+            let t0 = Date()
+            policy.arena.zeroGrad()
+            let logits = try policy.logits(tokens: inputs, batch: shape.batch, seqLen: shape.ctx)
+            let loss = try crossEntropy(logits, targets: targets)
+            let t1 = Date()
+            try loss.backward()
+            let t2 = Date()
+            opt.update()
+            let t3 = Date()
+            phase["forward_s"] = t1.timeIntervalSince(t0); phase["backward_s"] = t2.timeIntervalSince(t1)
+            phase["adamw_s"] = t3.timeIntervalSince(t2)
+            return t3.timeIntervalSince(t0)
+        }
+        for _ in 0..<2 { _ = try step() }
+        let times = try (0..<max(1, steps)).map { _ in try step() }
+        let med = median(times)
+        let out: [String: Any] = ["config": config, "threads": Threads.count, "params": policy.parameterCount,
+                                  "batch": shape.batch, "ctx": shape.ctx, "step_s": med,
+                                  "tokens_per_s": Double(n) / med, "last_step_split": phase]
+        if json { try printJSONObject(out) } else {
+            print(String(format: "bench train %@: %d params, batch %d x %d, %d threads: %.3f s/step, %.0f tokens/s",
+                         config, policy.parameterCount, shape.batch, shape.ctx, Threads.count, med, Double(n) / med))
+            print(String(format: "  last step: forward %.3f s, backward %.3f s, AdamW %.3f s",
+                         phase["forward_s"]!, phase["backward_s"]!, phase["adamw_s"]!))
+        }
+    }
+}
+
+struct BenchDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode", abstract: "New tokens/s of batched KV-cache sampling (prompt 32 tokens, temperature 1).")
+
+    @Option(help: "small | base") var config = "small"
+    @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
+    @Option(help: "New tokens per sequence.") var newTokens = 128
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let shape = try ReferenceShape.named(config)
+        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let policy = try Policy(config: shape.config, seed: 0)
+        var rng = RNG(seed: 1)
+        let reqs = (0..<shape.batch).map { _ in
+            GenerationRequest(prompt: (0..<32).map { _ in Int32(rng.int(3..<shape.config.vocab)) }, maxNewTokens: newTokens)
+        }
+        _ = try generate(policy, reqs.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: 8) }, seed: 0)
+        let t0 = Date()
+        let out = try generate(policy, reqs, minNewTokens: newTokens, seed: 2)
+        let dt = Date().timeIntervalSince(t0)
+        let generated = out.map(\.tokens.count).reduce(0, +)
+        let result: [String: Any] = ["config": config, "threads": Threads.count, "batch": shape.batch,
+                                     "prompt_tokens": 32, "new_tokens": newTokens, "seconds": dt,
+                                     "tokens_per_s": Double(generated) / dt]
+        if json { try printJSONObject(result) } else {
+            print(String(format: "bench decode %@: batch %d, prompt 32, %d new tokens, %d threads: %.3f s, %.0f new tokens/s",
+                         config, shape.batch, newTokens, Threads.count, dt, Double(generated) / dt))
+        }
+    }
+}

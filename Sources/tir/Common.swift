@@ -1,0 +1,43 @@
+import Foundation
+
+/// Prints a one-line live status: rewrites the line on a terminal, plain lines otherwise (logs, CI).
+enum Status {
+    static let isTTY = isatty(STDERR_FILENO) != 0
+
+    static func line(_ s: String, final: Bool = false) {
+        if isTTY {
+            FileHandle.standardError.write(Data(("\r\u{1b}[K" + s + (final ? "\n" : "")).utf8))
+        } else {
+            FileHandle.standardError.write(Data((s + "\n").utf8))
+        }
+    }
+
+    static func info(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+}
+
+func duration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t / 60 % 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+func printJSON<T: Encodable>(_ value: T, pretty: Bool = false) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+    print(String(decoding: try enc.encode(value), as: UTF8.self))
+}
+
+/// A JSON object from loosely typed values (benchmark reports).
+func printJSONObject(_ object: [String: Any]) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
+
+/// A unicode sparkline of a series (reward curves in terminal summaries).
+func sparkline(_ xs: [Double]) -> String {
+    guard let lo = xs.min(), let hi = xs.max(), hi > lo else { return String(repeating: "▄", count: xs.count) }
+    let bars = Array("▁▂▃▄▅▆▇█")
+    return String(xs.map { bars[min(7, Int((($0 - lo) / (hi - lo)) * 7.999))] })
+}

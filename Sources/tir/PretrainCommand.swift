@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import GRPO
+import Model
+import Rollout
+import Tensor
+
+struct Pretrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pretrain the base policy on the synthetic toy-world corpus (next-token loss).")
+
+    @Option(help: "Output checkpoint directory (resumable).") var out = "runs/base"
+    @Option(help: "Optimizer steps.") var steps: Int?
+    @Option(help: "Sequences per step.") var batch: Int?
+    @Option(help: "Peak learning rate.") var lr: Float?
+    @Option(help: "Seed of data, initialization and sampling.") var seed: UInt64 = 1
+    @Option(help: "Architecture: demo (small with a 512 context) | small | base.") var config = "demo"
+    @Flag(help: "Continue from the checkpoint in --out.") var resume = false
+    @Option(help: "Held-out tasks sampled to report the base policy's accuracy (0 = skip).") var evalTasks = 128
+
+    func run() async throws {
+        var c = PretrainConfig()
+        c.seed = seed
+        if config != "demo" { c.policy = try PolicyConfig.preset(config); c.seqLen = min(c.seqLen, c.policy.context) }
+        if let steps { c.steps = steps }
+        if let batch { c.batch = batch }
+        if let lr { c.lr = lr }
+        let dir = url(out)
+        try await pretrainBase(c, dir: dir, resume: resume)
+        if evalTasks > 0 {
+            let policy = try Checkpoint.load(dir)
+            let report = try await evaluateOnHeldOut(policy, tasks: evalTasks, samples: 1, seed: seed)
+            print(report.table)
+        }
+    }
+}
+
+/// Pretrains (or resumes, or reuses when already complete) the base policy in `dir`.
+func pretrainBase(_ c: PretrainConfig, dir: URL, resume: Bool) async throws {
+    let data = ToyData(seed: c.seed)
+    let (train, heldOut) = data.pretrainingDocuments(count: c.documents)
+    var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
+    if TrainCheckpoint.hasState(dir) {
+        guard resume else {
+            throw ValidationError("\(dir.path) already holds a training checkpoint: pass --resume to continue it, or choose another --out")
+        }
+        let (policy, state, m, v) = try TrainCheckpoint.load(dir)
+        trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut, policy: policy)
+        try trainer.restore(state, m: m, v: v)
+        Status.info("resuming pretraining at step \(state.step)/\(c.steps)")
+    }
+    Status.info("pretraining \(trainer.policy.parameterCount) parameters for \(c.steps) steps of \(c.batch) x \(c.seqLen) tokens -> \(dir.path)")
+    var lastHeldOut: Float?
+    try trainer.run(checkpointDir: dir) { p in
+        if let h = p.heldOutLoss { lastHeldOut = h }
+        Status.line(String(format: "pretrain step %d/%d  loss %.4f  held-out %@  lr %.2e  %.0f tok/s  ETA %@",
+                           p.step, p.steps, p.loss, lastHeldOut.map { String(format: "%.4f", $0) } ?? "-",
+                           p.lr, p.tokensPerSecond, duration(p.etaSeconds)), final: p.step == p.steps)
+    }
+    if let h = lastHeldOut { Status.info(String(format: "held-out loss %.4f", h)) }
+}

@@ -1,0 +1,157 @@
+import XCTest
+import Tensor
+@testable import Model
+
+/// A tiny but complete config: 2 layers, 2 heads of size 8, odd FFN size.
+let tinyConfig = PolicyConfig(dim: 16, layers: 2, heads: 2, ffn: 20, context: 32)
+
+final class TokenizerTests: XCTestCase {
+    func testRoundTripAnyUTF8() {
+        let tok = ByteTokenizer()
+        for s in ["", "print(4817 * 362 - 95)\n", "héllo wörld ∑ 🚀", "Traceback\n\t\u{0}\u{7f}"] {
+            let ids = tok.encode(s)
+            XCTAssertEqual(ids.count, s.utf8.count)
+            XCTAssertTrue(ids.allSatisfy { $0 >= ByteTokenizer.byteOffset && $0 < 260 })
+            XCTAssertEqual(tok.decode(ids), s)
+        }
+        XCTAssertEqual(tok.render([ByteTokenizer.bos] + tok.encode("a") + [ByteTokenizer.eos]), "<bos>a<eos>")
+        // Invalid UTF-8 (half of a two-byte character) decodes with the replacement character.
+        XCTAssertEqual(tok.decode([0xC3 + 4]), "\u{FFFD}")
+    }
+}
+
+final class PolicyTests: XCTestCase {
+    func testPresetsMatchReference() throws {
+        XCTAssertEqual(PolicyConfig.small.dim, 256); XCTAssertEqual(PolicyConfig.small.layers, 4)
+        XCTAssertEqual(PolicyConfig.small.heads, 4); XCTAssertEqual(PolicyConfig.small.ffn, 688)
+        XCTAssertEqual(PolicyConfig.base.dim, 512); XCTAssertEqual(PolicyConfig.base.layers, 8)
+        XCTAssertEqual(PolicyConfig.base.heads, 8); XCTAssertEqual(PolicyConfig.base.ffn, 1376)
+        XCTAssertThrowsError(try PolicyConfig.preset("huge"))
+        var bad = tinyConfig; bad.heads = 3
+        XCTAssertThrowsError(try Policy(config: bad))
+    }
+
+    func testKVCacheMatchesFullForward() throws {
+        let p = try Policy(config: tinyConfig, seed: 1)
+        let tokens: [Int32] = [1, 40, 77, 100, 5, 9, 250, 33, 8]
+        let full = try noGrad { try p.logits(tokens: tokens, batch: 1, seqLen: tokens.count) }.array
+        let v = tinyConfig.vocab
+        // Prefill 4 tokens, then decode one at a time; a second slot runs a different sequence alongside.
+        let s = try DecodeSession(policy: p, slots: 2, maxLen: 16)
+        var got = try s.feed([(0, Array(tokens[0..<4])), (1, [1, 7, 7])])
+        for i in 0..<v { XCTAssertEqual(got[i], full[3 * v + i], accuracy: 2e-4) }
+        for t in 4..<tokens.count {
+            got = try s.feed([(1, [9]), (0, [tokens[t]])])
+            for i in 0..<v { XCTAssertEqual(got[v + i], full[t * v + i], accuracy: 2e-4) }
+        }
+        XCTAssertEqual(s.lengths, [tokens.count, 3 + tokens.count - 4])
+        XCTAssertThrowsError(try s.feed([(0, [1]), (0, [2])]))
+        XCTAssertThrowsError(try s.feed([(0, [Int32](repeating: 5, count: 10))]))
+    }
+
+    func testPaddingNeverChangesRealLogProbs() throws {
+        let p = try Policy(config: tinyConfig, seed: 2)
+        let seq: [Int32] = [1, 50, 60, 70, 80]
+        let tgt: [Int32] = [50, 60, 70, 80, 2]
+        let alone = try noGrad { try p.tokenLogProbs(tokens: seq, targets: tgt, batch: 1, seqLen: 5) }.array
+        let pad = ByteTokenizer.pad
+        let other: [Int32] = [1, 9, 9, 9, 9, 9, 9, 9]
+        let batch = seq + [pad, pad, pad] + other
+        let targets = tgt + [pad, pad, pad] + other
+        let both = try noGrad { try p.tokenLogProbs(tokens: batch, targets: targets, batch: 2, seqLen: 8) }.array
+        for i in 0..<5 { XCTAssertEqual(both[i], alone[i], accuracy: 1e-5) }
+    }
+
+    func testGradientSpotCheck() throws {
+        let p = try Policy(config: tinyConfig, seed: 3)
+        let tokens: [Int32] = [1, 20, 30, 40, 1, 50, 60, 70]
+        let targets: [Int32] = [20, 30, 40, 2, 50, 60, 70, 2]
+        func loss() throws -> Double {
+            let lp = try noGrad { try p.tokenLogProbs(tokens: tokens, targets: targets, batch: 2, seqLen: 4) }
+            return lp.array.reduce(0.0) { $0 + Double($1) }
+        }
+        p.arena.zeroGrad()
+        let lp = try p.tokenLogProbs(tokens: tokens, targets: targets, batch: 2, seqLen: 4)
+        try lp.backward(seed: [Float](repeating: 1, count: 8))
+        // A few parameters from every kind of tensor.
+        for e in p.arena.entries {
+            for k in [0, e.count / 2, e.count - 1] {
+                let i = e.offset + k
+                let saved = p.arena.data[i]
+                let eps: Float = 1e-2
+                p.arena.data[i] = saved + eps; let lp1 = try loss()
+                p.arena.data[i] = saved - eps; let lm1 = try loss()
+                p.arena.data[i] = saved
+                let numeric = (lp1 - lm1) / Double(2 * eps)
+                XCTAssertEqual(Double(p.arena.grad[i]), numeric, accuracy: 2e-2 * max(1, abs(numeric)), "\(e.name)[\(k)]")
+            }
+        }
+    }
+}
+
+final class SamplingTests: XCTestCase {
+    func testSeededSamplingIsReproducibleAndBatchIndependent() throws {
+        let p = try Policy(config: tinyConfig, seed: 4)
+        let reqs = [GenerationRequest(prompt: [1, 40, 41], maxNewTokens: 12),
+                    GenerationRequest(prompt: [1, 90], maxNewTokens: 7)]
+        let a = try generate(p, reqs, seed: 99)
+        let b = try generate(p, reqs, seed: 99)
+        XCTAssertEqual(a.map(\.tokens), b.map(\.tokens))
+        XCTAssertEqual(a.map(\.logProbs), b.map(\.logProbs))
+        XCTAssertNotEqual(try generate(p, reqs, seed: 100).map(\.tokens), a.map(\.tokens))
+        XCTAssertTrue(a[0].tokens.count <= 12 && a[1].tokens.count <= 7)
+        // Sampling log-probs are the policy's log-probs of the sampled tokens (temperature 1).
+        let seq = reqs[0].prompt + a[0].tokens
+        let lp = try noGrad { try p.tokenLogProbs(tokens: Array(seq.dropLast()), targets: Array(seq.dropFirst()),
+                                                   batch: 1, seqLen: seq.count - 1) }.array
+        for (j, l) in a[0].logProbs.enumerated() { XCTAssertEqual(l, lp[reqs[0].prompt.count - 1 + j], accuracy: 1e-4) }
+    }
+
+    func testTopKOneIsGreedyAndStopStrings() throws {
+        let p = try Policy(config: tinyConfig, seed: 5)
+        let req = [GenerationRequest(prompt: [1, 60], maxNewTokens: 6)]
+        let greedy = try generate(p, req, params: .init(temperature: 0), seed: 1)
+        let top1 = try generate(p, req, params: .init(temperature: 1, topK: 1), seed: 2)
+        XCTAssertEqual(greedy[0].tokens, top1[0].tokens)
+        var m = StopMatcher(["```\n"])
+        let hits = ByteTokenizer().encode("x```\n").map { m.feed($0) }
+        XCTAssertEqual(hits, [false, false, false, false, true])
+        XCTAssertThrowsError(try generate(p, req, params: .init(topP: 0), seed: 1))
+    }
+}
+
+final class CheckpointTests: XCTestCase {
+    func testRoundTripIsBitExact() throws {
+        var c = tinyConfig; c.tiedHead = false
+        let p = try Policy(config: c, seed: 6)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tir-ckpt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Checkpoint.save(p, to: dir)
+        try Checkpoint.save(p, to: dir)   // overwriting is atomic and leaves no temp directories
+        let q = try Checkpoint.load(dir)
+        XCTAssertEqual(q.config, c)
+        XCTAssertEqual(memcmp(p.arena.data, q.arena.data, p.arena.count * 4), 0)
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: dir.deletingLastPathComponent().path)
+        XCTAssertFalse(siblings.contains { $0.hasPrefix(".\(dir.lastPathComponent)") })
+    }
+
+    func testMissingAndTruncatedCheckpointsAreClearErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tir-bad-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertThrowsError(try Checkpoint.load(dir)) { XCTAssertTrue("\($0)".contains("missing")) }
+        try Checkpoint.save(try Policy(config: tinyConfig, seed: 7), to: dir)
+        let w = Checkpoint.weightsURL(dir)
+        let data = try Data(contentsOf: w)
+        try data.prefix(data.count / 2).write(to: w)
+        XCTAssertThrowsError(try Checkpoint.load(dir))
+        // A config that disagrees with the weights.
+        try Checkpoint.save(try Policy(config: tinyConfig, seed: 7), to: dir)
+        var big = tinyConfig; big.ffn = 24
+        let other = FileManager.default.temporaryDirectory.appendingPathComponent("tir-big-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: other) }
+        try Checkpoint.save(try Policy(config: big, seed: 7), to: other)
+        try FileManager.default.removeItem(at: Checkpoint.configURL(dir))
+        try FileManager.default.copyItem(at: Checkpoint.configURL(other), to: Checkpoint.configURL(dir))
+        XCTAssertThrowsError(try Checkpoint.load(dir)) { XCTAssertTrue("\($0)".contains("shape")) }
+    }
+}
