@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "GRPO", dependencies: ["Rollout"], swiftSettings: fast),
         .executableTarget(name: "tir", dependencies: [
             "GRPO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast + [.unsafeFlags(["-parse-as-library"])]),  // @main in main.swift, with sibling files
+        ], swiftSettings: fast),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),

@@ -18,8 +18,8 @@ public struct GRPORun {
     }
 
     /// Trains from `base` (or resumes from this run's checkpoint) to `config.steps`; returns all metrics lines.
-    public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, resume: Bool,
-                    progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
+    public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, resume: Bool, reward: RewardScheme? = nil,
+                    stopAfter: Int? = nil, progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
         let fm = FileManager.default
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         let trainer: GRPOTrainer
@@ -28,7 +28,7 @@ public struct GRPORun {
             guard state.configJSON == config.json else {
                 throw ConfigError("\(checkpointDir.path) was written with a different configuration; use a new --out or the same settings")
             }
-            trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor)
+            trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward)
             try trainer.restore(state, m: m, v: v)
             try truncateMetrics(afterStep: state.step)
         } else {
@@ -36,11 +36,13 @@ public struct GRPORun {
                 guard !resume else { throw ConfigError("\(dir.path) has metrics but no checkpoint to resume from") }
                 try fm.removeItem(at: metricsURL)
             }
-            trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(base), tasks: tasks, executor: executor)
+            trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(base), tasks: tasks, executor: executor,
+                                      reward: reward)
         }
         try writeSynced(Data(config.json.utf8), to: dir.appendingPathComponent("config.json"))
         let log = try MetricsLog(url: metricsURL, append: true)
-        while trainer.step < config.steps {
+        let last = min(config.steps, stopAfter ?? config.steps)   // stopAfter: simulate an interrupted run (tests)
+        while trainer.step < last {
             let m = try await trainer.trainStep()
             try log.write(m)
             progress(m)

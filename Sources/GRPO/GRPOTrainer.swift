@@ -17,7 +17,9 @@ public final class GRPOTrainer {
     let engine: EpisodeEngine
     var rng: RNG
 
-    public init(config: GRPOConfig, policy: Policy, tasks: TaskSource, executor: CodeExecutor?) throws {
+    /// `reward` replaces the scheme named in the config (a user's own reward).
+    public init(config: GRPOConfig, policy: Policy, tasks: TaskSource, executor: CodeExecutor?,
+                reward: RewardScheme? = nil) throws {
         try config.validate()
         self.config = config
         self.policy = policy
@@ -26,7 +28,7 @@ public final class GRPOTrainer {
         optimizer = AdamW(arena: policy.arena, lr: config.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8,
                           weightDecay: config.weightDecay)
         reference = config.klBeta > 0 ? try Self.copy(policy) : nil
-        engine = try EpisodeEngine(config: config.rolloutConfig, reward: config.rewardScheme)
+        engine = try EpisodeEngine(config: config.rolloutConfig, reward: reward ?? config.rewardScheme)
         rng = RNG(seed: config.seed ^ 0x5eed_6e90)
     }
 

@@ -13,22 +13,25 @@ public struct RewardInput: Sendable, Equatable {
     public var anyCodeSucceeded: Bool
     public var hasVoidTurn: Bool
     public var finish: FinishReason
+    /// Policy tokens written (for length-shaped rewards).
+    public var responseTokens: Int
 
     public init(correct: Bool, hasAnswer: Bool = true, toolCalls: Int = 0, anyCodeSucceeded: Bool = false,
-                hasVoidTurn: Bool = false, finish: FinishReason = .answer) {
+                hasVoidTurn: Bool = false, finish: FinishReason = .answer, responseTokens: Int = 0) {
         self.correct = correct
         self.hasAnswer = hasAnswer
         self.toolCalls = toolCalls
         self.anyCodeSucceeded = anyCodeSucceeded
         self.hasVoidTurn = hasVoidTurn
         self.finish = finish
+        self.responseTokens = responseTokens
     }
 
     /// The facts of a trajectory whose `correct`, `answer`, `turns` and `toolCalls` are already filled in.
     public init(_ t: Trajectory) {
         self.init(correct: t.correct, hasAnswer: t.answer != nil, toolCalls: t.toolCalls,
                   anyCodeSucceeded: t.turns.contains { $0.execution == .ok },
-                  hasVoidTurn: t.hasVoidTurn, finish: t.finish)
+                  hasVoidTurn: t.hasVoidTurn, finish: t.finish, responseTokens: t.policyTokenCount)
     }
 }
 

@@ -19,7 +19,8 @@
 // PR_SET_DUMPABLE 0 keeps snippets (same uid) from ptracing the server or opening /proc/1/fd/*.
 
 let forkServerSource = #"""
-import os, sys, signal, struct, json, time, gc, io, types, builtins, linecache, traceback, select, stat, resource, ctypes
+import os, sys, signal, struct, json, time, gc, io, types, builtins, linecache, traceback, select, resource, ctypes
+import atexit, shutil
 
 CFG = json.loads(sys.argv[1])
 signal.signal(signal.SIGINT, signal.SIG_IGN)      # init only receives signals it has handlers for
@@ -28,6 +29,8 @@ libc.prctl(4, 0, 0, 0, 0)                         # PR_SET_DUMPABLE = 0
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
+os.environ.update(CFG["env"])                     # e.g. OPENBLAS_NUM_THREADS=1: a preloaded numpy must not
+                                                  # start threads in the server, or forked children may hang
 PRELOADED = []
 for _m in CFG["preload"]:
     try:
@@ -133,7 +136,6 @@ def child(src, tmpdir, out_w, err_w):
     try:                                          # what the interpreter does at exit
         if "threading" in sys.modules:
             sys.modules["threading"]._shutdown()
-        import atexit
         atexit._run_exitfuncs()
     except BaseException:
         pass
@@ -171,7 +173,6 @@ def chmod_and_retry(func, path, exc_info):
 
 def wipe():
     # Leave /tmp, /dev/shm and SysV IPC as the next snippet must find them: empty. Returns False if not clean.
-    import shutil
     clean = True
     for d in WIPE:
         try:
@@ -277,6 +278,20 @@ def hello():
     b = json.dumps(info).encode()
     send(b"TIRH" + struct.pack("<I", len(b)) + b)
 
+def warm_up():
+    # Touch what every child touches (compiler, exec, text I/O, tracebacks) before gc.freeze, so the pages
+    # are settled before forking (measured: ~1.3 ms less per snippet, mostly copy-on-write faults).
+    quiet = {"__name__": "__warm__", "__builtins__": builtins, "print": lambda *a, **k: None}
+    for text in ("print(1)", "x = [i * i for i in range(10)]\ny = {'a': x}\n", "import math\nz = math.sqrt(2) + 1/3"):
+        exec(compile(text, "<warm>", "exec"), dict(quiet))
+    try:
+        exec(compile("1/0", "<warm>", "exec"), {})
+    except ZeroDivisionError as e:
+        traceback.format_exception(type(e), e, e.__traceback__)
+    with open(os.open("/dev/null", os.O_WRONLY), "w", encoding="utf-8") as f:
+        f.write("x\n")
+
+warm_up()
 hello()
 nul = os.open("/dev/null", os.O_WRONLY)
 os.dup2(nul, 2); os.close(nul)                    # start-up errors went to Swift; from now on nobody reads fd 2

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import GRPO
+import Model
+import Rollout
+import Tensor
+
+/// `tir bench grpo`: seconds per full GRPO step on the shape of ../shared/reference/trl_reference.py:
+/// `small` policy (random init), B prompts x G samples, at most L new tokens, single turn, a cheap string
+/// reward, no sandbox, no filters, one optimizer update per step.
+struct BenchGRPO: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grpo", abstract: "Seconds per GRPO step (rollout + log-probs + update), TRL's reference shape.")
+
+    @Option(help: "Prompts per step (B).") var prompts = 16
+    @Option(help: "Samples per prompt (G).") var samples = 8
+    @Option(help: "Max new tokens per sample (L).") var maxNewTokens = 128
+    @Option(help: "Timed steps after one warm-up step (median reported).") var steps = 3
+    @Option(help: "Sequences per forward/backward.") var microBatch = 32
+    @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        var c = GRPOConfig()
+        c.promptsPerStep = prompts
+        c.groupSize = samples
+        c.miniBatches = 1
+        c.microBatch = microBatch
+        c.maxTurnTokens = maxNewTokens
+        c.maxTrajectoryTokens = maxNewTokens
+        c.maxToolCalls = 0
+        c.filterVoidTurns = false
+        c.steps = steps + 1
+        c.lr = 1e-5
+        let tasks = ArrayTaskSource((0..<(prompts * (steps + 2))).map { i in
+            MathTask(id: "\(i)", question: "What is \(1000 + i) * \(37 + i)?", answer: "\((1000 + i) * (37 + i))",
+                     kind: "bench", steps: 1)
+        })
+        let policy = try Policy(config: .small, seed: 0)
+        let trainer = try GRPOTrainer(config: c, policy: policy, tasks: tasks, executor: nil)
+        var rows: [[String: Double]] = []
+        for s in 0...steps {
+            let m = try await trainer.trainStep()
+            if s > 0 { rows.append(m) }
+            if !json { printStepLine(m) }
+        }
+        let med = rows.sorted { $0["time_step"]! < $1["time_step"]! }[rows.count / 2]
+        let out: [String: Any] = [
+            "config": "small", "threads": Threads.count, "B": prompts, "G": samples, "max_new_tokens": maxNewTokens,
+            "step_s": med["time_step"]!, "rollout_s": med["time_rollout"]!, "logprob_s": med["time_logprob"]!,
+            "update_s": med["time_update"]!, "response_length": med["response_length"]!,
+            "completions_per_s": Double(prompts * samples) / med["time_step"]!,
+            "steps": rows.map { $0["time_step"]! },
+        ]
+        if json { try printJSONObject(out) } else {
+            print(String(format: "bench grpo: %d x %d, <= %d new tokens, %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f)",
+                         prompts, samples, maxNewTokens, Threads.count, med["time_step"]!, med["time_rollout"]!,
+                         med["time_logprob"]!, med["time_update"]!))
+        }
+    }
+}
