@@ -82,7 +82,7 @@ public func loadJSONLTasks(_ url: URL, kind: String = "jsonl") throws -> [MathTa
 /// The parser behind `loadJSONLTasks`, on text already in memory.
 public func parseJSONLTasks(_ text: String, fileName: String = "<memory>", kind: String = "jsonl") throws -> [MathTask] {
     var tasks: [MathTask] = []
-    for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+    for (i, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
         let lineNo = i + 1
         let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
         if line.isEmpty { continue }
