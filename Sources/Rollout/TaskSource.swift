@@ -76,7 +76,9 @@ public func loadJSONLTasks(_ url: URL, kind: String = "jsonl") throws -> [MathTa
     guard let text = String(data: data, encoding: .utf8) else {
         throw TaskLoadError(file: url.path, line: 0, message: "the file is not valid UTF-8")
     }
-    return try parseJSONLTasks(text, fileName: name, kind: kind)
+    let tasks = try parseJSONLTasks(text, fileName: name, kind: kind)
+    if tasks.isEmpty { throw TaskLoadError(file: url.path, line: 0, message: "the file contains no tasks") }
+    return tasks
 }
 
 /// The parser behind `loadJSONLTasks`, on text already in memory.

@@ -107,6 +107,15 @@ final class ToyWorldTests: XCTestCase {
         XCTAssertEqual(ToyWorld.question(.factorialRatio, [15, 12]), "What is 15!/12!?")
     }
 
+    func testTinyWorldGivesFewerHeldOutTasksInsteadOfHanging() {
+        // comb at difficulty 1: n in 8...15, k in 2...4 -> 24 distinct questions, about 1 in 10 held out.
+        let world = ToyWorld(seed: 0, difficulty: 1, kinds: [.comb])
+        let held = world.heldOutTasks(count: 50)
+        XCTAssertLessThan(held.count, 24)
+        XCTAssertEqual(Set(held.map(\.question)).count, held.count)
+        XCTAssertTrue(held.allSatisfy { ToyWorld.isHeldOut(question: $0.question) })
+    }
+
     func testOverflowIsRejectedNotWrapped() {
         XCTAssertNil(ToyWorld.solve(.product3, [3_000_000, 3_000_000, 3_000_000]))
         XCTAssertNil(ToyWorld.solve(.factorialRatio, [99, 1]))

@@ -68,6 +68,16 @@ final class TurnParsingTests: XCTestCase {
         XCTAssertEqual(lastCompletePythonBlock(in: "```python\n```\n"), "")
     }
 
+    func testStopStringsAreCandidatesOnly() {
+        let f = EpisodeFormat.standard
+        let turn = "```python\nprint(1)\n```\n"
+        XCTAssertTrue(f.stopStrings.contains { turn.hasSuffix($0) })
+        XCTAssertEqual(detectTurnEnd(turn), .codeClosed(code: "print(1)"))
+        let plain = "```\nnot python\n```\n"            // the same stop string, but no tool call
+        XCTAssertTrue(f.stopStrings.contains { plain.hasSuffix($0) })
+        XCTAssertEqual(detectTurnEnd(plain), .none)
+    }
+
     func testCRLFAndTrailingSpacesOnFences() {
         XCTAssertEqual(detectTurnEnd("```python \r\nprint(1)\r\n``` \n"), .codeClosed(code: "print(1)\r"))
     }
