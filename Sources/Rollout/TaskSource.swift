@@ -76,13 +76,15 @@ public func loadJSONLTasks(_ url: URL, kind: String = "jsonl") throws -> [MathTa
     guard let text = String(data: data, encoding: .utf8) else {
         throw TaskLoadError(file: url.path, line: 0, message: "the file is not valid UTF-8")
     }
-    return try parseJSONLTasks(text, fileName: name, kind: kind)
+    let tasks = try parseJSONLTasks(text, fileName: name, kind: kind)
+    if tasks.isEmpty { throw TaskLoadError(file: url.path, line: 0, message: "the file contains no tasks") }
+    return tasks
 }
 
 /// The parser behind `loadJSONLTasks`, on text already in memory.
 public func parseJSONLTasks(_ text: String, fileName: String = "<memory>", kind: String = "jsonl") throws -> [MathTask] {
     var tasks: [MathTask] = []
-    for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+    for (i, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
         let lineNo = i + 1
         let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
         if line.isEmpty { continue }

@@ -35,4 +35,9 @@ public struct EpisodeFormat: Codable, Sendable, Equatable {
 
     /// ToRL's stop string: a policy that writes this marker itself has ended its turn.
     public var outputMarker: String { "```" + outputLanguage }
+
+    /// Strings after which the sampler should pause and ask `detectTurnEnd` whether the turn ended: the end
+    /// of a closing fence and the output marker. They are candidates only (the same "\n```\n" also closes a
+    /// non-python block), so confirm with `detectTurnEnd` before ending the turn.
+    public var stopStrings: [String] { ["\n```\n", outputMarker] }
 }

@@ -31,7 +31,8 @@ private func scanFences(_ text: String, format: EpisodeFormat, stopAtMarker: Boo
     var openLanguage: Substring? = nil     // nil: outside any block
     var codeLines: [Substring] = []
     var offset = 0
-    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    // Split on the byte "\n" (not on Characters: Swift treats "\r\n" as one Character).
+    let lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { Substring($0) }
     for (i, line) in lines.enumerated() {
         let terminated = i < lines.count - 1          // the last piece has no "\n" after it (yet)
         let lineEnd = offset + line.utf8.count + (terminated ? 1 : 0)
@@ -138,9 +139,9 @@ public let observationTruncationMarker = "\n...[truncated]...\n"
 public func formatObservation(stdout: String, stderr: String, failed: Bool, cap: Int = 512) -> String {
     var text: Substring
     if failed {
-        let lastLine = stderr.split(separator: "\n", omittingEmptySubsequences: true)
+        let lastLine = stderr.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" })
             .last { !$0.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" } }
-        text = lastLine ?? (stdout.isEmpty ? "" : Substring(stdout))
+        text = lastLine ?? ""
         if text.isEmpty { text = "error (no message)" }
     } else {
         text = Substring(stdout)
