@@ -134,6 +134,9 @@ public final class EpisodeEngine {
             if !runnable.isEmpty, let executor {
                 let t1 = Date()
                 let outcomes = await executor.execute(runnable.map(\.code))
+                guard outcomes.count == runnable.count else {
+                    throw RolloutError("the code executor returned \(outcomes.count) outcomes for \(runnable.count) code blocks")
+                }
                 stats.sandboxSeconds += Date().timeIntervalSince(t1)
                 for (r, outcome) in zip(runnable, outcomes) {
                     let i = r.slot
@@ -149,13 +152,14 @@ public final class EpisodeEngine {
                         continue
                     }
                     let from = live[i].tokens.count
+                    let closing = live[i].tokens[from - 1]   // the token that ended the turn: sampled, not yet fed
                     live[i].tokens += toks
                     live[i].roles += Array(repeating: .tool, count: toks.count)
                     live[i].logProbs += Array(repeating: 0, count: toks.count)
                     live[i].newTokens += toks.count
                     live[i].turns[live[i].turns.count - 1].observationRange = from..<live[i].tokens.count
                     live[i].turnStart = live[i].tokens.count
-                    next.append((i, toks))
+                    next.append((i, [closing] + toks))
                 }
             }
             pending = next.sorted { $0.slot < $1.slot }

@@ -38,20 +38,27 @@ public final class PolicyTokenSource: TokenSource {
     public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [(token: Int32, logProb: Float)] {
         guard let session else { throw RolloutError("PolicyTokenSource.step before begin") }
         let v = policy.config.vocab
-        let logits = try session.feed(items)
-        return items.enumerated().map { row, item in
-            let rowLogits = UnsafeBufferPointer(start: logits.withUnsafeBufferPointer { $0.baseAddress! } + row * v, count: v)
-            let s = item.slot
-            let out: (token: Int32, logProb: Float)
-            if let script {
-                let tok = script[s][emitted[s].count]
-                recordedLogits[s].append(Array(rowLogits))
-                out = (tok, logSoftmaxAt(rowLogits, Int(tok), temperature: params.temperature))
-            } else {
-                out = Sampler.sample(rowLogits, params: params, rng: &rngs[s])
+        if let script {
+            for item in items where emitted[item.slot].count >= script[item.slot].count {
+                throw RolloutError("the script for slot \(item.slot) ran out after \(script[item.slot].count) tokens")
             }
-            emitted[s].append(out.token)
-            return out
+        }
+        let logits = try session.feed(items)
+        return logits.withUnsafeBufferPointer { all in
+            items.enumerated().map { row, item in
+                let rowLogits = UnsafeBufferPointer(rebasing: all[row * v ..< (row + 1) * v])
+                let s = item.slot
+                let out: (token: Int32, logProb: Float)
+                if let script {
+                    let tok = script[s][emitted[s].count]
+                    recordedLogits[s].append(Array(rowLogits))
+                    out = (tok, logSoftmaxAt(rowLogits, Int(tok), temperature: params.temperature))
+                } else {
+                    out = Sampler.sample(rowLogits, params: params, rng: &rngs[s])
+                }
+                emitted[s].append(out.token)
+                return out
+            }
         }
     }
 }
