@@ -45,7 +45,8 @@ final class RewardTests: XCTestCase {
                            samplingLogProbs: Array(repeating: 0, count: 30), turns: turns, toolCalls: 2, finish: .answer,
                            answer: "5", correct: true, reward: 0)
         let input = RewardInput(t)
-        XCTAssertEqual(input, RewardInput(correct: true, hasAnswer: true, toolCalls: 2, anyCodeSucceeded: true, hasVoidTurn: false, finish: .answer))
+        XCTAssertEqual(input, RewardInput(correct: true, hasAnswer: true, toolCalls: 2, anyCodeSucceeded: true, hasVoidTurn: false,
+                                           finish: .answer, responseTokens: 30))
         let g = gradeAnswer(policyText: "```python\nprint(2+3)\n```\nThe answer is \\boxed{5.0}.", reference: "5")
         XCTAssertEqual(g.answer, "5.0")
         XCTAssertTrue(g.correct)
