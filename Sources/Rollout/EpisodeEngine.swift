@@ -96,8 +96,11 @@ public final class EpisodeEngine {
                     continue
                 }
                 if s.token >= ByteTokenizer.byteOffset { live[i].turnBytes.append(UInt8(s.token - ByteTokenizer.byteOffset)) }
-                let text = String(decoding: live[i].turnBytes, as: UTF8.self)
-                switch detectTurnEnd(text, format: format) {
+                // A turn can only end on a newline (closing fence) or on the last byte of the output marker.
+                let last = live[i].turnBytes.last
+                let mayEnd = last == UInt8(ascii: "\n") || last == format.outputMarker.utf8.last
+                let end = mayEnd ? detectTurnEnd(String(decoding: live[i].turnBytes, as: UTF8.self), format: format) : .none
+                switch end {
                 case .codeClosed(let code):
                     toRun.append((i, code, false))
                     continue
