@@ -9,6 +9,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var groupSize: Int = 8
     public var miniBatches: Int = 2
     public var microBatch: Int = 16
+    public var skipZeroAdvantage: Bool = true
     public var lr: Float = 2e-4
     public var lrSchedule: LRSchedule = .constant
     public var warmupSteps: Int = 0
@@ -50,6 +51,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("groupSize", "G: samples per prompt (the GRPO group)"),
         ("miniBatches", "M: optimizer updates per rollout batch (the batch is split into M mini-batches)"),
         ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch)"),
+        ("skipZeroAdvantage", "skip forward/backward of trajectories that carry no gradient (advantage 0 or fully masked, no KL): same update, less work"),
         ("lr", "peak learning rate of AdamW"),
         ("lrSchedule", "constant | cosine (linear warmup, then cosine to 10% of peak)"),
         ("warmupSteps", "optimizer updates of linear warmup"),

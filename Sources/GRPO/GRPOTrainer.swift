@@ -99,16 +99,25 @@ public final class GRPOTrainer {
         let miniSize = (order.count + config.miniBatches - 1) / config.miniBatches
         var gradNorms: [Double] = [], losses: [Double] = [], entropies: [Double] = []
         var lossStats = PolicyLossStats()
-        var skipped = 0
+        var skipped = 0, computedSequences = 0
         var logprobSeconds = 0.0, updateSeconds = 0.0
         for mb in stride(from: 0, to: order.count, by: miniSize) {
             let t0 = Date()
             let members = Array(order[mb ..< min(order.count, mb + miniSize)])
-            let micros = stride(from: 0, to: members.count, by: config.microBatch).map { mc -> Packed in
-                let ids = members[mc ..< min(members.count, mc + config.microBatch)]
+            // The normalizer counts every member; the forward/backward can skip members that cannot contribute
+            // gradient (fully masked, or advantage 0 without a KL term): the update is the same, the work less.
+            let normalizer = try lossNormalizer(config.policyLossConfig, batches: try members.map { i in
+                var b = PolicyLossBatch()
+                try b.append(trajectories[i], tokenMask: masks[i], advantage: advantages[i])
+                return b
+            })
+            let active = members.filter { i in
+                !config.skipZeroAdvantage || config.klBeta > 0 || (advantages[i] != 0 && masks[i].contains { $0 != 0 })
+            }
+            let micros = stride(from: 0, to: active.count, by: config.microBatch).map { mc -> Packed in
+                let ids = active[mc ..< min(active.count, mc + config.microBatch)]
                 return pack(ids.map { trajectories[$0] }, masks: ids.map { masks[$0] }, advantages: ids.map { advantages[$0] })
             }
-            let normalizer = try lossNormalizer(config.policyLossConfig, batches: micros.map(\.batch))
             optimizer.lr = config.lrSchedule.lr(step: optimizer.step, total: config.steps * config.miniBatches,
                                                 peak: config.lr, warmup: config.warmupSteps)
             policy.arena.zeroGrad()
@@ -139,6 +148,7 @@ public final class GRPOTrainer {
             }
             let norm = policy.arena.gradNorm()
             gradNorms.append(Double(norm))
+            computedSequences += active.count
             losses.append(lossSum)
             if norm.isFinite && policy.arena.gradsAreFinite {
                 policy.arena.clipGradNorm(maxNorm: config.gradClip)
@@ -188,6 +198,7 @@ public final class GRPOTrainer {
         m["low_prob_after_tool"] = lowAfterTool
         m["low_prob_elsewhere"] = lowElsewhere
         m["skipped_updates"] = Double(skipped)
+        m["computed_fraction"] = Double(computedSequences) / n
         m["lr"] = Double(optimizer.lr)
         m["time_rollout"] = rolloutStats.totalSeconds - rolloutStats.sandboxSeconds
         m["time_sandbox"] = rolloutStats.sandboxSeconds

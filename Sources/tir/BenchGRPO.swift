@@ -31,6 +31,7 @@ struct BenchGRPO: AsyncParsableCommand {
         c.maxTrajectoryTokens = maxNewTokens
         c.maxToolCalls = 0
         c.filterVoidTurns = false
+        c.skipZeroAdvantage = false     // TRL computes every sequence; so do we, for a like-for-like figure
         c.steps = steps + 1
         c.lr = 1e-5
         let tasks = ArrayTaskSource((0..<(prompts * (steps + 2))).map { i in

@@ -71,4 +71,25 @@ final class TrainerResumeTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("different configuration"))
         }
     }
+
+    /// Skipping trajectories without gradient (zero advantage, fully masked) leaves the update unchanged.
+    func testSkippingZeroAdvantageTrajectoriesGivesTheSameUpdate() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-skip-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = root.appendingPathComponent("base")
+        try tinyBase(base)
+        var weights: [[Float]] = []
+        var computed: [Double] = []
+        for skip in [false, true] {
+            var c = config(); c.steps = 2; c.promptsPerStep = 4; c.skipZeroAdvantage = skip
+            let run = GRPORun(config: c, dir: root.appendingPathComponent("skip-\(skip)"))
+            let m = try await run.run(base: base, tasks: ToyData(seed: 1).trainTasks, executor: nil, resume: false,
+                                      reward: EvenLengthReward()) { _ in }
+            computed.append(m.map { $0["computed_fraction"]! }.reduce(0, +))
+            let p = try Checkpoint.load(run.checkpointDir)
+            weights.append(Array(UnsafeBufferPointer(start: p.arena.data, count: p.arena.count)))
+        }
+        XCTAssertLessThan(computed[1], computed[0], "some group should have had no reward signal")
+        for (a, b) in zip(weights[0], weights[1]) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a))) }
+    }
 }
