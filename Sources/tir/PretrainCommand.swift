@@ -13,6 +13,7 @@ struct Pretrain: AsyncParsableCommand {
     @Option(help: "Optimizer steps.") var steps: Int?
     @Option(help: "Sequences per step.") var batch: Int?
     @Option(help: "Peak learning rate.") var lr: Float?
+    @Option(help: "Tokens per sequence (documents are packed whole).") var seqLen: Int?
     @Option(help: "Seed of data, initialization and sampling.") var seed: UInt64 = 1
     @Option(help: "Architecture: demo (small with a 512 context) | small | base.") var config = "demo"
     @Flag(help: "Continue from the checkpoint in --out.") var resume = false
@@ -25,6 +26,7 @@ struct Pretrain: AsyncParsableCommand {
         if let steps { c.steps = steps }
         if let batch { c.batch = batch }
         if let lr { c.lr = lr }
+        if let seqLen { c.seqLen = seqLen }
         let dir = url(out)
         try await pretrainBase(c, dir: dir, resume: resume)
         if evalTasks > 0 {
