@@ -24,24 +24,35 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
     public static let demoPolicy = PolicyConfig(dim: 256, layers: 4, heads: 4, ffn: 688, context: 512)
 }
 
-/// Packs whole documents (BOS ... EOS) into right-padded rows of `seqLen + 1` tokens, sampled with the
-/// trainer's RNG (saved in checkpoints, so a resumed run sees exactly the same batches).
+/// One pretraining document: BOS ... EOS, and the loss weight of each token as a target (0 for tokens the
+/// policy never writes itself: the prompt and the interpreter's output blocks, which it cannot predict).
+public struct TrainingDocument: Sendable {
+    public var tokens: [Int32]
+    public var lossMask: [Float]
+    public init(tokens: [Int32], lossMask: [Float]) { self.tokens = tokens; self.lossMask = lossMask }
+}
+
+/// Packs whole documents into right-padded rows of `seqLen + 1` tokens, sampled with the trainer's RNG
+/// (saved in checkpoints, so a resumed run sees exactly the same batches).
 struct DocumentBatcher {
-    let documents: [[Int32]]
+    let documents: [TrainingDocument]
     let seqLen: Int
 
     func batch(rows: Int, rng: inout RNG) -> (inputs: [Int32], targets: [Int32], mask: [Float]) {
         var inputs = [Int32](repeating: ByteTokenizer.pad, count: rows * seqLen), targets = inputs
         var mask = [Float](repeating: 0, count: rows * seqLen)
         for r in 0..<rows {
-            var row: [Int32] = []
+            var row: [Int32] = [], weight: [Float] = []
             while true {
                 let d = documents[rng.int(0..<documents.count)]
-                if row.count + d.count > seqLen + 1 { if row.isEmpty { row = Array(d.prefix(seqLen + 1)) }; break }
-                row += d
+                if row.count + d.tokens.count > seqLen + 1 {
+                    if row.isEmpty { row = Array(d.tokens.prefix(seqLen + 1)); weight = Array(d.lossMask.prefix(seqLen + 1)) }
+                    break
+                }
+                row += d.tokens; weight += d.lossMask
             }
             for j in 0..<(row.count - 1) {
-                inputs[r * seqLen + j] = row[j]; targets[r * seqLen + j] = row[j + 1]; mask[r * seqLen + j] = 1
+                inputs[r * seqLen + j] = row[j]; targets[r * seqLen + j] = row[j + 1]; mask[r * seqLen + j] = weight[j + 1]
             }
         }
         return (inputs, targets, mask)
@@ -63,7 +74,8 @@ public final class Pretrainer {
     let train: DocumentBatcher
     let heldOut: DocumentBatcher
 
-    public init(config: PretrainConfig, trainDocuments: [[Int32]], heldOutDocuments: [[Int32]], policy: Policy? = nil) throws {
+    public init(config: PretrainConfig, trainDocuments: [TrainingDocument], heldOutDocuments: [TrainingDocument],
+                policy: Policy? = nil) throws {
         guard !trainDocuments.isEmpty, !heldOutDocuments.isEmpty else { throw ConfigError("pretraining needs documents") }
         guard config.steps >= 0, config.batch > 0, config.seqLen > 1, config.seqLen <= config.policy.context else {
             throw ConfigError("pretrain: need steps >= 0, batch > 0 and 1 < seqLen <= context (\(config.policy.context))")

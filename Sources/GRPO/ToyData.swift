@@ -17,11 +17,24 @@ public struct ToyData {
 
     public var trainTasks: TaskSource { world.trainSource }
 
-    /// BOS + prompt + response + EOS token sequences.
-    public func pretrainingDocuments(count: Int, heldOutCount: Int = 512) -> (train: [[Int32]], heldOut: [[Int32]]) {
+    /// BOS + prompt + response + EOS token sequences; the loss covers what the policy writes itself.
+    public func pretrainingDocuments(count: Int, heldOutCount: Int = 512) -> (train: [TrainingDocument], heldOut: [TrainingDocument]) {
         let corpus = PretrainingCorpus(world: world, seed: seed)
         let tok = ByteTokenizer()
-        func encode(_ d: CorpusDocument) -> [Int32] { [ByteTokenizer.bos] + tok.encode(d.text) + [ByteTokenizer.eos] }
+        let format = corpus.format
+        func encode(_ d: CorpusDocument) -> TrainingDocument {
+            let prompt = tok.encode(d.prompt), response = tok.encode(d.response)
+            var mask = [Float](repeating: 0, count: 1 + prompt.count) + [Float](repeating: 1, count: response.count) + [1]
+            // Output blocks are the interpreter's words: never a target.
+            let open = tok.encode(format.outputMarker + "\n"), close = tok.encode("\n```\n")
+            var i = 0
+            while let s = find(open, in: response, from: i) {
+                let e = find(close, in: response, from: s + open.count).map { $0 + close.count } ?? response.count
+                for j in s..<e { mask[1 + prompt.count + j] = 0 }
+                i = e
+            }
+            return TrainingDocument(tokens: [ByteTokenizer.bos] + prompt + response + [ByteTokenizer.eos], lossMask: mask)
+        }
         let train = corpus.documents(count: count).map(encode)
         var rng = ToyRNG(seed: seed, stream: 99, index: 0)
         let heldOut = world.heldOutProblems(count: heldOutCount).map { p in
@@ -29,4 +42,13 @@ public struct ToyData {
         }
         return (train, heldOut)
     }
+}
+
+/// First index >= from where `needle` occurs in `haystack`.
+func find(_ needle: [Int32], in haystack: [Int32], from: Int) -> Int? {
+    guard !needle.isEmpty, haystack.count >= needle.count, from <= haystack.count - needle.count else { return nil }
+    for i in from...(haystack.count - needle.count) where haystack[i] == needle[0] {
+        if haystack[i ..< i + needle.count].elementsEqual(needle) { return i }
+    }
+    return nil
 }

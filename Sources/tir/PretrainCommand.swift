@@ -16,6 +16,10 @@ struct Pretrain: AsyncParsableCommand {
     @Option(help: "Tokens per sequence (documents are packed whole).") var seqLen: Int?
     @Option(help: "Seed of data, initialization and sampling.") var seed: UInt64 = 1
     @Option(help: "Architecture: demo (small with a 512 context) | small | base.") var config = "demo"
+    @Option(help: "Override the model width.") var dim: Int?
+    @Option(help: "Override the number of layers.") var layers: Int?
+    @Option(help: "Override the number of attention heads.") var heads: Int?
+    @Option(help: "Override the MLP hidden size.") var ffn: Int?
     @Flag(help: "Continue from the checkpoint in --out.") var resume = false
     @Option(help: "Held-out tasks sampled to report the base policy's accuracy (0 = skip).") var evalTasks = 128
 
@@ -23,6 +27,10 @@ struct Pretrain: AsyncParsableCommand {
         var c = PretrainConfig()
         c.seed = seed
         if config != "demo" { c.policy = try PolicyConfig.preset(config); c.seqLen = min(c.seqLen, c.policy.context) }
+        if let dim { c.policy.dim = dim }
+        if let layers { c.policy.layers = layers }
+        if let heads { c.policy.heads = heads }
+        if let ffn { c.policy.ffn = ffn }
         if let steps { c.steps = steps }
         if let batch { c.batch = batch }
         if let lr { c.lr = lr }

@@ -16,7 +16,15 @@ final class PretrainerTests: XCTestCase {
     func testLossFallsAndResumeIsExact() throws {
         let c = tinyConfig()
         let (train, heldOut) = ToyData(seed: 3).pretrainingDocuments(count: c.documents, heldOutCount: 8)
-        XCTAssertTrue(train.allSatisfy { $0.first == ByteTokenizer.bos && $0.last == ByteTokenizer.eos })
+        XCTAssertTrue(train.allSatisfy { $0.tokens.first == ByteTokenizer.bos && $0.tokens.last == ByteTokenizer.eos })
+        // The loss covers the response the policy writes, not the prompt or the interpreter's output.
+        let tok = ByteTokenizer()
+        for d in train.prefix(20) {
+            let written = tok.decode(zip(d.tokens, d.lossMask).filter { $0.1 == 1 }.map { $0.0 })
+            XCTAssertFalse(written.contains("Question:"))
+            XCTAssertFalse(written.contains("```output"))
+            if tok.decode(d.tokens).contains("```python") { XCTAssertTrue(written.contains("```python\n")) }
+        }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-pt-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
 
@@ -43,7 +51,8 @@ final class PretrainerTests: XCTestCase {
 
     func testBadSettingsAreErrors() {
         var c = tinyConfig(); c.seqLen = 1000
-        XCTAssertThrowsError(try Pretrainer(config: c, trainDocuments: [[1, 5, 2]], heldOutDocuments: [[1, 5, 2]]))
-        XCTAssertThrowsError(try Pretrainer(config: tinyConfig(), trainDocuments: [], heldOutDocuments: [[1, 2]]))
+        let doc = TrainingDocument(tokens: [1, 5, 2], lossMask: [0, 1, 1])
+        XCTAssertThrowsError(try Pretrainer(config: c, trainDocuments: [doc], heldOutDocuments: [doc]))
+        XCTAssertThrowsError(try Pretrainer(config: tinyConfig(), trainDocuments: [], heldOutDocuments: [doc]))
     }
 }
