@@ -6,10 +6,10 @@ import Tensor
 public struct PretrainConfig: Codable, Equatable, Sendable {
     public var policy: PolicyConfig = PretrainConfig.demoPolicy
     public var seed: UInt64 = 1
-    public var steps: Int = 1200
+    public var steps: Int = 800
     public var batch: Int = 16
     public var seqLen: Int = 256
-    public var lr: Float = 2e-3
+    public var lr: Float = 3e-3
     public var warmupSteps: Int = 50
     public var minLRRatio: Float = 0.1
     public var weightDecay: Float = 0.1
@@ -20,8 +20,9 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// The demo's policy: the `small` architecture with room for multi-turn episodes.
-    public static let demoPolicy = PolicyConfig(dim: 256, layers: 4, heads: 4, ffn: 688, context: 512)
+    /// The demo's policy: 4 layers like `small`, half its width (about 2.4x faster to train here), with room
+    /// for multi-turn episodes.
+    public static let demoPolicy = PolicyConfig(dim: 128, layers: 4, heads: 4, ffn: 352, context: 512)
 }
 
 /// One pretraining document: BOS ... EOS, and the loss weight of each token as a target (0 for tokens the

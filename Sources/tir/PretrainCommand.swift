@@ -15,7 +15,7 @@ struct Pretrain: AsyncParsableCommand {
     @Option(help: "Peak learning rate.") var lr: Float?
     @Option(help: "Tokens per sequence (documents are packed whole).") var seqLen: Int?
     @Option(help: "Seed of data, initialization and sampling.") var seed: UInt64 = 1
-    @Option(help: "Architecture: demo (small with a 512 context) | small | base.") var config = "demo"
+    @Option(help: "Architecture: demo (4 layers, width 128, 512 context) | small | base.") var config = "demo"
     @Option(help: "Override the model width.") var dim: Int?
     @Option(help: "Override the number of layers.") var layers: Int?
     @Option(help: "Override the number of attention heads.") var heads: Int?
