@@ -102,10 +102,6 @@ extension Kernels {
     /// restoring `Threads.count` afterwards.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
         if Threads.count == 1 { return try body() }
-        let outer = Threads.insideWorkers
-        Threads.insideWorkers = true
-        defer { Threads.insideWorkers = outer }
-        if Threads.splitGEMM { return try body() }
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(Int32(Threads.count)) }
         return try body()

@@ -1,4 +1,3 @@
-import Foundation
 import COpenBLAS
 
 /// Raw kernels: thin, allocation-free wrappers over buffers. The inference path (KV-cache decoding) calls
@@ -11,40 +10,6 @@ public enum Kernels {
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        let parts = Threads.count
-        if !Threads.splitGEMM || parts == 1 || Threads.insideWorkers || m * n * k < gemmSplitMACs {
-            sgemm1(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                   beta: beta, c: c, ldc: ldc)
-            return
-        }
-        // Split C's longer side into one contiguous slab per worker, each a single-threaded sgemm.
-        // Rows of C are rows of op(A); columns of C are columns of op(B). Slabs are multiples of 16.
-        let splitRows = m >= n
-        let total = splitRows ? m : n
-        let chunks = parts * Threads.gemmChunksPerThread
-        let per = max(64, ((total + chunks - 1) / chunks + 15) / 16 * 16)
-        Threads.insideWorkers = true
-        defer { Threads.insideWorkers = false }
-        DispatchQueue.concurrentPerform(iterations: (total + per - 1) / per) { p in
-            let lo = p * per, hi = min(total, lo + per)
-            if lo >= hi { return }
-            if splitRows {
-                sgemm1(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
-                       a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
-            } else {
-                sgemm1(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
-                       b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
-            }
-        }
-    }
-
-    /// Below this many multiply-adds one core finishes before a second one would have started.
-    static let gemmSplitMACs = 1 << 21
-
-    @inline(__always)
-    static func sgemm1(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -7,18 +7,10 @@ import COpenBLAS
 public enum Threads {
     nonisolated(unsafe) public private(set) static var count = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// EXPERIMENT toggle: OpenBLAS single-threaded and `Kernels.sgemm` splits C over our workers.
-    nonisolated(unsafe) static var splitGEMM = ProcessInfo.processInfo.environment["TIR_SPLIT_GEMM"] == "1"
-
-    nonisolated(unsafe) static var gemmChunksPerThread = Int(ProcessInfo.processInfo.environment["TIR_GEMM_CHUNKS"] ?? "1") ?? 1
-
-    /// True while our workers run (set by the thread that starts them): sgemm must not split again.
-    nonisolated(unsafe) static var insideWorkers = false
-
     /// Sets the worker count for our kernels and OpenBLAS.
     public static func set(_ n: Int) {
         count = max(1, n)
-        openblas_set_num_threads(Int32(splitGEMM ? 1 : count))
+        openblas_set_num_threads(Int32(count))
     }
 }
 
