@@ -98,12 +98,11 @@ extension Kernels {
         }
     }
 
-    /// Runs `body` with OpenBLAS limited to one thread (for BLAS calls made from our own parallel workers),
-    /// restoring `Threads.count` afterwards.
+    /// Runs `body` with every `sgemm` single-threaded: for BLAS calls made from our own parallel workers.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        if Threads.count == 1 { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(Threads.count)) }
+        let outer = Threads.insideWorkers
+        Threads.insideWorkers = true
+        defer { Threads.insideWorkers = outer }
         return try body()
     }
 }

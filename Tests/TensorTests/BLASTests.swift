@@ -28,4 +28,29 @@ final class BLASTests: XCTestCase {
             XCTAssertNotEqual(BLAS.useWidestKernels(), "Haswell")
         }
     }
+
+    /// Products above `gemmSplitMACs` are split over workers by rows or columns of C; every transpose
+    /// combination and both split directions must match one single-threaded call, beta included.
+    func testSplitGEMMMatchesOneCall() throws {
+        Threads.set(2)
+        defer { Threads.set(ProcessInfo.processInfo.activeProcessorCount) }
+        for (m, n, k) in [(300, 70, 128), (70, 300, 128), (257, 255, 40)] {
+            XCTAssertGreaterThanOrEqual(m * n * k, Kernels.gemmSplitMACs)
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let a = randomTensor([m * k], seed: 41), b = randomTensor([k * n], seed: 42)
+                    let c0 = randomTensor([m * n], seed: 43)
+                    let split = try Tensor(shape: [m * n], c0.array), one = try Tensor(shape: [m * n], c0.array)
+                    let lda = transA ? m : k, ldb = transB ? k : n
+                    Kernels.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
+                                  b: b.data, ldb: ldb, beta: 1, c: split.data, ldc: n)
+                    Kernels.sgemm1(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
+                                   b: b.data, ldb: ldb, beta: 1, c: one.data, ldc: n)
+                    for (x, y) in zip(split.array, one.array) {
+                        XCTAssertEqual(x, y, accuracy: 1e-4, "m \(m) n \(n) k \(k) transA \(transA) transB \(transB)")
+                    }
+                }
+            }
+        }
+    }
 }
