@@ -14,6 +14,7 @@ public final class Policy {
         let postNorm: Tensor     // [D]
         let gate: Tensor         // [F, D]
         let up: Tensor           // [F, D]
+        let gateUp: Tensor       // [2F, D]: gate_proj, up_proj stacked (adjacent in the arena)
         let down: Tensor         // [D, F]
     }
     let embed: Tensor            // [V, D]
@@ -31,12 +32,17 @@ public final class Policy {
         layers = try (0..<config.layers).map { i in
             let p = "model.layers.\(i)."
             let q = try arena.entry(p + "self_attn.q_proj.weight")
+            let gate = try arena.entry(p + "mlp.gate_proj.weight"), up = try arena.entry(p + "mlp.up_proj.weight")
+            guard up.offset == gate.offset + gate.count else {
+                throw TensorError("Policy: layer \(i) gate_proj and up_proj are not adjacent in the arena")
+            }
             return Layer(inputNorm: try arena.tensor(p + "input_layernorm.weight"),
                          qkv: try arena.view(offset: q.offset, shape: [3 * config.dim, config.dim]),
                          o: try arena.tensor(p + "self_attn.o_proj.weight"),
                          postNorm: try arena.tensor(p + "post_attention_layernorm.weight"),
                          gate: try arena.tensor(p + "mlp.gate_proj.weight"),
                          up: try arena.tensor(p + "mlp.up_proj.weight"),
+                         gateUp: try arena.view(offset: gate.offset, shape: [2 * config.ffn, config.dim]),
                          down: try arena.tensor(p + "mlp.down_proj.weight"))
         }
         finalNorm = try arena.tensor("model.norm.weight")
@@ -74,17 +80,21 @@ public final class Policy {
             throw TensorError("Policy.logits: token id \(bad) outside the vocabulary 0..<\(config.vocab)")
         }
         let positions = (0..<batch * seqLen).map { Int32($0 % seqLen) }
-        var x = try embedding(embed, ids: tokens)                                     // [N, D]
-        for l in layers {
-            var qkv = try linear(try rmsNorm(x, weight: l.inputNorm, eps: config.normEps), l.qkv)   // [N, 3D]
+        let eps = config.normEps
+        // Residual stream x and the normed input of the next sub-block; each residual add is fused with the
+        // RMSNorm that follows it (one pass over [N, D] instead of two).
+        var x = try embedding(embed, ids: tokens)                                                   // [N, D]
+        var h = try rmsNorm(x, weight: layers[0].inputNorm, eps: eps)
+        for (i, l) in layers.enumerated() {
+            var qkv = try linear(h, l.qkv)                                                          // [N, 3D]
             qkv = try ropeQK(qkv, positions: positions, heads: config.heads, theta: config.ropeTheta)
             let a = try causalAttention(qkv, batch: batch, seqLen: seqLen, heads: config.heads)      // [N, D]
-            x = try add(x, try linear(a, l.o))
-            let h = try rmsNorm(x, weight: l.postNorm, eps: config.normEps)
-            let m = try swiglu(gate: try linear(h, l.gate), up: try linear(h, l.up))                 // [N, F]
-            x = try add(x, try linear(m, l.down))
+            (x, h) = try addRMSNorm(x, try linear(a, l.o), weight: l.postNorm, eps: eps)
+            let m = try swiglu(gateUp: try linear(h, l.gateUp))                                     // [N, 2F] -> [N, F]
+            let nextNorm = i + 1 < layers.count ? layers[i + 1].inputNorm : finalNorm
+            (x, h) = try addRMSNorm(x, try linear(m, l.down), weight: nextNorm, eps: eps)
         }
-        return try linear(try rmsNorm(x, weight: finalNorm, eps: config.normEps), head)             // [N, V]
+        return try linear(h, head)                                                                  // [N, V]
     }
 
     /// Log-probabilities of `targets` at each position under logits / temperature. -> [B*T]

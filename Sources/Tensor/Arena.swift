@@ -86,7 +86,8 @@ public final class ParameterArena {
     }
 
     public func zeroGrad() {
-        grad.update(repeating: 0, count: count)
+        let g = grad
+        parallelFor(count, minChunk: 1 << 18) { r in (g + r.lowerBound).update(repeating: 0, count: r.count) }
     }
 
     /// Global L2 norm over all gradients. Squares are summed in Double per fixed-size block and the blocks

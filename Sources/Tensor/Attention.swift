@@ -50,19 +50,24 @@ extension Kernels {
         }
     }
 
-    /// Backward of `attentionHead` (queryStart = 0 form used in training), accumulating into dq, dk, dv
-    /// (strided like q, k, v). o and lse are the forward's output and log-sum-exps, dO the output gradient.
+    /// Backward of `attentionHead` (queryStart = 0 form used in training) into dq, dk, dv (strided like
+    /// q, k, v): beta 1 accumulates, beta 0 overwrites (the buffers may then be uninitialized). o and lse are
+    /// the forward's output and log-sum-exps, dO the output gradient.
     /// scratch: 2 * attentionScratchCount(keys: queries) floats.
     static func attentionHeadBackward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                       ld: Int, o: UnsafePointer<Float>, dO: UnsafePointer<Float>, ldo: Int,
                                       lse: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>,
-                                      dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                                      dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, beta: Float,
                                       queries: Int, headDim hd: Int, scratch: UnsafeMutablePointer<Float>) {
         let scale = 1 / Float(hd).squareRoot()
         let p = scratch, dp = scratch + attentionScratchCount(keys: queries)
-        var q0 = 0
-        while q0 < queries {
+        // Last block first: it sees every key, so its dK/dV products cover all rows and can carry `beta`;
+        // the earlier blocks then accumulate (beta 1). Each block writes its own dQ rows once.
+        let blocks = (queries + attentionBlock - 1) / attentionBlock
+        for blockIndex in stride(from: blocks - 1, through: 0, by: -1) {
+            let q0 = blockIndex * attentionBlock
             let qb = min(attentionBlock, queries - q0), nk = q0 + qb
+            let betaKV: Float = blockIndex == blocks - 1 ? beta : 1
             // P = exp(scale Q Kᵀ - lse), zero past the diagonal.   [qb, nk]
             sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, alpha: scale, a: q + q0 * ld, lda: ld,
                   b: k, ldb: ld, beta: 0, c: p, ldc: nk)
@@ -73,7 +78,7 @@ extension Kernels {
             }
             // dV += Pᵀ dO
             sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: p, lda: nk, b: dO + q0 * ldo, ldb: ldo,
-                  beta: 1, c: dv, ldc: ld)
+                  beta: betaKV, c: dv, ldc: ld)
             // dP = dO Vᵀ, then dS = scale * P * (dP - rowsum(dO * O))
             sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, a: dO + q0 * ldo, lda: ldo, b: v, ldb: ld,
                   beta: 0, c: dp, ldc: nk)
@@ -87,19 +92,17 @@ extension Kernels {
             }
             // dQ += dS K ; dK += dSᵀ Q
             sgemm(transA: false, transB: false, m: qb, n: hd, k: nk, a: dp, lda: nk, b: k, ldb: ld,
-                  beta: 1, c: dq + q0 * ld, ldc: ld)
+                  beta: beta, c: dq + q0 * ld, ldc: ld)
             sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: dp, lda: nk, b: q + q0 * ld, ldb: ld,
-                  beta: 1, c: dk, ldc: ld)
-            q0 += qb
+                  beta: betaKV, c: dk, ldc: ld)
         }
     }
 
-    /// Runs `body` with OpenBLAS limited to one thread (for BLAS calls made from our own parallel workers),
-    /// restoring `Threads.count` afterwards.
+    /// Runs `body` with every `sgemm` single-threaded: for BLAS calls made from our own parallel workers.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        if Threads.count == 1 { return try body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(Threads.count)) }
+        let outer = Threads.insideWorkers
+        Threads.insideWorkers = true
+        defer { Threads.insideWorkers = outer }
         return try body()
     }
 }
@@ -115,8 +118,8 @@ public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) 
               "causalAttention needs qkv [batch*seqLen, 3*heads*hd] = [\(batch * seqLen), 3*\(heads)*hd], got \(qkv.shape)")
     let t = seqLen, ld = qkv.shape[1], d = ld / 3, hd = d / heads
     try check(hd > 0, "causalAttention: head size is 0 for qkv \(qkv.shape) and heads=\(heads)")
-    let out = Tensor(zeros: [batch * t, d])
-    let lse = Tensor(zeros: [batch * heads, t])
+    let out = Tensor(uninitialized: [batch * t, d])      // every (row, head) block is written
+    let lse = Tensor(uninitialized: [batch * heads, t])
     let x = qkv.data, o = out.data, l = lse.data
     // Pointers of head (b, h): q at row b*T, column h*hd; k and v D and 2D columns further.
     func base(_ bh: Int) -> (qkv: Int, out: Int) {
@@ -137,7 +140,7 @@ public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) 
     }
     return Tensor.record(out, inputs: [qkv]) { out in
         // Buffers read through their tensors here, so the closure keeps them alive.
-        let g = out.grad!, dx = qkv.ensureGrad(), x = qkv.data, o = out.data, l = lse.data
+        let g = out.grad!, (dx, beta) = qkv.gradForFullWrite(), x = qkv.data, o = out.data, l = lse.data
         Kernels.withSingleThreadedBLAS {
             parallelFor(batch * heads) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Kernels.attentionScratchCount(keys: t))
@@ -146,7 +149,8 @@ public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) 
                     let (bq, bo) = base(bh)
                     Kernels.attentionHeadBackward(q: x + bq, k: x + bq + d, v: x + bq + 2 * d, ld: ld, o: o + bo,
                                                   dO: g + bo, ldo: d, lse: l + bh * t, dq: dx + bq, dk: dx + bq + d,
-                                                  dv: dx + bq + 2 * d, queries: t, headDim: hd, scratch: scratch)
+                                                  dv: dx + bq + 2 * d, beta: beta, queries: t, headDim: hd,
+                                                  scratch: scratch)
                 }
             }
         }

@@ -18,16 +18,20 @@ public func embedding(_ table: Tensor, ids: [Int32]) throws -> Tensor {
     if let bad = ids.first(where: { $0 < 0 || Int($0) >= v }) {
         throw TensorError("embedding: id \(bad) outside table rows 0..<\(v) (table \(table.shape))")
     }
-    let out = Tensor(zeros: [n, d])
+    let out = Tensor(uninitialized: [n, d])   // every row is copied
     ids.withUnsafeBufferPointer { p in
         if n > 0 { Kernels.embedding(table: table.data, ids: p.baseAddress!, count: n, dim: d, out: out.data) }
     }
     return Tensor.record(out, inputs: [table]) { out in
-        // Serial over rows: repeated ids would race if split by row; N*D adds are cheap next to the model.
+        // Split columns, not rows: repeated ids would race if split by row.
         let g = out.grad!, dt = table.ensureGrad()
-        for i in 0..<n {
-            let src = g + i * d, dst = dt + Int(ids[i]) * d
-            for j in 0..<d { dst[j] += src[j] }
+        ids.withUnsafeBufferPointer { p in
+            parallelFor(d, minChunk: 64) { cols in
+                for i in 0..<n {
+                    let src = g + i * d, dst = dt + Int(p[i]) * d
+                    for j in cols { dst[j] += src[j] }
+                }
+            }
         }
     }
 }

@@ -29,8 +29,8 @@ public func gatherLogProbs(_ logits: Tensor, targets: [Int32]) throws -> Tensor 
     if let bad = targets.first(where: { $0 < 0 || Int($0) >= v }) {
         throw TensorError("gatherLogProbs: target id \(bad) outside vocabulary 0..<\(v)")
     }
-    let out = Tensor(zeros: [n])
-    let lse = Tensor(zeros: [n])
+    let out = Tensor(uninitialized: [n])
+    let lse = Tensor(uninitialized: [n])
     targets.withUnsafeBufferPointer { t in
         Kernels.gatherLogProbs(logits: logits.data, targets: t.baseAddress!, rows: n, vocab: v, out: out.data, lse: lse.data)
     }

@@ -1,16 +1,27 @@
 import Foundation
 import COpenBLAS
 
-/// Thread settings shared by every kernel. Our own loops split rows over `threads` workers with
-/// concurrentPerform; BLAS calls made from inside such a loop must be single-threaded, so kernels that
-/// parallelize themselves never call a threaded BLAS from a worker (DESIGN.md).
+/// Thread settings shared by every kernel. All parallelism is ours: loops split rows over `count` workers
+/// with concurrentPerform, and `Kernels.sgemm` splits large products the same way over single-threaded
+/// OpenBLAS calls. OpenBLAS's own threads stay off: after each call its workers spin (sched_yield) for
+/// a long time, competing with our workers. Measured (release, small-config training step, one process
+/// alternating modes step by step): OpenBLAS with 2 threads 0.74-1.17 CPU-s per step, our split 0.58-0.98,
+/// one thread 0.58-0.97 (the split costs no extra CPU; OpenBLAS threading wastes ~0.15-0.2 s per step).
 public enum Threads {
-    nonisolated(unsafe) public private(set) static var count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    nonisolated(unsafe) public private(set) static var count: Int = {
+        openblas_set_num_threads(1)   // before any BLAS call: this initializer runs on first use of `count`
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
-    /// Sets the worker count for our kernels and OpenBLAS.
+    /// True while a kernel's own workers run (set by the thread that starts them): BLAS calls made from
+    /// them must not split again. A plain global, like the tape: only one thread builds graphs and starts
+    /// kernels. It only steers parallelism, never results.
+    nonisolated(unsafe) static var insideWorkers = false
+
+    /// Sets the worker count for our kernels (OpenBLAS itself stays single-threaded).
     public static func set(_ n: Int) {
+        _ = count   // the initializer pins OpenBLAS to one thread
         count = max(1, n)
-        openblas_set_num_threads(Int32(count))
     }
 }
 

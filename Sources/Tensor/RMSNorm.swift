@@ -47,19 +47,24 @@ extension Kernels {
         }
     }
 
-    /// RMSNorm backward, accumulating. With gw = g * w per element:
-    /// dx += rstd * gw - x * rstd^3 * mean(gw * x);  dw += sum over rows of g * x * rstd.
+    /// RMSNorm backward. With gw = g * w per element:
+    /// dx = beta * dx + rstd * gw - x * rstd^3 * mean(gw * x) (beta 0 or 1: store or accumulate);
+    /// dw += sum over rows of g * x * rstd.
     static func rmsNormBackward(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                                g: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
-                                rows: Int, dim: Int) {
-        if let dx {
+                                g: UnsafePointer<Float>, dx: (grad: UnsafeMutablePointer<Float>, beta: Float)?,
+                                dw: UnsafeMutablePointer<Float>?, rows: Int, dim: Int) {
+        if let (dx, beta) = dx {
             parallelFor(rows, minChunk: 32) { r in
                 for i in r {
                     let xi = x + i * dim, gi = g + i * dim, di = dx + i * dim, s = rstd[i]
                     var dot: Float = 0
                     for j in 0..<dim { dot += gi[j] * weight[j] * xi[j] }
                     let c = s * s * s * dot / Float(dim)
-                    for j in 0..<dim { di[j] += s * weight[j] * gi[j] - c * xi[j] }
+                    if beta == 0 {
+                        for j in 0..<dim { di[j] = s * weight[j] * gi[j] - c * xi[j] }
+                    } else {
+                        for j in 0..<dim { di[j] += s * weight[j] * gi[j] - c * xi[j] }
+                    }
                 }
             }
         }
@@ -84,11 +89,11 @@ private func checkNorm(_ op: String, _ x: Tensor, _ weight: Tensor) throws {
 public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float = 1e-5) throws -> Tensor {
     try checkNorm("rmsNorm", x, weight)
     let n = x.shape[0], d = x.shape[1]
-    let out = Tensor(zeros: [n, d]), rstd = Tensor(zeros: [n])
+    let out = Tensor(uninitialized: [n, d]), rstd = Tensor(uninitialized: [n])
     Kernels.rmsNorm(x: x.data, weight: weight.data, rows: n, dim: d, eps: eps, out: out.data, rstd: rstd.data)
     return Tensor.record(out, inputs: [x, weight]) { out in
         Kernels.rmsNormBackward(x: x.data, weight: weight.data, rstd: rstd.data, g: out.grad!,
-                                dx: x.requiresGrad ? x.ensureGrad() : nil,
+                                dx: x.requiresGrad ? x.gradForFullWrite() : nil,
                                 dw: weight.requiresGrad ? weight.ensureGrad() : nil, rows: n, dim: d)
     }
 }
@@ -102,19 +107,16 @@ public func addRMSNorm(_ x: Tensor, _ residual: Tensor, weight: Tensor, eps: Flo
     try check(x.shape == residual.shape, "addRMSNorm needs equal shapes for x and residual, got \(x.shape) and \(residual.shape)")
     try checkNorm("addRMSNorm", x, weight)
     let n = x.shape[0], d = x.shape[1]
-    let sum = Tensor(zeros: [n, d]), normed = Tensor(zeros: [n, d]), rstd = Tensor(zeros: [n])
+    let sum = Tensor(uninitialized: [n, d]), normed = Tensor(uninitialized: [n, d]), rstd = Tensor(uninitialized: [n])
     Kernels.addRMSNorm(x: x.data, residual: residual.data, weight: weight.data, rows: n, dim: d, eps: eps,
                        sum: sum.data, out: normed.data, rstd: rstd.data)
     Tensor.record(sum, inputs: [x, residual]) { sum in
-        let g = sum.grad!, count = n * d
-        for t in [x, residual] where t.requiresGrad {
-            let dt = t.ensureGrad()
-            parallelFor(count, minChunk: 1 << 15) { r in for i in r { dt[i] += g[i] } }
-        }
+        let g = sum.grad!
+        for t in [x, residual] where t.requiresGrad { passGradient(g, to: t, count: n * d) }
     }
     Tensor.record(normed, inputs: [sum, weight]) { normed in
         Kernels.rmsNormBackward(x: sum.data, weight: weight.data, rstd: rstd.data, g: normed.grad!,
-                                dx: sum.requiresGrad ? sum.ensureGrad() : nil,
+                                dx: sum.requiresGrad ? sum.gradForFullWrite() : nil,
                                 dw: weight.requiresGrad ? weight.ensureGrad() : nil, rows: n, dim: d)
     }
     return (sum, normed)

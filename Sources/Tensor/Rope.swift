@@ -90,32 +90,50 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
     if let bad = positions.first(where: { $0 < 0 }) { throw TensorError("ropeQK: negative position \(bad)") }
     let maxPos = Int(positions.max() ?? 0), half = hd / 2
     // Tables for positions 0...maxPos: positions repeat across the batch, so this is far fewer trig calls.
-    let cosT = Tensor(zeros: [maxPos + 1, half]), sinT = Tensor(zeros: [maxPos + 1, half])
+    let cosT = Tensor(uninitialized: [maxPos + 1, half]), sinT = Tensor(uninitialized: [maxPos + 1, half])
     Kernels.ropeTables(positions: maxPos + 1, headDim: hd, theta: theta, cos: cosT.data, sin: sinT.data)
-    let out = Tensor(zeros: qkv.shape)
-    out.data.update(from: qkv.data, count: qkv.count)
+    let out = Tensor(uninitialized: qkv.shape)
     positions.withUnsafeBufferPointer { p in
         if n > 0 {
-            Kernels.ropeInPlace(x: out.data, rowStride: width, rows: n, heads: 2 * heads, headDim: hd,
-                                positions: p.baseAddress!, cos: cosT.data, sin: sinT.data)
+            // Copy and rotate row by row in one parallel pass (the row is still in cache for the rotation).
+            let x = qkv.data, o = out.data, c = cosT.data, s = sinT.data
+            parallelFor(n, minChunk: 16) { r in
+                for row in r {
+                    (o + row * width).update(from: x + row * width, count: width)
+                    Kernels.rotateRow(o + row * width, heads: 2 * heads, half: half, cos: c + Int(p[row]) * half,
+                                      sin: s + Int(p[row]) * half, inverse: false)
+                }
+            }
         }
     }
     return Tensor.record(out, inputs: [qkv]) { out in
         // dqkv += Rᵀ g: the q and k gradients rotate by -angle, the v gradient passes through.
-        let g = out.grad!, dx = qkv.ensureGrad(), c = cosT.data, s = sinT.data, d = heads * hd
+        let g = out.grad!, (dx, beta) = qkv.gradForFullWrite(), c = cosT.data, s = sinT.data, d = heads * hd
         positions.withUnsafeBufferPointer { p in
             parallelFor(n, minChunk: 16) { r in
                 for row in r {
                     let o = row * width, pc = c + Int(p[row]) * half, ps = s + Int(p[row]) * half
-                    for h in 0..<(2 * heads) {
-                        let a = o + h * hd, b = a + half
-                        for i in 0..<half {
-                            let g1 = g[a + i], g2 = g[b + i]
-                            dx[a + i] += g1 * pc[i] + g2 * ps[i]
-                            dx[b + i] += g2 * pc[i] - g1 * ps[i]
+                    if beta == 0 {   // first gradient for qkv: store
+                        for h in 0..<(2 * heads) {
+                            let a = o + h * hd, b = a + half
+                            for i in 0..<half {
+                                let g1 = g[a + i], g2 = g[b + i]
+                                dx[a + i] = g1 * pc[i] + g2 * ps[i]
+                                dx[b + i] = g2 * pc[i] - g1 * ps[i]
+                            }
                         }
+                        (dx + o + 2 * d).update(from: g + o + 2 * d, count: width - 2 * d)
+                    } else {
+                        for h in 0..<(2 * heads) {
+                            let a = o + h * hd, b = a + half
+                            for i in 0..<half {
+                                let g1 = g[a + i], g2 = g[b + i]
+                                dx[a + i] += g1 * pc[i] + g2 * ps[i]
+                                dx[b + i] += g2 * pc[i] - g1 * ps[i]
+                            }
+                        }
+                        for j in (o + 2 * d)..<(o + width) { dx[j] += g[j] }
                     }
-                    for j in (o + 2 * d)..<(o + width) { dx[j] += g[j] }
                 }
             }
         }

@@ -73,7 +73,7 @@ public func crossEntropy(_ logits: Tensor, targets: [Int32], mask: [Float]? = ni
     }
     let weights = mask ?? [Float](repeating: 1, count: n)
     let total = weights.reduce(0, +)
-    let rowLoss = Tensor(zeros: [n]), lse = Tensor(zeros: [n])
+    let rowLoss = Tensor(uninitialized: [n]), lse = Tensor(uninitialized: [n])
     targets.withUnsafeBufferPointer { t in
         if n > 0 {
             Kernels.crossEntropyRows(logits: logits.data, targets: t.baseAddress!, rows: n, vocab: v,
@@ -89,14 +89,22 @@ public func crossEntropy(_ logits: Tensor, targets: [Int32], mask: [Float]? = ni
     return Tensor.record(out, inputs: [logits]) { out in
         // d loss / d x_ij = m_i / W * (softmax_ij - [j == t_i])
         guard total > 0 else { return }
-        let g = out.grad![0] / total, x = logits.data, l = lse.data, dx = logits.ensureGrad()
+        let g = out.grad![0] / total, x = logits.data, l = lse.data, (dx, beta) = logits.gradForFullWrite()
         weights.withUnsafeBufferPointer { w in
             targets.withUnsafeBufferPointer { t in
                 parallelFor(n, minChunk: 8) { r in
-                    for i in r where w[i] != 0 {
+                    for i in r {
                         let c = g * w[i], di = dx + i * v
-                        Kernels.expShiftScaleAdd(x + i * v, di, v, shift: l[i], scale: c)
-                        di[Int(t[i])] -= c
+                        if beta == 0 {   // first gradient for the logits: store every row (zeros where masked)
+                            if w[i] != 0 {
+                                Kernels.expShiftScale(x + i * v, di, v, shift: l[i], scale: c)
+                            } else {
+                                di.update(repeating: 0, count: v)
+                            }
+                        } else if w[i] != 0 {
+                            Kernels.expShiftScaleAdd(x + i * v, di, v, shift: l[i], scale: c)
+                        }
+                        if w[i] != 0 { di[Int(t[i])] -= c }
                     }
                 }
             }

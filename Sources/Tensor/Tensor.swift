@@ -38,6 +38,17 @@ public final class Tensor {
         self.requiresGrad = requiresGrad
     }
 
+    /// A new tensor with undefined contents, for op outputs whose kernel writes every element (saves a
+    /// zero-fill pass over memory that is overwritten anyway).
+    init(uninitialized shape: [Int]) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.data = .allocate(capacity: max(count, 1))
+        self.ownsData = true
+        self.storageOwner = nil
+        self.requiresGrad = false
+    }
+
     /// A tensor holding a copy of `values`; throws if the count does not match the shape.
     public convenience init(shape: [Int], _ values: [Float], requiresGrad: Bool = false) throws {
         let n = shape.reduce(1, *)
@@ -82,6 +93,17 @@ public final class Tensor {
         grad = g
         ownsGrad = true
         return g
+    }
+
+    /// The gradient buffer for a backward that writes every one of its elements. On first use (nothing
+    /// accumulated yet) it is allocated without zero-filling and `beta` is 0: the caller must then store,
+    /// not add. Otherwise beta is 1 and the caller accumulates as usual: write `beta * old + new`.
+    func gradForFullWrite() -> (grad: UnsafeMutablePointer<Float>, beta: Float) {
+        if let g = grad { return (g, 1) }
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        grad = g
+        ownsGrad = true
+        return (g, 0)
     }
 
     public func zeroGrad() {
