@@ -43,7 +43,10 @@ struct InstabilityConclusion {
     func fmt3(_ x: Double) -> String { x.isFinite ? String(format: "%.3g", x) : (x.isNaN ? "n/a" : "inf") }
     func pct(_ x: Double) -> String { x.isFinite ? String(format: "%.2f%%", 100 * x) : "n/a" }
 
+    var tooShort: Bool { steps < 8 }
+
     func verdictWords(_ v: Verdict) -> String {
+        if tooShort { return "**not judged** (too few steps)" }
         switch v {
         case .reproduced: return "**reproduced at this scale** (more spikes on every seed)"
         case .mixed: return "**not clearly reproduced** (more spikes on average, but not on every seed)"
@@ -72,7 +75,14 @@ struct InstabilityConclusion {
                        + "\(fmt(s)) spikes per run on average, max pre-clip grad norm \(fmt3(naive["grad_norm_max"].mean)), "
                        + "p95 \(fmt3(naive["grad_norm_p95"].mean)), median \(fmt3(naive["grad_norm_median"].mean)), "
                        + "\(fmt(naive["skipped_updates"].mean)) non-finite updates: "
-                       + (s >= 1 ? "spikes **present**." : "**no spikes**: the explosion SimpleTIR reports was **not reproduced at this scale**."))
+                       + (tooShort ? "not judged (too few steps)."
+                          : s >= 1 ? "spikes **present**." : "**no spikes**: the explosion SimpleTIR reports was **not reproduced at this scale**."))
+            if !(naive["grad_norm_max"].mean > 0) {
+                out.append("- **Every gradient of the naive arm was zero**: no group had two different rewards "
+                           + "(no-signal groups \(pct(naive["zero_signal_groups"].mean))), so GRPO had nothing to learn from. "
+                           + "The base policy is too weak (or too strong) for these tasks; use a better-trained base "
+                           + "(`tir pretrain`) or another difficulty before reading anything into the numbers.")
+            }
         }
         // 2. Paired comparisons.
         let pairs: [(String, ArmSummary?, ArmSummary?)] = [
@@ -88,7 +98,7 @@ struct InstabilityConclusion {
             let (v, text) = compare(a, b)
             out.append("- **\(title)**: \(text) The first arm less stable than the second: \(verdictWords(v)).")
         }
-        if totalSpikes == 0 {
+        if totalSpikes == 0 && !tooShort {
             out.append("- No arm had a single spike: at this scale every arm is equally stable, so neither the "
                        + "instability nor its fix could be shown.")
         }

@@ -185,7 +185,7 @@ public struct InstabilityReport {
         let c = settings.shared
         let stabilityKeys = ["grad_norm_max", "grad_norm_p95", "grad_norm_median", "spikes", "skipped_updates", "accuracy_first", "accuracy_final"]
         let tokenKeys = ["low_prob", "low_prob_after_tool", "low_prob_elsewhere", "void_turn_ratio", "exec_error_rate",
-                         "tool_calls", "filtered_frac", "minutes"]
+                         "tool_calls", "filtered_frac", "zero_signal_groups", "minutes"]
         var baseDesc = "`\(experiment.base.path)`"
         if let pc = try? Checkpoint.loadConfig(experiment.base) {
             baseDesc += " (Llama-style, dim \(pc.dim), \(pc.layers) layers, \(pc.heads) heads, ffn \(pc.ffn), context \(pc.context))"

@@ -75,6 +75,8 @@ public struct RunStats: Sendable {
                    explain: "executed code blocks per trajectory, mean over steps"),
         StatColumn(key: "filtered_frac", title: "filtered traj.", percent: true, digits: 1,
                    explain: "trajectories that lost their gradient to the void-turn filter, mean over steps"),
+        StatColumn(key: "zero_signal_groups", title: "no-signal groups", percent: true, digits: 1,
+                   explain: "groups whose samples all got the same reward (zero advantage, no gradient), mean over steps"),
         StatColumn(key: "skipped_updates", title: "skipped updates", percent: false, digits: 0,
                    explain: "updates skipped for a non-finite gradient, total"),
         StatColumn(key: "minutes", title: "minutes", percent: false, digits: 1,
@@ -104,6 +106,7 @@ public struct RunStats: Sendable {
             "exec_error_rate": mean(series("exec_error_rate")),
             "tool_calls": mean(series("tool_calls")),
             "filtered_frac": mean(series("filtered_void").map { $0 / Double(max(1, trajectoriesPerStep)) }),
+            "zero_signal_groups": mean(series("zero_std_groups")),
             "skipped_updates": series("skipped_updates").reduce(0, +),
             "minutes": series("time_step").reduce(0, +) / 60,
         ]

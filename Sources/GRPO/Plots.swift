@@ -34,6 +34,8 @@ public struct LineChart {
     /// Extra legend lines under the entries (e.g. "o = spike").
     public var notes: [String] = []
     public var width = 920.0, height = 440.0
+    /// x values are counts (steps): no fractional ticks.
+    public var integerX = true
 
     public init(title: String, xLabel: String, yLabel: String, series: [PlotSeries], logY: Bool = false,
                 percentY: Bool = false, notes: [String] = []) {
@@ -69,7 +71,7 @@ public struct LineChart {
             let (a, b) = (lo, hi)
             ty = { ($0 - a) / (b - a) }
         }
-        let xStep = niceStep((x1 - x0) / 8)
+        let xStep = max(integerX ? 1 : 0, niceStep((x1 - x0) / 8))
         let xTicks = stride(from: ceil(x0 / xStep) * xStep, through: x1 + xStep / 1000, by: xStep).map { $0 }
         func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * pw }
         func py(_ y: Double) -> Double { top + ph - ty(y) * ph }
