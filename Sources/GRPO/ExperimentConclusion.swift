@@ -32,7 +32,7 @@ struct InstabilityConclusion {
             let x = a[k].mean, y = b[k].mean
             return y > 0 && x.isFinite ? String(format: "%.2fx", x / y) : "n/a"
         }
-        let text = "`\(a.arm.name)` had \(fmt(ma)) spikes per run (mean over \(a.runs.count) seed(s)), "
+        let text = "`\(a.arm.name)` had \(fmt(ma)) spike(s) per run (mean over \(a.runs.count) seed(s)), "
             + "`\(b.arm.name)` had \(fmt(mb)) (\(perSeed)); p95 grad norm \(fmt3(a["grad_norm_p95"].mean)) vs "
             + "\(fmt3(b["grad_norm_p95"].mean)) (\(ratio("grad_norm_p95"))), max \(fmt3(a["grad_norm_max"].mean)) vs "
             + "\(fmt3(b["grad_norm_max"].mean)) (\(ratio("grad_norm_max")))."
@@ -72,7 +72,7 @@ struct InstabilityConclusion {
         if let naive {
             let s = naive["spikes"].mean
             out.append("- **Instability in naive multi-turn training** (`\(naive.arm.name)`: \(naive.arm.label)): "
-                       + "\(fmt(s)) spikes per run on average, max pre-clip grad norm \(fmt3(naive["grad_norm_max"].mean)), "
+                       + "\(fmt(s)) spike(s) per run on average, max pre-clip grad norm \(fmt3(naive["grad_norm_max"].mean)), "
                        + "p95 \(fmt3(naive["grad_norm_p95"].mean)), median \(fmt3(naive["grad_norm_median"].mean)), "
                        + "\(fmt(naive["skipped_updates"].mean)) non-finite updates: "
                        + (tooShort ? "not judged (too few steps)."
@@ -82,6 +82,10 @@ struct InstabilityConclusion {
                            + "(no-signal groups \(pct(naive["zero_signal_groups"].mean))), so GRPO had nothing to learn from. "
                            + "The base policy is too weak (or too strong) for these tasks; use a better-trained base "
                            + "(`tir pretrain`) or another difficulty before reading anything into the numbers.")
+            } else if naive["zero_signal_groups"].mean > 0.8 {
+                out.append("- **Weak learning signal**: \(pct(naive["zero_signal_groups"].mean)) of the naive arm's groups "
+                           + "had no reward variance (all samples right or all wrong), so each update rests on a few groups; "
+                           + "gradient norms are then noisy for every arm alike.")
             }
         }
         // 2. Paired comparisons.

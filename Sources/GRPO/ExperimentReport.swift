@@ -105,12 +105,12 @@ public struct InstabilityReport {
             notes: [seedNote, "○ = spike (>10x running median)", "zero norms (no signal) not drawn"])
 
         let ma = min(5, max(1, settings.shared.steps / 6))
-        let maNote = ma > 1 ? ", \(ma)-step moving average" : ""
+        let avgNotes = ["mean over \(settings.seeds.count) seed(s)"] + (ma > 1 ? ["\(ma)-step moving average"] : [])
         func meanChart(_ key: String, _ title: String, _ y: String) -> LineChart {
             LineChart(title: title, xLabel: "GRPO step", yLabel: y,
                       series: summaries.enumerated().map { i, s in
                           PlotSeries(name: s.arm.name, color: color(i), points: meanSeries(s, key, movingAverage: ma))
-                      }, percentY: true, notes: ["mean over \(settings.seeds.count) seed(s)\(maNote)"])
+                      }, percentY: true, notes: avgNotes)
         }
         let low = LineChart(
             title: "Low-probability policy tokens (p < 1e-3) per step", xLabel: "GRPO step",
@@ -120,11 +120,10 @@ public struct InstabilityReport {
                 PlotSeries(name: s.arm.name + " after tool", color: color(i), points: meanSeries(s, "low_prob_after_tool", movingAverage: ma),
                            dashed: true, lineWidth: 1.4, inLegend: false),
             ] }, percentY: true,
-            notes: ["solid: all policy tokens", "dashed: first 4 tokens after", "a tool observation",
-                    "mean over \(settings.seeds.count) seed(s)\(maNote)"])
+            notes: ["solid: all policy tokens", "dashed: first 4 tokens after", "a tool observation"] + avgNotes)
         return [
             ("grad_norm", gradChart),
-            ("accuracy", meanChart("accuracy", "Training accuracy per step", "correct trajectories")),
+            ("accuracy", meanChart("accuracy", "Training accuracy per step (training batches)", "correct trajectories")),
             ("low_prob", low),
         ]
     }
