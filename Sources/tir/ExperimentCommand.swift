@@ -64,21 +64,25 @@ struct ExperimentInstability: AsyncParsableCommand {
         // The base policy: the given checkpoint, or pretrain one.
         var baseDir = url(base)
         var baseNote: String?
-        if TrainCheckpoint.hasState(baseDir) && !pretrainingFinished(baseDir) {
+        let quickBase = outDir.appendingPathComponent("base")
+        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
+        var pc = PretrainConfig()
+        if quick {
+            pc.steps = 60
+            pc.batch = 8
+            pc.warmupSteps = 10
+            pc.evalEvery = 0
+            pc.checkpointEvery = 0
+            pc.documents = 4000
+        }
+        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
+        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
+        let partial = unfinishedPretraining(baseDir)
+        if let partial, partial != pc {
             throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
         }
-        if !FileManager.default.fileExists(atPath: baseDir.appendingPathComponent("model.safetensors").path) {
-            guard !reportOnly else { throw ValidationError("no base policy in \(baseDir.path)") }
-            var pc = PretrainConfig()
-            if quick {
-                baseDir = outDir.appendingPathComponent("base")
-                pc.steps = 60
-                pc.batch = 8
-                pc.warmupSteps = 10
-                pc.evalEvery = 0
-                pc.checkpointEvery = 0
-                pc.documents = 4000
-            }
+        if !hasModel(baseDir) || partial != nil {
+            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
             Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
             let t0 = Date()
             try await pretrainBase(pc, dir: baseDir, resume: true)
@@ -121,10 +125,15 @@ struct ExperimentInstability: AsyncParsableCommand {
         """)
     }
 
-    func pretrainingFinished(_ dir: URL) -> Bool {
-        guard let (_, state, _, _) = try? TrainCheckpoint.load(dir),
-              let data = state.configJSON.data(using: .utf8),
-              let c = try? JSONDecoder().decode(PretrainConfig.self, from: data) else { return true }
-        return state.step >= c.steps
+    func hasModel(_ dir: URL) -> Bool {
+        FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path)
+    }
+
+    /// The config of an unfinished pretraining checkpoint in `dir`, or nil (none, finished, or not pretraining).
+    func unfinishedPretraining(_ dir: URL) -> PretrainConfig? {
+        guard TrainCheckpoint.hasState(dir), let (_, state, _, _) = try? TrainCheckpoint.load(dir),
+              state.kind == "pretrain", let data = state.configJSON.data(using: .utf8),
+              let c = try? JSONDecoder().decode(PretrainConfig.self, from: data), state.step < c.steps else { return nil }
+        return c
     }
 }
