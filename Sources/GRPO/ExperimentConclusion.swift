@@ -62,10 +62,10 @@ struct InstabilityConclusion {
         let rule = "Verdict rule: a comparison counts as reproduced when the arm the papers call unstable has more "
             + "grad-norm spikes (steps above \(Int(RunStats.spikeFactor))x the running median of the previous "
             + "\(RunStats.spikeWindow) steps) than the other arm on every seed; more on average only is \"not clearly\"."
-        out.append(rule)
+        out.append(rule + "\n")
         if steps < 8 {
             out.append("**Too few steps (\(steps)) to judge**: a spike needs at least 3 earlier steps of history. "
-                       + "This run checks the pipeline only; its numbers say nothing about stability.")
+                       + "This run checks the pipeline only; its numbers say nothing about stability.\n")
         }
 
         // 1. Is there an instability at all?
