@@ -25,8 +25,8 @@ public struct ExperimentProgress {
 }
 
 /// Runs every arm with every seed from one base checkpoint, each as a `GRPORun` in
-/// `out/arms/<arm>/seed-<k>/` (metrics.jsonl, config.json, checkpoint/ while running). A finished run (its
-/// metrics reach `steps` under the same config) is reused, an interrupted one resumes from its checkpoint,
+/// `out/arms/<arm>/seed-<k>/` (metrics.jsonl, config.json, base.txt, checkpoint/ while running). A finished
+/// run (its metrics reach `steps` under the same config and base) is reused, an interrupted one resumes from its checkpoint,
 /// so a re-invocation of the same experiment continues where it stopped.
 public struct InstabilityExperiment {
     public let settings: InstabilitySettings
@@ -57,6 +57,23 @@ public struct InstabilityExperiment {
         settings.seeds.flatMap { s in settings.arms.map { (arm: $0, seed: s) } }
     }
 
+    /// FNV-1a 64 of the base checkpoint's weights: a finished run is reused only if it started from the same
+    /// base (the run directory keeps it in base.txt).
+    public func baseFingerprint() throws -> String {
+        let data = try Data(contentsOf: base.appendingPathComponent("model.safetensors"), options: .mappedIfSafe)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        return String(h, radix: 16) + " " + base.standardizedFileURL.path
+    }
+
+    /// Whether `dir` holds a run with this config that started from this base.
+    func sameRun(_ grpo: GRPORun, fingerprint: String) -> Bool {
+        (try? String(contentsOf: grpo.dir.appendingPathComponent("config.json"), encoding: .utf8)) == grpo.config.json
+            && (try? String(contentsOf: grpo.dir.appendingPathComponent("base.txt"), encoding: .utf8)) == fingerprint + "\n"
+    }
+
     /// Runs (or reuses / resumes) every arm x seed. `executor` runs the code blocks (nil: code is not
     /// executed, every tool call fails, which only tests the plumbing).
     public func run(executor: CodeExecutor?, progress: (ExperimentProgress) -> Void = { _ in }) async throws -> [ExperimentRun] {
@@ -66,6 +83,7 @@ public struct InstabilityExperiment {
         }
         try fm.createDirectory(at: outDir, withIntermediateDirectories: true)
         try writeSettings()
+        let fingerprint = try baseFingerprint()
         let start = Date()
         let plan = self.plan
         var results: [ExperimentRun] = []
@@ -74,12 +92,16 @@ public struct InstabilityExperiment {
         for (i, item) in plan.enumerated() {
             let c = config(arm: item.arm, seed: item.seed)
             let grpo = GRPORun(config: c, dir: runDir(arm: item.arm, seed: item.seed))
-            let sameConfig = (try? String(contentsOf: grpo.dir.appendingPathComponent("config.json"), encoding: .utf8)) == c.json
-            var metrics = sameConfig ? try grpo.readMetrics() : []
+            let same = sameRun(grpo, fingerprint: fingerprint)
+            var metrics = same ? try grpo.readMetrics() : []
             let finished = metrics.count == c.steps && (metrics.last?["step"] ?? -1) == Double(c.steps)
             if !finished {
-                let resume = sameConfig && TrainCheckpoint.hasState(grpo.checkpointDir)
-                if !resume && fm.fileExists(atPath: grpo.dir.path) { try fm.removeItem(at: grpo.dir) }
+                let resume = same && TrainCheckpoint.hasState(grpo.checkpointDir)
+                if !resume {
+                    if fm.fileExists(atPath: grpo.dir.path) { try fm.removeItem(at: grpo.dir) }
+                    try fm.createDirectory(at: grpo.dir, withIntermediateDirectories: true)
+                    try Data((fingerprint + "\n").utf8).write(to: grpo.dir.appendingPathComponent("base.txt"))
+                }
                 let tasks = ToyData(seed: item.seed, difficulty: c.difficulty).trainTasks
                 metrics = try await grpo.run(base: base, tasks: tasks, executor: executor, resume: resume) { m in
                     freshSteps += 1
@@ -99,11 +121,11 @@ public struct InstabilityExperiment {
 
     /// Every finished run already on disk for these settings (for re-writing a report without training).
     public func finishedRuns() throws -> [ExperimentRun] {
-        try plan.compactMap { item in
+        let fingerprint = try baseFingerprint()
+        return try plan.compactMap { item in
             let c = config(arm: item.arm, seed: item.seed)
             let grpo = GRPORun(config: c, dir: runDir(arm: item.arm, seed: item.seed))
-            guard (try? String(contentsOf: grpo.dir.appendingPathComponent("config.json"), encoding: .utf8)) == c.json
-            else { return nil }
+            guard sameRun(grpo, fingerprint: fingerprint) else { return nil }
             let m = try grpo.readMetrics()
             return m.count == c.steps ? ExperimentRun(arm: item.arm, seed: item.seed, dir: grpo.dir, metrics: m) : nil
         }

@@ -74,6 +74,15 @@ final class ExperimentTests: XCTestCase {
         let reused = try await experiment.run(executor: pool) { _ in again += 1 }
         XCTAssertEqual(again, 0)
         XCTAssertEqual(reused.map { $0.metrics.map { $0["grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["grad_norm"] ?? -1 } })
+        XCTAssertEqual(try experiment.finishedRuns().count, 4)
+        // ... but never across base policies: runs from another base are not "finished" for this one.
+        let otherBase = root.appendingPathComponent("base2")
+        try FileManager.default.copyItem(at: base, to: otherBase)
+        let h = try FileHandle(forUpdating: otherBase.appendingPathComponent("model.safetensors"))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data([0]))      // same path layout, different bytes
+        try h.close()
+        XCTAssertEqual(try InstabilityExperiment(settings: s, outDir: out, base: otherBase).finishedRuns().count, 0)
 
         let files = try InstabilityReport(experiment: experiment, runs: runs).write()
         let csv = try String(contentsOf: files.summaryCSV, encoding: .utf8).split(separator: "\n")
