@@ -6,7 +6,7 @@ struct Tir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tir",
         abstract: "SwiftTIR: tool-integrated reinforcement learning of a small policy, in one Swift process.",
-        subcommands: [Demo.self, Pretrain.self, Train.self, Eval.self, Score.self, Bench.self, SandboxCommand.self])
+        subcommands: [Demo.self, Pretrain.self, Train.self, Eval.self, Score.self, Bench.self, Experiment.self, SandboxCommand.self])
 
     static func main() async {
         Allocator.keepFreedMemory()   // every op allocates its output: reuse heap pages instead of faulting new ones

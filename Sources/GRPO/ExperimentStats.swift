@@ -1,0 +1,154 @@
+import Foundation
+
+/// Statistics of the instability experiment: per run (arm x seed) from its per-step metrics, then per arm
+/// as mean and spread over seeds.
+
+/// Linear-interpolation percentile (numpy's default), p in [0,1]. NaN for an empty list.
+public func percentile(_ xs: [Double], _ p: Double) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    let pos = p * Double(s.count - 1)
+    let lo = Int(pos.rounded(.down)), hi = min(s.count - 1, lo + 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - Double(lo))
+}
+
+public func median(of xs: [Double]) -> Double { percentile(xs, 0.5) }
+
+/// Steps (0-based indices into `norms`) whose value exceeds `factor` x the running median: the median of
+/// the previous `window` finite, positive values, once at least `minHistory` of them exist. A non-finite
+/// value (an update skipped for a NaN/inf gradient) is always a spike. Zero norms (every trajectory
+/// filtered, or no advantage signal) are neither spikes nor history.
+public func spikeSteps(_ norms: [Double], factor: Double = 10, window: Int = 20, minHistory: Int = 3) -> [Int] {
+    var history: [Double] = []
+    var spikes: [Int] = []
+    for (i, g) in norms.enumerated() {
+        if !g.isFinite { spikes.append(i); continue }
+        guard g > 0 else { continue }
+        if history.count >= minHistory && g > factor * median(of: Array(history.suffix(window))) { spikes.append(i) }
+        history.append(g)
+    }
+    return spikes
+}
+
+/// One column of the summary: how a run's per-step metrics reduce to one number.
+public struct StatColumn: Sendable {
+    public let key: String
+    public let title: String
+    public let percent: Bool
+    public let digits: Int
+    public let explain: String
+}
+
+/// Per-run numbers, keyed by `StatColumn.key`.
+public struct RunStats: Sendable {
+    public var values: [String: Double]
+    public var spikeSteps: [Int]
+
+    public static let spikeFactor = 10.0
+    public static let spikeWindow = 20
+    public static let finalWindow = 5
+
+    public static let columns: [StatColumn] = [
+        StatColumn(key: "grad_norm_max", title: "max grad norm", percent: false, digits: 3,
+                   explain: "largest pre-clip gradient norm of any update (metric grad_norm_max)"),
+        StatColumn(key: "grad_norm_p95", title: "p95 grad norm", percent: false, digits: 3,
+                   explain: "95th percentile over steps of the step's pre-clip gradient norm (mean over its updates)"),
+        StatColumn(key: "grad_norm_median", title: "median grad norm", percent: false, digits: 3,
+                   explain: "median over steps of the same"),
+        StatColumn(key: "spikes", title: "spikes >10x median", percent: false, digits: 1,
+                   explain: "steps whose grad norm exceeds 10x the median of the previous \(spikeWindow) steps (at least 3; non-finite counts)"),
+        StatColumn(key: "accuracy_first", title: "first acc", percent: true, digits: 1,
+                   explain: "training-batch accuracy, mean of the first \(finalWindow) steps"),
+        StatColumn(key: "accuracy_final", title: "final acc", percent: true, digits: 1,
+                   explain: "training-batch accuracy, mean of the last \(finalWindow) steps"),
+        StatColumn(key: "low_prob", title: "low-prob tokens", percent: true, digits: 2,
+                   explain: "policy tokens sampled with probability < 1e-3, mean over steps"),
+        StatColumn(key: "low_prob_after_tool", title: "low-prob after tool", percent: true, digits: 2,
+                   explain: "the same among the first 4 policy tokens after a tool observation"),
+        StatColumn(key: "low_prob_elsewhere", title: "low-prob elsewhere", percent: true, digits: 2,
+                   explain: "the same among all other policy tokens"),
+        StatColumn(key: "void_turn_ratio", title: "void-turn traj.", percent: true, digits: 1,
+                   explain: "trajectories with a void turn, mean over steps"),
+        StatColumn(key: "exec_error_rate", title: "exec errors", percent: true, digits: 1,
+                   explain: "executed code blocks that failed (the out-of-distribution feedback), mean over steps"),
+        StatColumn(key: "tool_calls", title: "tool calls/traj.", percent: false, digits: 2,
+                   explain: "executed code blocks per trajectory, mean over steps"),
+        StatColumn(key: "filtered_frac", title: "filtered traj.", percent: true, digits: 1,
+                   explain: "trajectories that lost their gradient to the void-turn filter, mean over steps"),
+        StatColumn(key: "zero_signal_groups", title: "no-signal groups", percent: true, digits: 1,
+                   explain: "groups whose samples all got the same reward (zero advantage, no gradient), mean over steps"),
+        StatColumn(key: "skipped_updates", title: "skipped updates", percent: false, digits: 0,
+                   explain: "updates skipped for a non-finite gradient, total"),
+        StatColumn(key: "minutes", title: "minutes", percent: false, digits: 1,
+                   explain: "wall-clock minutes of the run (sum of step times)"),
+    ]
+
+    /// Reduces one run's metrics lines (one per step, in order); `trajectoriesPerStep` = B x G.
+    public init(metrics: [[String: Double]], trajectoriesPerStep: Int) {
+        func series(_ k: String) -> [Double] { metrics.compactMap { $0[k] }.filter(\.isFinite) }
+        func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
+        // A step whose grad_norm was written as null (non-finite) reads back without the key.
+        let norms = metrics.map { $0["grad_norm"] ?? .infinity }
+        let finite = norms.filter(\.isFinite)
+        let acc = metrics.map { $0["accuracy"] ?? .nan }
+        spikeSteps = GRPO.spikeSteps(norms, factor: Self.spikeFactor, window: Self.spikeWindow)
+        values = [
+            "grad_norm_max": metrics.map { $0["grad_norm_max"] ?? .infinity }.max() ?? .nan,
+            "grad_norm_p95": percentile(finite, 0.95),
+            "grad_norm_median": median(of: finite),
+            "spikes": Double(spikeSteps.count),
+            "accuracy_first": mean(Array(acc.prefix(Self.finalWindow)).filter(\.isFinite)),
+            "accuracy_final": mean(Array(acc.suffix(Self.finalWindow)).filter(\.isFinite)),
+            "low_prob": mean(series("low_prob_1e-3")),
+            "low_prob_after_tool": mean(series("low_prob_after_tool")),
+            "low_prob_elsewhere": mean(series("low_prob_elsewhere")),
+            "void_turn_ratio": mean(series("void_turn_ratio")),
+            "exec_error_rate": mean(series("exec_error_rate")),
+            "tool_calls": mean(series("tool_calls")),
+            "filtered_frac": mean(series("filtered_void").map { $0 / Double(max(1, trajectoriesPerStep)) }),
+            "zero_signal_groups": mean(series("zero_std_groups")),
+            "skipped_updates": series("skipped_updates").reduce(0, +),
+            "minutes": series("time_step").reduce(0, +) / 60,
+        ]
+    }
+}
+
+/// Mean and sample standard deviation (n-1) over seeds; sd is NaN with one seed.
+public struct MeanSpread: Sendable {
+    public var mean: Double, sd: Double, min: Double, max: Double, n: Int
+
+    public init(_ xs: [Double]) {
+        let v = xs.filter { !$0.isNaN }
+        n = v.count
+        let m = v.isEmpty ? Double.nan : v.reduce(0, +) / Double(v.count)
+        mean = m
+        sd = v.count < 2 ? .nan : (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1)).squareRoot()
+        min = v.min() ?? .nan
+        max = v.max() ?? .nan
+    }
+}
+
+/// One arm over all its seeds.
+public struct ArmSummary: Sendable {
+    public var arm: ExperimentArm
+    public var runs: [ExperimentRun]
+    public var stats: [RunStats]
+    public var columns: [String: MeanSpread]
+
+    public init(arm: ExperimentArm, runs: [ExperimentRun], trajectoriesPerStep: Int) {
+        self.arm = arm
+        self.runs = runs
+        stats = runs.map { RunStats(metrics: $0.metrics, trajectoriesPerStep: trajectoriesPerStep) }
+        var cols: [String: MeanSpread] = [:]
+        for c in RunStats.columns { cols[c.key] = MeanSpread(stats.map { $0.values[c.key] ?? .nan }) }
+        columns = cols
+    }
+
+    public subscript(_ key: String) -> MeanSpread { columns[key] ?? MeanSpread([]) }
+}
+
+/// Formats a number for the table and CSV: percent columns as percentages.
+func formatStat(_ x: Double, _ c: StatColumn) -> String {
+    guard x.isFinite else { return x.isNaN ? "n/a" : (x > 0 ? "inf" : "-inf") }
+    return String(format: "%.\(c.digits)f", c.percent ? 100 * x : x) + (c.percent ? "%" : "")
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import GRPO
+import Model
+
+/// `tir experiment ...`: reproductions of the papers' experiments.
+struct Experiment: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Reproduce the papers' experiments.",
+        subcommands: [ExperimentInstability.self])
+}
+
+struct ExperimentInstability: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "instability",
+        abstract: "Gradient-norm instability of multi-turn TIR: void-turn filtering x tool-output masking, plus single-turn.",
+        discussion: """
+        Runs 5 arms of GRPO from one base policy with the same seeds and compute: multi-turn (C = 5) with \
+        void-turn filtering on/off x tool-output masking on/off, and single-turn (C = 1); temperature 1, no KL, \
+        clipping at 1 with the pre-clip norm recorded. Writes per-arm metrics (arms/<arm>/seed-<k>/metrics.jsonl), \
+        summary.csv, runs.csv, plots (SVG, and PNG when rsvg-convert is installed) and REPORT.md into --out. \
+        Re-running the same command reuses finished runs and resumes interrupted ones; different settings in \
+        the same --out start those runs over. Defaults take about 40-60 minutes on a 2-core machine (plus \
+        pretraining when --base does not exist); --quick takes a few minutes and only checks the pipeline.
+        """)
+
+    @Option(help: "Output directory.") var out = "runs/experiment-instability"
+    @Option(help: "Base policy checkpoint; pretrained here (demo defaults; --quick: a short one in <out>/base) when missing.")
+    var base = "runs/demo/base"
+    @Option(help: "GRPO steps per run (default 30; --quick 4).") var steps: Int?
+    @Option(help: "Seeds per arm, 1...K (default 2).") var seeds: Int?
+    @Option(help: "Tool calls C of the multi-turn arms.") var multiTurnCalls = 5
+    @Option(name: .customLong("set"), help: "Override a shared GRPO field, e.g. --set lr=5e-4 (repeatable; not the arm fields).")
+    var overrides: [String] = []
+    @Flag(help: "A few small steps (< 5 minutes): checks the pipeline, proves nothing.") var quick = false
+    @Flag(help: "Keep each run's final checkpoint (about 40 MB each).") var keepCheckpoints = false
+    @Flag(help: "Only rewrite the report from the finished runs in --out (no training).") var reportOnly = false
+
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
+        if let seeds, seeds < 1 { throw ValidationError("--seeds must be >= 1") }
+        if multiTurnCalls < 2 { throw ValidationError("--multi-turn-calls must be >= 2 (1 is the single-turn arm)") }
+        for o in overrides {
+            let key = String(o.prefix { $0 != "=" })
+            if ExperimentArm.armKeys.contains(key) || key == "seed" || key == "steps" {
+                throw ValidationError("--set \(key)=... is not allowed: the arms set \(ExperimentArm.armKeys.sorted().joined(separator: ", ")); use --steps, --seeds, --multi-turn-calls")
+            }
+        }
+    }
+
+    func run() async throws {
+        let start = Date()
+        var settings = quick
+            ? InstabilitySettings.quick(steps: steps ?? 4, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
+            : InstabilitySettings.defaults(steps: steps ?? 30, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
+        if !overrides.isEmpty {
+            var shared = try GRPOConfig.load(json: Data(settings.shared.json.utf8), overrides: overrides)
+            shared.seed = settings.shared.seed
+            settings.shared = shared
+        }
+        let outDir = url(out)
+
+        // The base policy: the given checkpoint, or pretrain one.
+        var baseDir = url(base)
+        var baseNote: String?
+        let quickBase = outDir.appendingPathComponent("base")
+        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
+        var pc = PretrainConfig()
+        if quick {
+            pc.steps = 60
+            pc.batch = 8
+            pc.warmupSteps = 10
+            pc.evalEvery = 0
+            pc.checkpointEvery = 0
+            pc.documents = 4000
+        }
+        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
+        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
+        let partial = unfinishedPretraining(baseDir)
+        if let partial, partial != pc {
+            throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
+        }
+        if !hasModel(baseDir) || partial != nil {
+            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
+            Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
+            let t0 = Date()
+            try await pretrainBase(pc, dir: baseDir, resume: true)
+            baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
+                + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
+                + (quick ? " (a --quick base: barely trained)" : "")
+        }
+
+        var experiment = try InstabilityExperiment(settings: settings, outDir: outDir, base: baseDir)
+        experiment.keepCheckpoints = keepCheckpoints
+        let runs: [ExperimentRun]
+        if reportOnly {
+            runs = try experiment.finishedRuns()
+            guard !runs.isEmpty else { throw ValidationError("no finished runs for these settings in \(outDir.path)") }
+        } else {
+            let c = settings.shared
+            Status.info("instability experiment: \(settings.arms.count) arms x \(settings.seeds.count) seeds x \(c.steps) steps of "
+                        + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)")
+            let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
+            defer { pool.shutdown() }
+            runs = try await experiment.run(executor: pool) { p in
+                let m = p.metrics
+                func f(_ k: String) -> Double { m[k] ?? .nan }
+                Status.line(String(format: "[%d/%d] %@ seed %llu step %.0f/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs  elapsed %@  ETA %@",
+                                   p.run + 1, p.runs, p.arm.name, p.seed, f("step"), c.steps, f("grad_norm"), f("grad_norm_max"),
+                                   f("accuracy"), f("low_prob_1e-3"), f("void_turn_ratio"), f("exec_error_rate"),
+                                   f("time_step"), duration(p.elapsed), duration(p.eta)), final: true)
+            }
+        }
+        var report = InstabilityReport(experiment: experiment, runs: runs)
+        report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
+        report.baseNote = baseNote
+        let files = try report.write()
+        if let note = files.pngSkipped { Status.info("warning: \(note)") }
+        print(try String(contentsOf: files.report, encoding: .utf8).components(separatedBy: "## Conclusion").last.map { "Conclusion" + $0 } ?? "")
+        print("""
+        outputs in \(outDir.path):
+          REPORT.md, summary.csv, runs.csv, \(files.svgs.count) SVG plots, \(files.pngs.count) PNG plots
+          per-run metrics: arms/<arm>/seed-<k>/metrics.jsonl
+        """)
+    }
+
+    func hasModel(_ dir: URL) -> Bool {
+        FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path)
+    }
+
+    /// The config of an unfinished pretraining checkpoint in `dir`, or nil (none, finished, or not pretraining).
+    func unfinishedPretraining(_ dir: URL) -> PretrainConfig? {
+        guard TrainCheckpoint.hasState(dir), let (_, state, _, _) = try? TrainCheckpoint.load(dir),
+              state.kind == "pretrain", let data = state.configJSON.data(using: .utf8),
+              let c = try? JSONDecoder().decode(PretrainConfig.self, from: data), state.step < c.steps else { return nil }
+        return c
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import XCTest
+@testable import GRPO
+import Model
+import Rollout
+import Sandbox
+
+/// The `--quick` path of `tir experiment instability` on tiny sizes: a tiny pretrained policy, 2 arms x
+/// 2 seeds x 2 steps with real code execution, then every output file.
+final class ExperimentTests: XCTestCase {
+    func makeTinyBase(_ dir: URL) throws {
+        var pc = PretrainConfig()
+        pc.policy = PolicyConfig(dim: 32, layers: 1, heads: 2, ffn: 48, context: 256)
+        pc.steps = 3
+        pc.batch = 2
+        pc.seqLen = 128
+        pc.warmupSteps = 1
+        pc.evalEvery = 0
+        pc.checkpointEvery = 0
+        let (train, heldOut) = ToyData(seed: 1).pretrainingDocuments(count: 40, heldOutCount: 4)
+        let trainer = try Pretrainer(config: pc, trainDocuments: train, heldOutDocuments: heldOut)
+        try trainer.run(checkpointDir: dir) { _ in }
+    }
+
+    func testQuickExperimentWritesEveryOutput() async throws {
+        var limits = SandboxLimits()
+        limits.timeout = 2
+        let pool: SandboxPool
+        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
+            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the experiment needs it to run code")
+        }
+        defer { pool.shutdown() }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-exp-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = root.appendingPathComponent("base"), out = root.appendingPathComponent("out")
+        try makeTinyBase(base)
+
+        var s = InstabilitySettings.quick(steps: 2, seeds: 2)
+        let all = ExperimentArm.instabilityArms()
+        s.arms = [all.first!, all.last!]            // multi-nofilter-mask, single-filter-mask
+        s.shared.promptsPerStep = 2
+        s.shared.groupSize = 2
+        s.shared.miniBatches = 1
+        s.shared.microBatch = 4
+        s.shared.maxTurnTokens = 24
+        s.shared.maxTrajectoryTokens = 64
+        s.shared.checkpointEvery = 1
+        let experiment = try InstabilityExperiment(settings: s, outDir: out, base: base)
+
+        var seen: [String] = []
+        let runs = try await experiment.run(executor: pool) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
+        XCTAssertEqual(seen, ["multi-nofilter-mask/1/1", "multi-nofilter-mask/1/2", "single-filter-mask/1/1", "single-filter-mask/1/2",
+                              "multi-nofilter-mask/2/1", "multi-nofilter-mask/2/2", "single-filter-mask/2/1", "single-filter-mask/2/2"])
+        XCTAssertEqual(runs.count, 4)
+        for r in runs {
+            XCTAssertEqual(r.metrics.count, 2)
+            for key in ["grad_norm", "grad_norm_max", "accuracy", "low_prob_1e-3", "void_turn_ratio", "tool_call_rate"] {
+                XCTAssertNotNil(r.metrics.last?[key], "\(r.arm.name) seed \(r.seed) has no \(key)")
+            }
+            let lines = try String(contentsOf: r.metricsURL, encoding: .utf8).split(separator: "\n")
+            XCTAssertEqual(lines.count, 2, r.metricsURL.path)
+            let config = try GRPOConfig.load(json: Data(contentsOf: r.dir.appendingPathComponent("config.json")))
+            XCTAssertEqual(config.maxToolCalls, r.arm.maxToolCalls)
+            XCTAssertEqual(config.filterVoidTurns, r.arm.filterVoidTurns)
+            XCTAssertEqual(config.seed, r.seed)
+            XCTAssertEqual(config.temperature, 1)
+            XCTAssertEqual(config.klBeta, 0)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: r.dir.appendingPathComponent("checkpoint").path),
+                           "finished runs drop their checkpoint by default")
+        }
+
+        // A second invocation reuses the finished runs: no step is trained again.
+        var again = 0
+        let reused = try await experiment.run(executor: pool) { _ in again += 1 }
+        XCTAssertEqual(again, 0)
+        XCTAssertEqual(reused.map { $0.metrics.map { $0["grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["grad_norm"] ?? -1 } })
+        XCTAssertEqual(try experiment.finishedRuns().count, 4)
+        // ... but never across base policies: runs from another base are not "finished" for this one.
+        let otherBase = root.appendingPathComponent("base2")
+        try FileManager.default.copyItem(at: base, to: otherBase)
+        let h = try FileHandle(forUpdating: otherBase.appendingPathComponent("model.safetensors"))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data([0]))      // same path layout, different bytes
+        try h.close()
+        XCTAssertEqual(try InstabilityExperiment(settings: s, outDir: out, base: otherBase).finishedRuns().count, 0)
+
+        let files = try InstabilityReport(experiment: experiment, runs: runs).write()
+        let csv = try String(contentsOf: files.summaryCSV, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 3)
+        XCTAssertTrue(csv[0].hasPrefix("arm,max_tool_calls,filter_void_turns,mask_tool_tokens,seeds,grad_norm_max_mean,grad_norm_max_sd"))
+        XCTAssertTrue(csv[1].hasPrefix("multi-nofilter-mask,5,false,true,2,"))
+        XCTAssertTrue(csv[2].hasPrefix("single-filter-mask,1,true,true,2,"))
+        XCTAssertEqual(try String(contentsOf: files.runsCSV, encoding: .utf8).split(separator: "\n").count, 5)
+        XCTAssertEqual(files.svgs.map(\.lastPathComponent), ["grad_norm.svg", "accuracy.svg", "low_prob.svg"])
+        for svg in files.svgs {
+            let text = try String(contentsOf: svg, encoding: .utf8)
+            XCTAssertTrue(text.hasPrefix("<svg") && text.hasSuffix("</svg>\n"), svg.path)
+            XCTAssertTrue(text.contains("multi-nofilter-mask") && text.contains("single-filter-mask"), svg.path)
+        }
+        let report = try String(contentsOf: files.report, encoding: .utf8)
+        for needle in ["## What was run", "## Results", "## Conclusion", "| arm | max grad norm | p95 grad norm",
+                       "| `multi-nofilter-mask` |", "| `single-filter-mask` |", "Seeds**: 1, 2",
+                       "2 GRPO steps x 2 prompts x 2 samples", "not judged"] {
+            XCTAssertTrue(report.contains(needle), "REPORT.md lacks \(needle)")
+        }
+        if PNGConverter.find() != nil {
+            XCTAssertNil(files.pngSkipped)
+            XCTAssertEqual(files.pngs.count, 3)
+            for png in files.pngs {
+                XCTAssertEqual(try Data(contentsOf: png).prefix(4), Data([0x89, 0x50, 0x4e, 0x47]), png.path)
+            }
+            XCTAssertTrue(report.contains("](grad_norm.png)"))
+        }
+        // Without rsvg-convert: SVGs embedded and a plain note, never a failure.
+        let noPNG = try InstabilityReport(experiment: experiment, runs: runs).write(rsvgConvert: nil)
+        XCTAssertTrue(noPNG.pngs.isEmpty)
+        XCTAssertNotNil(noPNG.pngSkipped)
+        let report2 = try String(contentsOf: noPNG.report, encoding: .utf8)
+        XCTAssertTrue(report2.contains("PNG files were skipped") && report2.contains("](grad_norm.svg)"))
+    }
+}

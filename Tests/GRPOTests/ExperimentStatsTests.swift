@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+@testable import GRPO
+
+final class ExperimentStatsTests: XCTestCase {
+    func testPercentileAndMedian() {
+        XCTAssertEqual(percentile([4, 1, 3, 2], 0.95), 3.85, accuracy: 1e-12)   // numpy: 3.85
+        XCTAssertEqual(percentile([5], 0.95), 5)
+        XCTAssertEqual(median(of: [3, 1, 2]), 2)
+        XCTAssertTrue(percentile([], 0.5).isNaN)
+    }
+
+    func testSpikesAgainstRunningMedian() {
+        // 20 > 10 x median(1,1,1); 9 < 10 x 1; inf always; 0 is neither spike nor history; 2 early values too few.
+        XCTAssertEqual(spikeSteps([1, 50, 1, 1, 20, 1, 0, 9, .infinity, 1]), [4, 8])
+        // The window forgets: the second 100 still meets a median of 1, but once the window holds mostly 100s,
+        // 200 is no spike; 2000 is.
+        XCTAssertEqual(spikeSteps([1, 1, 1, 100, 100, 100, 200, 2000], window: 3), [3, 4, 7])
+    }
+
+    func testRunStatsAndSpread() {
+        let norms: [Double?] = [1, 1, 1, 30, 1, nil]   // nil: a non-finite step, written as null
+        let metrics: [[String: Double]] = norms.enumerated().map { i, g in
+            var m: [String: Double] = ["step": Double(i + 1), "grad_norm_max": (g ?? 2) * 2, "accuracy": Double(i) / 10,
+                                       "low_prob_1e-3": 0.01, "filtered_void": 4, "time_step": 30]
+            if let g { m["grad_norm"] = g }
+            return m
+        }
+        let s = RunStats(metrics: metrics, trajectoriesPerStep: 16)
+        XCTAssertEqual(s.spikeSteps, [3, 5])
+        XCTAssertEqual(s.values["spikes"], 2)
+        XCTAssertEqual(s.values["grad_norm_max"], 60)
+        XCTAssertEqual(s.values["grad_norm_median"], 1)
+        XCTAssertEqual(s.values["accuracy_final"]!, 0.3, accuracy: 1e-12)    // mean of 0.1 ... 0.5
+        XCTAssertEqual(s.values["accuracy_first"]!, 0.2, accuracy: 1e-12)
+        XCTAssertEqual(s.values["filtered_frac"], 0.25)
+        XCTAssertEqual(s.values["minutes"], 3)
+        let m = MeanSpread([1, 3])
+        XCTAssertEqual(m.mean, 2)
+        XCTAssertEqual(m.sd, 2.0.squareRoot(), accuracy: 1e-12)
+        XCTAssertTrue(MeanSpread([4]).sd.isNaN)
+    }
+
+    func run(_ arm: ExperimentArm, seed: UInt64, spikeAt: [Int]) -> ExperimentRun {
+        let metrics: [[String: Double]] = (0..<20).map { i in
+            let g = spikeAt.contains(i) ? 50.0 : 1.0
+            return ["step": Double(i + 1), "grad_norm": g, "grad_norm_max": g, "accuracy": 0.5]
+        }
+        return ExperimentRun(arm: arm, seed: seed, dir: URL(fileURLWithPath: "/tmp"), metrics: metrics)
+    }
+
+    func testConclusionFollowsTheNumbers() {
+        let arms = ExperimentArm.instabilityArms()
+        let naive = arms[0], fixed = arms[1]
+        func line(_ naiveSpikes: [[Int]], _ fixedSpikes: [[Int]]) -> String {
+            let runs = naiveSpikes.enumerated().map { run(naive, seed: UInt64($0.offset + 1), spikeAt: $0.element) }
+                + fixedSpikes.enumerated().map { run(fixed, seed: UInt64($0.offset + 1), spikeAt: $0.element) }
+            let summaries = [naive, fixed].map { a in ArmSummary(arm: a, runs: runs.filter { $0.arm == a }, trajectoriesPerStep: 4) }
+            let md = InstabilityConclusion(summaries: summaries, steps: 20).markdown
+            return md.split(separator: "\n").first { $0.contains("Void-turn filtering (tool mask on)") }.map(String.init) ?? ""
+        }
+        XCTAssertTrue(line([[5, 9], [7]], [[], []]).contains("**reproduced at this scale**"))
+        XCTAssertTrue(line([[5, 9], []], [[], []]).contains("**not clearly reproduced**"))
+        XCTAssertTrue(line([[], []], [[6], []]).contains("**not reproduced at this scale**"))
+        XCTAssertTrue(line([[5, 9], [7]], [[], []]).contains("seed 1: 2 vs 0, seed 2: 1 vs 0"))
+    }
+
+    func testLogChartBreaksLinesAndLabelsDecades() {
+        let chart = LineChart(title: "a < b & c", xLabel: "step", yLabel: "norm", series: [
+            PlotSeries(name: "arm", color: "#123456", points: [(1, 0.5), (2, 3), (3, 0), (4, 40), (5, 200)], markers: [4]),
+            PlotSeries(name: "arm", color: "#123456", points: [(1, 1), (2, 2)]),
+        ], logY: true)
+        let svg = chart.svg()
+        XCTAssertTrue(svg.contains("a &lt; b &amp; c"))
+        XCTAssertEqual(svg.components(separatedBy: ">arm</text>").count - 1, 1, "one legend entry per name")
+        for tick in [">0.1<", ">1<", ">10<", ">100<", ">1000<"] { XCTAssertTrue(svg.contains(tick), "missing tick \(tick)") }
+        // y = 0 cannot sit on a log axis: the first series is drawn as two pieces.
+        let firstPath = svg.components(separatedBy: "<path d=\"")[1].prefix { $0 != "\"" }
+        XCTAssertEqual(firstPath.filter { $0 == "M" }.count, 2)
+        XCTAssertTrue(svg.contains("r=\"5\""), "the spike marker")
+        XCTAssertEqual(logTicks(0, 1), [1, 2, 5, 10])
+        XCTAssertEqual(niceStep(0.3), 0.5)
+        XCTAssertEqual(niceStep(7), 10)
+    }
+}
