@@ -183,7 +183,7 @@ public struct InstabilityReport {
     public func markdown(pngs: Bool, pngNote: String?) -> String {
         let c = settings.shared
         let stabilityKeys = ["grad_norm_max", "grad_norm_p95", "grad_norm_median", "spikes", "skipped_updates", "accuracy_first", "accuracy_final"]
-        let tokenKeys = ["low_prob", "low_prob_after_tool", "low_prob_elsewhere", "void_turn_ratio", "exec_error_rate",
+        let tokenKeys = ["low_prob", "low_prob_after_tool", "low_prob_elsewhere", "void_turn_ratio", "void_turn_final", "exec_error_rate",
                          "tool_calls", "filtered_frac", "zero_signal_groups", "minutes"]
         var baseDesc = "`\(experiment.base.path)`"
         if let pc = try? Checkpoint.loadConfig(experiment.base) {

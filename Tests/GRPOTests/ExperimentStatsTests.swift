@@ -22,7 +22,8 @@ final class ExperimentStatsTests: XCTestCase {
         let norms: [Double?] = [1, 1, 1, 30, 1, nil]   // nil: a non-finite step, written as null
         let metrics: [[String: Double]] = norms.enumerated().map { i, g in
             var m: [String: Double] = ["step": Double(i + 1), "grad_norm_max": (g ?? 2) * 2, "accuracy": Double(i) / 10,
-                                       "low_prob_1e-3": 0.01, "filtered_void": 4, "time_step": 30]
+                                       "low_prob_1e-3": 0.01, "filtered_void": 4, "time_step": 30,
+                                       "void_turn_ratio": i == 0 ? 0 : 0.6]
             if let g { m["grad_norm"] = g }
             return m
         }
@@ -34,6 +35,8 @@ final class ExperimentStatsTests: XCTestCase {
         XCTAssertEqual(s.values["accuracy_final"]!, 0.3, accuracy: 1e-12)    // mean of 0.1 ... 0.5
         XCTAssertEqual(s.values["accuracy_first"]!, 0.2, accuracy: 1e-12)
         XCTAssertEqual(s.values["filtered_frac"], 0.25)
+        XCTAssertEqual(s.values["void_turn_ratio"]!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(s.values["void_turn_final"]!, 0.6, accuracy: 1e-12)
         XCTAssertEqual(s.values["minutes"], 3)
         let m = MeanSpread([1, 3])
         XCTAssertEqual(m.mean, 2)
