@@ -22,6 +22,8 @@ public struct InstabilityReport {
     public var totalSeconds: Double?
     /// How the base policy came about (e.g. "pretrained now, 1200 steps"), for the record.
     public var baseNote: String?
+    /// The `--set key=value` overrides of the shared config, for the record.
+    public var overrides: [String] = []
 
     public init(experiment: InstabilityExperiment, runs: [ExperimentRun]) {
         self.experiment = experiment
@@ -215,10 +217,13 @@ public struct InstabilityReport {
         - **Seeds**: \(settings.seeds.map(String.init).joined(separator: ", ")) (a seed fixes the task stream and the sampling, so arms are paired per seed).
         - **Compute per run**: \(c.steps) GRPO steps x \(c.promptsPerStep) prompts x \(c.groupSize) samples, \(c.miniBatches) optimizer updates per step (the same for every arm).
         - **Paper conditions**: sampling temperature \(trim(Double(c.temperature))), top-k \(c.topK == 0 ? "off" : String(c.topK)), top-p \(trim(Double(c.topP))), KL weight \(trim(Double(c.klBeta))), gradient clipping at \(trim(Double(c.gradClip))) with the **pre-clip** norm recorded, no dynamic sampling; multi-turn arms may call the tool up to \(settings.arms.map(\.maxToolCalls).max() ?? 0) times, and the error messages of failed code are out of distribution (the pretraining corpus never shows a traceback).
-        - **Other settings**: lr \(c.lr) (\(c.lrSchedule.rawValue)), AdamW weight decay \(trim(Double(c.weightDecay))), advantage \(c.advantage.rawValue), clip range [1-\(trim(Double(c.epsLow))), 1+\(trim(Double(c.epsHigh)))], dual clip \(trim(Double(c.dualClip))), aggregation \(c.aggregation.rawValue), reward \(c.reward), at most \(c.maxTurnTokens) tokens per turn and \(c.maxTrajectoryTokens) per trajectory, toy-world difficulty \(c.difficulty). Full configs: `arms/<arm>/seed-<k>/config.json`.
+        - **Other settings**: lr \(c.lr) (\(c.lrSchedule.rawValue)), AdamW weight decay \(trim(Double(c.weightDecay))), advantage \(c.advantage.rawValue), clip range [1-\(trim(Double(c.epsLow))), 1+\(trim(Double(c.epsHigh)))], dual clip \(trim(Double(c.dualClip))), aggregation \(c.aggregation.rawValue), reward \(c.reward)\(c.executabilityPenalty ? " with the -0.5 executability penalty" : ""), at most \(c.maxTurnTokens) tokens per turn and \(c.maxTrajectoryTokens) per trajectory, toy-world difficulty \(c.difficulty). Full configs: `arms/<arm>/seed-<k>/config.json`.
 
         """
-        if let t = totalSeconds { md += "- **Wall-clock time**: \(String(format: "%.1f", t / 60)) minutes for the whole command.\n" }
+        if !overrides.isEmpty { md += "- **Command-line overrides** of the shared config: " + overrides.map { "`\($0)`" }.joined(separator: ", ") + ".\n" }
+        let stepMinutes = summaries.flatMap(\.stats).reduce(0.0) { $0 + ($1.values["minutes"] ?? 0) }
+        md += "- **Time**: \(String(format: "%.1f", stepMinutes)) minutes of GRPO steps over all runs"
+            + (totalSeconds.map { String(format: "; %.1f minutes wall-clock for the whole command", $0 / 60) } ?? "") + ".\n"
         md += "\n## Plots\n\n"
         if let pngNote { md += "> **Note**: \(pngNote) The SVG plots are embedded instead.\n\n" }
         md += """

@@ -58,7 +58,9 @@ public struct LineChart {
         if x1 <= x0 { x0 -= 1; x1 += 1 }
         let yTicks: [Double], ty: (Double) -> Double   // data -> [0,1] of the plot height
         if logY {
-            let lo = floor(log10(ys.min() ?? 0.1)), hi = ceil(log10(ys.max() ?? 10))
+            let lo = floor(log10(ys.min() ?? 0.1))
+            var hi = ceil(log10(ys.max() ?? 10))
+            if hi == log10(ys.max() ?? 10) { hi += 1 }   // a line exactly on the top decade would hide in the frame
             let (a, b) = hi > lo ? (lo, hi) : (lo - 1, hi + 1)
             yTicks = logTicks(a, b)
             ty = { (log10($0) - a) / (b - a) }

@@ -115,6 +115,7 @@ struct ExperimentInstability: AsyncParsableCommand {
         var report = InstabilityReport(experiment: experiment, runs: runs)
         report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
         report.baseNote = baseNote
+        report.overrides = overrides
         let files = try report.write()
         if let note = files.pngSkipped { Status.info("warning: \(note)") }
         print(try String(contentsOf: files.report, encoding: .utf8).components(separatedBy: "## Conclusion").last.map { "Conclusion" + $0 } ?? "")
