@@ -16,7 +16,7 @@ public final class DecodeSession {
     private let keys: [UnsafeMutablePointer<Float>]
     private let values: [UnsafeMutablePointer<Float>]
     private let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
-    private var scratch = Scratch()
+    private let scratch = Scratch()
 
     public init(policy: Policy, slots: Int, maxLen: Int) throws {
         let c = policy.config
@@ -178,7 +178,8 @@ public final class DecodeSession {
 }
 
 /// Growable scratch buffers for a feed call.
-private struct Scratch {
+/// Owned by one session and freed with it (a struct here leaked every session's buffers).
+private final class Scratch {
     var rows = 0
     var x = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var h = UnsafeMutablePointer<Float>.allocate(capacity: 1)
@@ -186,7 +187,9 @@ private struct Scratch {
     var att = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var gu = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
-    mutating func reserve(rows n: Int, dim d: Int, ffn f: Int) {
+    deinit { for p in [x, h, qkv, att, gu] { p.deallocate() } }
+
+    func reserve(rows n: Int, dim d: Int, ffn f: Int) {
         guard n > rows else { return }
         for p in [x, h, qkv, att, gu] { p.deallocate() }
         x = .allocate(capacity: n * d); h = .allocate(capacity: n * d); qkv = .allocate(capacity: n * 3 * d)

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Tensor
 
 @main
 struct Tir: AsyncParsableCommand {
@@ -9,7 +8,6 @@ struct Tir: AsyncParsableCommand {
         subcommands: [Demo.self, Pretrain.self, Train.self, Eval.self, Score.self, Bench.self, Experiment.self, SandboxCommand.self])
 
     static func main() async {
-        Allocator.keepFreedMemory()   // every op allocates its output: reuse heap pages instead of faulting new ones
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
