@@ -117,28 +117,12 @@ public final class DecodeSession {
         return logits
     }
 
-    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout. With few rows, OpenBLAS's
-    /// own threading mostly waits; splitting the output columns over our workers, each with a single-threaded
-    /// sgemm on its slice of W, keeps both cores busy.
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout. `Kernels.sgemm` splits
+    /// C's longer side (here the output columns) over the workers, which is what few-row decode steps need.
     private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                             rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil) {
-        let lda = lda ?? inDim
-        if rows > 64 || Threads.count == 1 {
-            Kernels.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: lda, b: w, ldb: inDim,
-                          beta: beta, c: out, ldc: outDim)
-            return
-        }
-        let parts = Threads.count
-        let per = ((outDim + parts - 1) / parts + 15) / 16 * 16
-        Kernels.withSingleThreadedBLAS {
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = p * per, hi = min(outDim, lo + per)
-                if lo < hi {
-                    Kernels.sgemm(transA: false, transB: true, m: rows, n: hi - lo, k: inDim, a: x, lda: lda,
-                                  b: w + lo * inDim, ldb: inDim, beta: beta, c: out + lo, ldc: outDim)
-                }
-            }
-        }
+        Kernels.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: lda ?? inDim, b: w,
+                      ldb: inDim, beta: beta, c: out, ldc: outDim)
     }
 
     /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head).
