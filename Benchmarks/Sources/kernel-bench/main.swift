@@ -22,7 +22,6 @@ while let a = args.popFirst() {
     }
 }
 if let threads { Threads.set(threads) }
-Allocator.keepFreedMemory()   // as the tir executable does: big op outputs reuse heap pages
 
 let allCases: [BenchCase] =
     linearCases(.small) + linearCases(.base)
