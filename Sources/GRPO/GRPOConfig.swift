@@ -31,7 +31,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var temperature: Float = 1
     public var topK: Int = 0
     public var topP: Float = 1
-    public var maxToolCalls: Int = 1
+    public var maxToolCalls: Int = 2
     public var maxTurnTokens: Int = 128
     public var maxTrajectoryTokens: Int = 320
     public var observationCap: Int = 256

@@ -2,9 +2,9 @@ import Model
 
 /// Limits and sampling of TIR episodes.
 public struct RolloutConfig: Codable, Equatable, Sendable {
-    /// ToRL's C: code blocks executed per trajectory (1 = single-turn TIR). A further closed code block ends
-    /// the trajectory with `toolCallLimit`.
-    public var maxToolCalls: Int = 1
+    /// ToRL's C: code blocks executed per trajectory (1 = single-turn TIR; the toy world's two-step tasks need 2).
+    /// A further closed code block ends the trajectory with `toolCallLimit`.
+    public var maxToolCalls: Int = 2
     /// New policy tokens per turn; a turn cut by this limit is void.
     public var maxTurnTokens: Int = 160
     /// New tokens per trajectory (policy + tool); reaching it ends the trajectory (the cut turn is void).

@@ -12,7 +12,7 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Checkpoint directory.") var checkpoint: String
     @Option(help: "Held-out tasks to evaluate.") var tasks = 128
     @Option(help: "Samples per task (pass@1 is averaged over them).") var samples = 4
-    @Option(help: "Max executed code blocks per trajectory (ToRL's C).") var maxToolCalls = 1
+    @Option(help: "Max executed code blocks per trajectory (ToRL's C).") var maxToolCalls = 2
     @Option(help: "Sampling temperature.") var temperature: Float = 1
     @Option(help: "JSONL file of {question|problem, answer|solution} records instead of the toy world.") var data: String?
     @Option(help: "Seed of tasks and sampling.") var seed: UInt64 = 1
@@ -49,7 +49,7 @@ func makeSandbox(timeout: Double = 3, workers: Int = 0) throws -> SandboxPool {
     return try SandboxPool(workers: workers > 0 ? workers : ProcessInfo.processInfo.activeProcessorCount, limits: limits)
 }
 
-func evaluateOnHeldOut(_ policy: Policy, tasks: Int, samples: Int, seed: UInt64, maxToolCalls: Int = 1) async throws -> EvalReport {
+func evaluateOnHeldOut(_ policy: Policy, tasks: Int, samples: Int, seed: UInt64, maxToolCalls: Int = 2) async throws -> EvalReport {
     var config = RolloutConfig()
     config.maxToolCalls = maxToolCalls
     let pool = try makeSandbox()
