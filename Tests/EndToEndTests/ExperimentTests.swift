@@ -5,23 +5,24 @@ import Model
 import Rollout
 import Sandbox
 
+/// A barely trained tiny base policy in `dir` (enough for the pipeline, not for learning).
+func makeTinyBase(_ dir: URL) throws {
+    var pc = PretrainConfig()
+    pc.policy = PolicyConfig(dim: 32, layers: 1, heads: 2, ffn: 48, context: 256)
+    pc.steps = 3
+    pc.batch = 2
+    pc.seqLen = 128
+    pc.warmupSteps = 1
+    pc.evalEvery = 0
+    pc.checkpointEvery = 0
+    let (train, heldOut) = ToyData(seed: 1).pretrainingDocuments(count: 40, heldOutCount: 4)
+    let trainer = try Pretrainer(config: pc, trainDocuments: train, heldOutDocuments: heldOut)
+    try trainer.run(checkpointDir: dir) { _ in }
+}
+
 /// The `--quick` path of `tir experiment instability` on tiny sizes: a tiny pretrained policy, 2 arms x
 /// 2 seeds x 2 steps with real code execution, then every output file.
 final class ExperimentTests: XCTestCase {
-    func makeTinyBase(_ dir: URL) throws {
-        var pc = PretrainConfig()
-        pc.policy = PolicyConfig(dim: 32, layers: 1, heads: 2, ffn: 48, context: 256)
-        pc.steps = 3
-        pc.batch = 2
-        pc.seqLen = 128
-        pc.warmupSteps = 1
-        pc.evalEvery = 0
-        pc.checkpointEvery = 0
-        let (train, heldOut) = ToyData(seed: 1).pretrainingDocuments(count: 40, heldOutCount: 4)
-        let trainer = try Pretrainer(config: pc, trainDocuments: train, heldOutDocuments: heldOut)
-        try trainer.run(checkpointDir: dir) { _ in }
-    }
-
     func testQuickExperimentWritesEveryOutput() async throws {
         var limits = SandboxLimits()
         limits.timeout = 2
