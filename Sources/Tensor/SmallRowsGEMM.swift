@@ -13,8 +13,6 @@ extension Kernels {
     /// Rows handled per pass over W; larger row counts are processed in chunks of this many.
     public static let smallRowsChunk = 32
 
-    /// Below this many multiply-adds the call stays on one thread (a second worker costs more than it saves).
-    static let smallRowsSplitMACs = 1 << 17
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, with W stored [outDim, inDim] row-major (the
     /// Hugging Face layout) and read in place. x has row stride `lda` (>= inDim); out is contiguous.
@@ -65,10 +63,11 @@ extension Kernels {
                 if rp - c0 == 8 { tile8x12(xt, rp, c0, w, inDim, n0: n0, nb: nb, out, outDim, rows, beta) }
             }
         }
-        if units * macsPerUnit < smallRowsSplitMACs || Threads.count == 1 {
+        // Same split threshold as sgemm (below it a second worker costs more than it saves).
+        if units * macsPerUnit < gemmSplitMACs || Threads.count == 1 {
             runUnits(0..<units)
         } else {
-            parallelFor(units, minChunk: max(1, smallRowsSplitMACs / (2 * macsPerUnit)), runUnits)
+            parallelFor(units, minChunk: max(1, gemmSplitMACs / (2 * macsPerUnit)), runUnits)
         }
     }
 

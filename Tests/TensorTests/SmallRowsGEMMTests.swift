@@ -59,8 +59,9 @@ final class SmallRowsGEMMTests: XCTestCase {
     }
 
     func testLargeEnoughToSplitOverWorkers() {
-        // 16 rows x 100 outputs x 129 inputs is above the split threshold: exercises the parallel path.
-        check(rows: 16, outDim: 100, inDim: 129, lda: 129, beta: 0, seed: 1)
+        // 16 rows x 600 outputs x 301 inputs is above the split threshold (Kernels.gemmSplitMACs).
+        XCTAssertGreaterThan(16 * 600 * 301, Kernels.gemmSplitMACs)
+        check(rows: 16, outDim: 600, inDim: 301, lda: 301, beta: 0, seed: 1)
         check(rows: 24, outDim: 37, inDim: 301, lda: 310, beta: 1, seed: 2)
         check(rows: 5, outDim: 260, inDim: 256, lda: 256, beta: 0.5, seed: 3)
     }
