@@ -81,7 +81,7 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
 
     /// Default sizing (timed on this 2-core machine, see ExperimentCommand): 5 arms x 2 seeds x 30 steps
     /// of 8 prompts x 8 samples.
-    public static func defaults(steps: Int = 30, seeds: Int = 2, multiTurnCalls: Int = 5) -> InstabilitySettings {
+    public static func defaults(steps: Int = 100, seeds: Int = 3, multiTurnCalls: Int = 5) -> InstabilitySettings {
         var c = paperConditions(GRPOConfig())
         c.steps = steps
         c.promptsPerStep = 8

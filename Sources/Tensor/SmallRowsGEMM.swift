@@ -64,7 +64,7 @@ extension Kernels {
             }
         }
         // Same split threshold as sgemm (below it a second worker costs more than it saves).
-        if units * macsPerUnit < gemmSplitMACs || Threads.count == 1 {
+        if units * macsPerUnit < gemmSplitMACs || Threads.count == 1 || Threads.insideWorkers {
             runUnits(0..<units)
         } else {
             parallelFor(units, minChunk: max(1, gemmSplitMACs / (2 * macsPerUnit)), runUnits)

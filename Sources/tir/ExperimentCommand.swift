@@ -28,8 +28,8 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Option(help: "Output directory.") var out = "runs/experiment-instability"
     @Option(help: "Base policy checkpoint; pretrained here (demo defaults; --quick: a short one in <out>/base) when missing.")
     var base = "runs/demo/base"
-    @Option(help: "GRPO steps per run (default 30; --quick 4).") var steps: Int?
-    @Option(help: "Seeds per arm, 1...K (default 2).") var seeds: Int?
+    @Option(help: "GRPO steps per run (default 100; --quick 4).") var steps: Int?
+    @Option(help: "Seeds per arm, 1...K (default 3; --quick 2).") var seeds: Int?
     @Option(help: "Tool calls C of the multi-turn arms.") var multiTurnCalls = 5
     @Option(name: .customLong("set"), help: "Override a shared GRPO field, e.g. --set lr=5e-4 (repeatable; not the arm fields).")
     var overrides: [String] = []
@@ -53,7 +53,7 @@ struct ExperimentInstability: AsyncParsableCommand {
         let start = Date()
         var settings = quick
             ? InstabilitySettings.quick(steps: steps ?? 4, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
-            : InstabilitySettings.defaults(steps: steps ?? 30, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
+            : InstabilitySettings.defaults(steps: steps ?? 100, seeds: seeds ?? 3, multiTurnCalls: multiTurnCalls)
         if !overrides.isEmpty {
             var shared = try GRPOConfig.load(json: Data(settings.shared.json.utf8), overrides: overrides)
             shared.seed = settings.shared.seed

@@ -49,6 +49,31 @@ final class PolicyTests: XCTestCase {
         XCTAssertThrowsError(try s.feed([(0, [Int32](repeating: 5, count: 10))]))
     }
 
+    /// Few-row feeds run whole items on separate workers: ragged prefills and decode steps of several slots
+    /// must give every slot the logits of its own full forward, with one worker or two.
+    func testItemSplitFeedsMatchFullForward() throws {
+        let p = try Policy(config: tinyConfig, seed: 4)
+        let v = tinyConfig.vocab
+        let seqs: [[Int32]] = [[1, 40, 77, 100, 5, 9], [1, 7], [1, 250, 33, 8, 8, 8, 8], [1, 3, 90], [1, 60, 61, 62, 63]]
+        let fulls = try seqs.map { seq in try noGrad { try p.logits(tokens: seq, batch: 1, seqLen: seq.count) }.array }
+        let saved = Threads.count
+        defer { Threads.set(saved) }
+        for workers in [1, 2] {
+            Threads.set(workers)
+            let s = try DecodeSession(policy: p, slots: seqs.count, maxLen: 8)
+            // Prefill all but the last token of each sequence at once, then feed the last tokens in one step.
+            let pre = try s.feed(seqs.enumerated().map { ($0.offset, Array($0.element.dropLast())) })
+            let step = try s.feed(seqs.enumerated().map { ($0.offset, [$0.element.last!]) }.reversed())
+            for (k, seq) in seqs.enumerated() {
+                let n = seq.count, j = seqs.count - 1 - k     // row of slot k in the reversed step
+                for i in 0..<v {
+                    XCTAssertEqual(pre[k * v + i], fulls[k][(n - 2) * v + i], accuracy: 2e-4, "workers \(workers) slot \(k)")
+                    XCTAssertEqual(step[j * v + i], fulls[k][(n - 1) * v + i], accuracy: 2e-4, "workers \(workers) slot \(k)")
+                }
+            }
+        }
+    }
+
     func testPaddingNeverChangesRealLogProbs() throws {
         let p = try Policy(config: tinyConfig, seed: 2)
         let seq: [Int32] = [1, 50, 60, 70, 80]
