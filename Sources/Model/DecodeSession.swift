@@ -98,7 +98,7 @@ public final class DecodeSession {
     /// Consecutive item ranges with about equal row counts, one per worker (one range when not worth it).
     private func workerGroups(_ t: RowTable) -> [(items: Range<Int>, rows: Range<Int>)] {
         let items = t.last.count, n = t.slot.count
-        let parts = min(Threads.count, items)
+        let parts = min(Threads.count, items, scratches.count)
         guard parts > 1, n <= Self.itemSplitMaxRows else { return [(0..<items, 0..<n)] }
         var groups: [(items: Range<Int>, rows: Range<Int>)] = []
         var item = 0, row = 0
@@ -185,7 +185,8 @@ public final class DecodeSession {
         }
     }
 
-    /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head).
+    /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head)
+    /// unless `serial`.
     private func attend(qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
                         rowSlot: [Int], rowPos: [Int32], keys: UnsafeMutablePointer<Float>,
                         values: UnsafeMutablePointer<Float>, serial: Bool) {
