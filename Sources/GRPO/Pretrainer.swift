@@ -15,6 +15,8 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
     public var weightDecay: Float = 0.1
     public var gradClip: Float = 1
     public var documents: Int = 60000
+    /// Fraction of the documents that are counting drills (see `CountingDrill`).
+    public var countingDrills: Double = 0.1
     public var checkpointEvery: Int = 200
     public var evalEvery: Int = 200
 

@@ -18,7 +18,9 @@ public struct ToyData {
     public var trainTasks: TaskSource { world.trainSource }
 
     /// BOS + prompt + response + EOS token sequences; the loss covers what the policy writes itself.
-    public func pretrainingDocuments(count: Int, heldOutCount: Int = 512) -> (train: [TrainingDocument], heldOut: [TrainingDocument]) {
+    /// `drillFraction` of the train documents are counting drills (`CountingDrill`) instead of episodes.
+    public func pretrainingDocuments(count: Int, heldOutCount: Int = 512,
+                                     drillFraction: Double = 0) -> (train: [TrainingDocument], heldOut: [TrainingDocument]) {
         let corpus = PretrainingCorpus(world: world, seed: seed)
         let tok = ByteTokenizer()
         let format = corpus.format
@@ -35,7 +37,15 @@ public struct ToyData {
             }
             return TrainingDocument(tokens: [ByteTokenizer.bos] + prompt + response + [ByteTokenizer.eos], lossMask: mask)
         }
-        let train = corpus.documents(count: count).map(encode)
+        let drills = Int((Double(count) * min(max(drillFraction, 0), 1)).rounded())
+        var train = corpus.documents(count: count - drills).map(encode)
+        for i in 0..<drills {
+            let d = CountingDrill(seed: seed, index: i)
+            let prompt = tok.encode(d.prompt), response = tok.encode(d.response)
+            train.append(TrainingDocument(tokens: [ByteTokenizer.bos] + prompt + response + [ByteTokenizer.eos],
+                                          lossMask: [Float](repeating: 0, count: 1 + prompt.count)
+                                              + [Float](repeating: 1, count: response.count + 1)))
+        }
         var rng = ToyRNG(seed: seed, stream: 99, index: 0)
         let heldOut = world.heldOutProblems(count: heldOutCount).map { p in
             encode(corpus.document(problem: p, style: .correctTool, rng: &rng))

@@ -48,7 +48,7 @@ struct Pretrain: AsyncParsableCommand {
 /// Pretrains (or resumes, or reuses when already complete) the base policy in `dir`.
 func pretrainBase(_ c: PretrainConfig, dir: URL, resume: Bool) async throws {
     let data = ToyData(seed: c.seed)
-    let (train, heldOut) = data.pretrainingDocuments(count: c.documents)
+    let (train, heldOut) = data.pretrainingDocuments(count: c.documents, drillFraction: c.countingDrills)
     var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
     if TrainCheckpoint.hasState(dir) {
         guard resume else {

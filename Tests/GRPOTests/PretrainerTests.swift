@@ -13,6 +13,28 @@ final class PretrainerTests: XCTestCase {
         return c
     }
 
+    func testCountingDrillsAreMixedInWithTheirStartMasked() throws {
+        let d = CountingDrill(seed: 5, index: 3)
+        XCTAssertEqual(d, CountingDrill(seed: 5, index: 3))
+        let start = Int(d.prompt.dropFirst("Count: ".count))!
+        let next = d.response.dropLast().split(separator: " ").map { Int($0)! }
+        XCTAssertTrue((4...8).contains(next.count))
+        XCTAssertEqual(next, Array(start + 1 ... start + next.count))
+        XCTAssertTrue((10...99_999).contains(start))
+
+        let (train, _) = ToyData(seed: 3).pretrainingDocuments(count: 40, heldOutCount: 4, drillFraction: 0.25)
+        let tok = ByteTokenizer()
+        let drills = train.filter { tok.decode($0.tokens).contains("Count: ") }
+        XCTAssertEqual(train.count, 40)
+        XCTAssertEqual(drills.count, 10)
+        for doc in drills {   // the loss covers the numbers after the start, and EOS
+            let written = tok.decode(zip(doc.tokens, doc.lossMask).filter { $0.1 == 1 }.map { $0.0 }.dropLast())
+            XCTAssertTrue(written.hasPrefix(" ") && written.hasSuffix("\n"))
+            XCTAssertFalse(written.contains("Count"))
+            XCTAssertEqual(doc.lossMask.last, 1)
+        }
+    }
+
     func testLossFallsAndResumeIsExact() throws {
         let c = tinyConfig()
         let (train, heldOut) = ToyData(seed: 3).pretrainingDocuments(count: c.documents, heldOutCount: 8)
