@@ -22,6 +22,12 @@ extension Kernels {
                                        out: UnsafeMutablePointer<Float>, rows: Int, outDim: Int, inDim: Int,
                                        beta: Float) {
         if rows <= 0 || outDim <= 0 { return }
+        #if TIR_AVX512
+        if rows <= 8 && inDim % 2 == 0 {
+            smallRows8Linear512(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim, inDim: inDim, beta: beta)
+            return
+        }
+        #endif
         var r0 = 0
         while r0 < rows {   // chunks of at most 32 rows: each chunk streams W once
             let n = min(smallRowsChunk, rows - r0)
@@ -104,7 +110,7 @@ extension Kernels {
         }
         // acc as floats: feature j, row c at [j * 16 + c].
         withUnsafeBytes(of: &acc) { raw in
-            store(raw.baseAddress!.assumingMemoryBound(to: Float.self), width: 16, c0: c0, n0: n0, nb: nb,
+            storeTile(raw.baseAddress!.assumingMemoryBound(to: Float.self), width: 16, c0: c0, n0: n0, nb: nb,
                   out, outDim, rows, beta)
         }
     }
@@ -139,7 +145,7 @@ extension Kernels {
             p += stride
         }
         withUnsafeBytes(of: &acc) { raw in
-            store(raw.baseAddress!.assumingMemoryBound(to: Float.self), width: 8, c0: c0, n0: n0, nb: nb,
+            storeTile(raw.baseAddress!.assumingMemoryBound(to: Float.self), width: 8, c0: c0, n0: n0, nb: nb,
                   out, outDim, rows, beta)
         }
     }
@@ -147,7 +153,7 @@ extension Kernels {
     /// Writes a tile t[j * width + c] (feature n0 + j, row c0 + c) into out, skipping padded rows and
     /// clamped features: out = t (beta 0) or t + beta * out.
     @inline(__always)
-    private static func store(_ t: UnsafePointer<Float>, width: Int, c0: Int, n0: Int, nb: Int,
+    static func storeTile(_ t: UnsafePointer<Float>, width: Int, c0: Int, n0: Int, nb: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outDim: Int, _ rows: Int, _ beta: Float) {
         let cEnd = min(width, rows - c0)
         for c in 0..<cEnd {

@@ -64,6 +64,9 @@ final class SmallRowsGEMMTests: XCTestCase {
         check(rows: 16, outDim: 600, inDim: 301, lda: 301, beta: 0, seed: 1)
         check(rows: 24, outDim: 37, inDim: 301, lda: 310, beta: 1, seed: 2)
         check(rows: 5, outDim: 260, inDim: 256, lda: 256, beta: 0.5, seed: 3)
+        // 8 rows, even inDim (the AVX-512 pair kernel when built for it), above the threshold too.
+        XCTAssertGreaterThan(8 * 1100 * 300, Kernels.gemmSplitMACs)
+        check(rows: 8, outDim: 1100, inDim: 300, lda: 302, beta: 1, seed: 6)
     }
 
     func testMoreRowsThanOneChunk() {
