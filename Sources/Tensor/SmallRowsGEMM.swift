@@ -13,7 +13,6 @@ extension Kernels {
     /// Rows handled per pass over W; larger row counts are processed in chunks of this many.
     public static let smallRowsChunk = 32
 
-
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, with W stored [outDim, inDim] row-major (the
     /// Hugging Face layout) and read in place. x has row stride `lda` (>= inDim); out is contiguous.
     /// With beta 0, out is only written (its old contents, even NaN, are ignored). Meant for rows <= 32
