@@ -24,27 +24,28 @@ public struct ToyData {
         let corpus = PretrainingCorpus(world: world, seed: seed)
         let tok = ByteTokenizer()
         let format = corpus.format
+        // BOS + prompt + response + EOS; the loss covers the response and EOS.
+        func document(prompt: String, response: String) -> (TrainingDocument, responseStart: Int, response: [Int32]) {
+            let p = tok.encode(prompt), r = tok.encode(response)
+            let mask = [Float](repeating: 0, count: 1 + p.count) + [Float](repeating: 1, count: r.count + 1)
+            return (TrainingDocument(tokens: [ByteTokenizer.bos] + p + r + [ByteTokenizer.eos], lossMask: mask), 1 + p.count, r)
+        }
         func encode(_ d: CorpusDocument) -> TrainingDocument {
-            let prompt = tok.encode(d.prompt), response = tok.encode(d.response)
-            var mask = [Float](repeating: 0, count: 1 + prompt.count) + [Float](repeating: 1, count: response.count) + [1]
+            var (doc, start, response) = document(prompt: d.prompt, response: d.response)
             // Output blocks are the interpreter's words: never a target.
             let open = tok.encode(format.outputMarker + "\n"), close = tok.encode("\n```\n")
             var i = 0
             while let s = find(open, in: response, from: i) {
                 let e = find(close, in: response, from: s + open.count).map { $0 + close.count } ?? response.count
-                for j in s..<e { mask[1 + prompt.count + j] = 0 }
+                for j in s..<e { doc.lossMask[start + j] = 0 }
                 i = e
             }
-            return TrainingDocument(tokens: [ByteTokenizer.bos] + prompt + response + [ByteTokenizer.eos], lossMask: mask)
+            return doc
         }
         let drills = Int((Double(count) * min(max(drillFraction, 0), 1)).rounded())
-        var train = corpus.documents(count: count - drills).map(encode)
-        for i in 0..<drills {
+        let train = corpus.documents(count: count - drills).map(encode) + (0..<drills).map { i in
             let d = CountingDrill(seed: seed, index: i)
-            let prompt = tok.encode(d.prompt), response = tok.encode(d.response)
-            train.append(TrainingDocument(tokens: [ByteTokenizer.bos] + prompt + response + [ByteTokenizer.eos],
-                                          lossMask: [Float](repeating: 0, count: 1 + prompt.count)
-                                              + [Float](repeating: 1, count: response.count + 1)))
+            return document(prompt: d.prompt, response: d.response).0
         }
         var rng = ToyRNG(seed: seed, stream: 99, index: 0)
         let heldOut = world.heldOutProblems(count: heldOutCount).map { p in

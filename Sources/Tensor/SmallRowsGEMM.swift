@@ -68,11 +68,16 @@ extension Kernels {
                 if rp - c0 == 8 { tile8x12(xt, rp, c0, w, inDim, n0: n0, nb: nb, out, outDim, rows, beta) }
             }
         }
-        // Same split threshold as sgemm (below it a second worker costs more than it saves).
+        forEachUnit(units, macsPerUnit: macsPerUnit, runUnits)
+    }
+
+    /// Runs `body` over units 0..<units, split over the workers only above sgemm's threshold (below it a
+    /// second worker costs more than it saves) and never from inside a worker.
+    static func forEachUnit(_ units: Int, macsPerUnit: Int, _ body: (Range<Int>) -> Void) {
         if units * macsPerUnit < gemmSplitMACs || Threads.count == 1 || Threads.insideWorkers {
-            runUnits(0..<units)
+            body(0..<units)
         } else {
-            parallelFor(units, minChunk: max(1, gemmSplitMACs / (2 * macsPerUnit)), runUnits)
+            parallelFor(units, minChunk: max(1, gemmSplitMACs / (2 * macsPerUnit)), body)
         }
     }
 

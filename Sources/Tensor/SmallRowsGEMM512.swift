@@ -27,12 +27,7 @@ extension Kernels {
                 }
             }
         }
-        let macsPerUnit = 12 * 8 * max(1, inDim)
-        if units * macsPerUnit < gemmSplitMACs || Threads.count == 1 || Threads.insideWorkers {
-            runUnits(0..<units)
-        } else {
-            parallelFor(units, minChunk: max(1, gemmSplitMACs / (2 * macsPerUnit)), runUnits)
-        }
+        forEachUnit(units, macsPerUnit: 12 * 8 * max(1, inDim), runUnits)
     }
 }
 #endif
