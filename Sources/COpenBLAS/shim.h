@@ -1,2 +1,12 @@
 #include <cblas.h>
 #include <lapacke.h>
+
+/// A spin-wait hint for the worker pool (x86 `pause`, Arm `yield`): lets the sibling hyperthread run and
+/// saves power while a worker polls for the next job.
+static inline void tir_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

@@ -25,7 +25,7 @@ public enum Kernels {
         let per = ((total + parts - 1) / parts + 15) / 16 * 16
         Threads.insideWorkers = true
         defer { Threads.insideWorkers = false }
-        DispatchQueue.concurrentPerform(iterations: (total + per - 1) / per) { p in
+        WorkerPool.shared.run(chunks: (total + per - 1) / per, threads: parts) { p in
             let lo = p * per, hi = min(total, lo + per)
             if splitRows {
                 sgemm1(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,

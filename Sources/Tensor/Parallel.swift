@@ -2,7 +2,7 @@ import Foundation
 import COpenBLAS
 
 /// Thread settings shared by every kernel. All parallelism is ours: loops split rows over `count` workers
-/// with concurrentPerform, and `Kernels.sgemm` splits large products the same way over single-threaded
+/// of the `WorkerPool`, and `Kernels.sgemm` splits large products the same way over single-threaded
 /// OpenBLAS calls. OpenBLAS's own threads stay off: after each call its workers spin (sched_yield) for
 /// a long time, competing with our workers. Measured (release, small-config training step, one process
 /// alternating modes step by step): OpenBLAS with 2 threads 0.74-1.17 CPU-s per step, our split 0.58-0.98,
@@ -33,7 +33,7 @@ public func parallelFor(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Voi
     let chunks = min(Threads.count, max(1, n / max(1, minChunk)))
     if chunks == 1 { body(0..<n); return }
     let per = (n + chunks - 1) / chunks
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    WorkerPool.shared.run(chunks: chunks, threads: Threads.count) { c in
         let lo = c * per, hi = min(n, lo + per)
         if lo < hi { body(lo..<hi) }
     }
