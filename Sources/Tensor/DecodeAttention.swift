@@ -1,4 +1,5 @@
 import Foundation
+import COpenBLAS
 
 /// One query against a KV cache row range, for decode steps. With a single query an sgemm has nothing to
 /// reuse, and a plain dot/expf/axpy loop is latency-bound (one FMA chain per key, a load+store of the output
@@ -17,6 +18,7 @@ extension Kernels {
         var t = 0
         while t + 4 <= len {
             let k0 = keys + t * hd, k1 = k0 + hd, k2 = k1 + hd, k3 = k2 + hd
+            prefetchRows(k0 + prefetchKeys * hd, rows: 4, headDim: hd)
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             var j = 0
             while j + 8 <= hd {
@@ -40,6 +42,7 @@ extension Kernels {
             scores[t] = s * scale
             t += 1
         }
+        prefetchRows(values, rows: min(len, prefetchKeys), headDim: hd)   // V's first rows load during the softmax
         // Softmax numerators in place; the 1/sum is applied once to the output.
         let m = rowMax(scores, len)
         expShiftScale(scores, scores, len, shift: m, scale: 1)
@@ -56,6 +59,7 @@ extension Kernels {
             var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
             var v = values + j0
             for t in 0..<len {
+                prefetchRows(v + prefetchKeys * hd, rows: 1, headDim: 64)   // this pass's 64 columns of row t + 8
                 let p = SIMD8<Float>(repeating: scores[t])
                 a0.addProduct(p, load8(v)); a1.addProduct(p, load8(v + 8))
                 a2.addProduct(p, load8(v + 16)); a3.addProduct(p, load8(v + 24))
@@ -106,6 +110,19 @@ extension Kernels {
         }
     }
 }
+
+/// Prefetches rows x hd floats from p, one cache line (16 floats) at a time. Prefetching past the end of
+/// the cache is harmless: a prefetch never faults.
+@inline(__always)
+private func prefetchRows(_ p: UnsafePointer<Float>, rows: Int, headDim hd: Int) {
+    var f = 0
+    while f < rows * hd { tir_prefetch(p + f); f += 16 }
+}
+
+/// How many keys (rows of K or V) ahead the loops prefetch. The hardware prefetcher stops at each 4 KB
+/// page, and one head's keys span several. Measured (release, small decode bench, alternating binaries):
+/// 18.8-21.5k vs 17.7-19.5k new tokens/s without.
+private let prefetchKeys = 8
 
 @inline(__always)
 private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
