@@ -168,15 +168,11 @@ public final class DecodeSession {
     }
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout.
-    /// 5...8 rows go to `Kernels.smallRowsLinear` (streams W in place, one 8-row register tile); everything
-    /// else to `Kernels.sgemm`, which splits C's longer side over the workers. Measured (release, one thread,
-    /// small config, whole decode in one process alternating kernels): 8 rows 1.38x faster with
-    /// smallRowsLinear, 4 rows 1.03x, 16 rows 0.9x. At 16 rows both are compute-bound and OpenBLAS's AVX-512
-    /// kernel outruns our AVX2 (-target-cpu haswell) one despite re-packing W; at 1-4 rows OpenBLAS's
-    /// small-matrix path already skips the packing, while our 8-row tile would waste lanes.
+    /// Up to `smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row register tiles);
+    /// more to `Kernels.sgemm`, which splits C's longer side over the workers.
     private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                             rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil) {
-        if rows > 4 && rows <= 8 {
+        if rows <= Self.smallRowsMax {
             Kernels.smallRowsLinear(x: x, lda: lda ?? inDim, w: w, out: out, rows: rows, outDim: outDim,
                                     inDim: inDim, beta: beta)
         } else {
@@ -184,6 +180,16 @@ public final class DecodeSession {
                           ldb: inDim, beta: beta, c: out, ldc: outDim)
         }
     }
+
+    /// Measured (release, `tir bench decode`, alternating binaries). With the AVX-512 pair tile, against
+    /// OpenBLAS: base config, 4 rows per worker, 1117-1260 vs 667-805 new tokens/s; 16 rows per worker
+    /// (small, --batch 32) 12.3-12.8k vs 11.2-11.9k. With only the AVX2 tiles (one thread, small config):
+    /// 8 rows 1.38x, 4 rows 1.03x, 16 rows 0.9x, where OpenBLAS's AVX-512 kernel outran them.
+    #if TIR_AVX512
+    static let smallRowsMax = 64
+    #else
+    static let smallRowsMax = 8
+    #endif
 
     /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head)
     /// unless `serial`.

@@ -15,15 +15,16 @@ extension Kernels {
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, with W stored [outDim, inDim] row-major (the
     /// Hugging Face layout) and read in place. x has row stride `lda` (>= inDim); out is contiguous.
-    /// With beta 0, out is only written (its old contents, even NaN, are ignored). Meant for rows <= 32
-    /// (decode steps); larger row counts work but `sgemm` is faster there. Parallel over output features.
+    /// With beta 0, out is only written (its old contents, even NaN, are ignored). Meant for decode steps:
+    /// rows <= 8 with the AVX2 tiles, <= 64 with the AVX-512 one; larger row counts work but `sgemm` is
+    /// faster there. Parallel over output features.
     public static func smallRowsLinear(x: UnsafePointer<Float>, lda: Int, w: UnsafePointer<Float>,
                                        out: UnsafeMutablePointer<Float>, rows: Int, outDim: Int, inDim: Int,
                                        beta: Float) {
         if rows <= 0 || outDim <= 0 { return }
         #if TIR_AVX512
-        if rows <= 8 && inDim % 2 == 0 {
-            smallRows8Linear512(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim, inDim: inDim, beta: beta)
+        if inDim % 2 == 0 {
+            smallRowsLinear512(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim, inDim: inDim, beta: beta)
             return
         }
         #endif

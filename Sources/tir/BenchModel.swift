@@ -77,14 +77,17 @@ struct BenchDecode: ParsableCommand {
     @Option(help: "small | base") var config = "small"
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Option(help: "New tokens per sequence.") var newTokens = 128
+    @Option(help: "Sequences decoded together (default: the reference script's batch for --config).") var batch: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         let shape = try ReferenceShape.named(config)
+        let batch = batch ?? shape.batch
+        guard batch > 0, newTokens > 0 else { throw ValidationError("--batch and --new-tokens must be positive") }
         Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let policy = try Policy(config: shape.config, seed: 0)
         var rng = RNG(seed: 1)
-        let reqs = (0..<shape.batch).map { _ in
+        let reqs = (0..<batch).map { _ in
             GenerationRequest(prompt: (0..<32).map { _ in Int32(rng.int(3..<shape.config.vocab)) }, maxNewTokens: newTokens)
         }
         _ = try generate(policy, reqs.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: 8) }, seed: 0)
@@ -92,12 +95,12 @@ struct BenchDecode: ParsableCommand {
         let out = try generate(policy, reqs, minNewTokens: newTokens, seed: 2)
         let dt = Date().timeIntervalSince(t0)
         let generated = out.map(\.tokens.count).reduce(0, +)
-        let result: [String: Any] = ["config": config, "threads": Threads.count, "batch": shape.batch,
+        let result: [String: Any] = ["config": config, "threads": Threads.count, "batch": batch,
                                      "prompt_tokens": 32, "new_tokens": newTokens, "seconds": dt,
                                      "tokens_per_s": Double(generated) / dt]
         if json { try printJSONObject(result) } else {
             print(String(format: "bench decode %@: batch %d, prompt 32, %d new tokens, %d threads: %.3f s, %.0f new tokens/s",
-                         config, shape.batch, newTokens, Threads.count, dt, Double(generated) / dt))
+                         config, batch, newTokens, Threads.count, dt, Double(generated) / dt))
         }
     }
 }

@@ -72,6 +72,7 @@ final class SmallRowsGEMMTests: XCTestCase {
     func testMoreRowsThanOneChunk() {
         check(rows: 37, outDim: 19, inDim: 23, lda: 23, beta: 1, seed: 4)
         check(rows: 64, outDim: 12, inDim: 9, lda: 11, beta: 0, seed: 5)
+        check(rows: 45, outDim: 40, inDim: 64, lda: 70, beta: 1, seed: 7)   // even inDim: 6 pair-tile blocks
     }
 
     func testZeroInnerDimensionScalesOut() {
