@@ -74,6 +74,24 @@ final class PolicyTests: XCTestCase {
         }
     }
 
+    /// A decode step with more rows than `itemSplitMaxRows` (one per sequence) is still split by items, and
+    /// each worker's block of rows exceeds one 8-row GEMM tile: logits match the full forward.
+    func testLargeDecodeStepMatchesFullForward() throws {
+        let p = try Policy(config: tinyConfig, seed: 5)
+        let v = tinyConfig.vocab, count = DecodeSession.itemSplitMaxRows + 9
+        let seqs: [[Int32]] = (0..<count).map { [1, Int32(3 + $0), Int32(200 - $0)] }
+        let saved = Threads.count
+        defer { Threads.set(saved) }
+        Threads.set(2)
+        let s = try DecodeSession(policy: p, slots: count, maxLen: 4)
+        _ = try s.feed(seqs.enumerated().map { ($0.offset, Array($0.element.dropLast())) })
+        let step = try s.feed(seqs.enumerated().map { ($0.offset, [$0.element.last!]) })
+        for (k, seq) in seqs.enumerated() where k % 7 == 0 || k == count - 1 {
+            let full = try noGrad { try p.logits(tokens: seq, batch: 1, seqLen: seq.count) }.array
+            for i in 0..<v { XCTAssertEqual(step[k * v + i], full[2 * v + i], accuracy: 2e-4, "slot \(k)") }
+        }
+    }
+
     func testPaddingNeverChangesRealLogProbs() throws {
         let p = try Policy(config: tinyConfig, seed: 2)
         let seq: [Int32] = [1, 50, 60, 70, 80]
