@@ -31,7 +31,7 @@ public final class Tensor {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.data = .allocate(capacity: max(count, 1))
+        self.data = StorageCache.allocate(count)
         self.data.initialize(repeating: 0, count: max(count, 1))
         self.ownsData = true
         self.storageOwner = nil
@@ -43,7 +43,7 @@ public final class Tensor {
     init(uninitialized shape: [Int]) {
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.data = .allocate(capacity: max(count, 1))
+        self.data = StorageCache.allocate(count)
         self.ownsData = true
         self.storageOwner = nil
         self.requiresGrad = false
@@ -72,8 +72,8 @@ public final class Tensor {
     }
 
     deinit {
-        if ownsData { data.deallocate() }
-        if ownsGrad, let g = grad { g.deallocate() }
+        if ownsData { StorageCache.deallocate(data, count: count) }
+        if ownsGrad, let g = grad { StorageCache.deallocate(g, count: count) }
     }
 
     public var rank: Int { shape.count }
@@ -88,7 +88,7 @@ public final class Tensor {
     @discardableResult
     public func ensureGrad() -> UnsafeMutablePointer<Float> {
         if let g = grad { return g }
-        let g = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        let g = StorageCache.allocate(count)
         g.initialize(repeating: 0, count: max(count, 1))
         grad = g
         ownsGrad = true
@@ -100,7 +100,7 @@ public final class Tensor {
     /// not add. Otherwise beta is 1 and the caller accumulates as usual: write `beta * old + new`.
     func gradForFullWrite() -> (grad: UnsafeMutablePointer<Float>, beta: Float) {
         if let g = grad { return (g, 1) }
-        let g = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        let g = StorageCache.allocate(count)
         grad = g
         ownsGrad = true
         return (g, 0)

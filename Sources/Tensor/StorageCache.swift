@@ -1,0 +1,49 @@
+import Synchronization
+
+/// Reuses large tensor buffers across training steps instead of returning them to malloc.
+///
+/// A step allocates the same activation and gradient buffers as the step before. glibc serves those from a
+/// per-thread arena, deletes the arena's 64 MB heap once it is empty again and maps a fresh one the next
+/// step, so every step page-faulted its working set back in (zeroing each page) and unmapped it again.
+/// Measured (release, 20 `tir pretrain` steps, strace): 118 munmaps of 64 MB heaps, about 0.3 s. Buffers
+/// of at least `minBytes` are kept here by exact element count and handed out again; smaller ones stay
+/// with malloc, whose bins reuse them without touching the kernel.
+enum StorageCache {
+    static let minBytes = 256 << 10
+    /// Cached (free) buffers beyond this many bytes go back to malloc, so a phase with other shapes (say
+    /// evaluation after training) does not keep the old ones alive forever.
+    static let maxCachedBytes = 1 << 30
+
+    private struct Free {
+        var buffers: [Int: [UnsafeMutablePointer<Float>]] = [:]
+        var bytes = 0
+    }
+    private static let free = Mutex(Free())
+
+    /// Uninitialized storage for max(count, 1) floats.
+    static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let n = max(count, 1)
+        if n * 4 >= minBytes, let p = free.withLock({ f -> UnsafeMutablePointer<Float>? in
+            guard let p = f.buffers[n]?.popLast() else { return nil }
+            f.bytes -= n * 4
+            return p
+        }) {
+            return p
+        }
+        return .allocate(capacity: n)
+    }
+
+    /// Returns storage obtained from `allocate(count)`.
+    static func deallocate(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        let n = max(count, 1)
+        if n * 4 >= minBytes, free.withLock({ f -> Bool in
+            guard f.bytes + n * 4 <= maxCachedBytes else { return false }
+            f.buffers[n, default: []].append(p)
+            f.bytes += n * 4
+            return true
+        }) {
+            return
+        }
+        p.deallocate()
+    }
+}
