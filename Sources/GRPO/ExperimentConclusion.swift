@@ -76,7 +76,9 @@ struct InstabilityConclusion {
                        + "p95 \(fmt3(naive["grad_norm_p95"].mean)), median \(fmt3(naive["grad_norm_median"].mean)), "
                        + "\(fmt(naive["skipped_updates"].mean)) non-finite updates: "
                        + (tooShort ? "not judged (too few steps)."
-                          : s >= 1 ? "spikes **present**." : "**no spikes**: the explosion SimpleTIR reports was **not reproduced at this scale**."))
+                          : s >= 1 ? "spikes **present**."
+                          : (s > 0 ? "**fewer than one spike per run**" : "**no spikes**")
+                            + ": the explosion SimpleTIR reports was **not reproduced at this scale**."))
             if !(naive["grad_norm_max"].mean > 0) {
                 out.append("- **Every gradient of the naive arm was zero**: no group had two different rewards "
                            + "(no-signal groups \(pct(naive["zero_signal_groups"].mean))), so GRPO had nothing to learn from. "

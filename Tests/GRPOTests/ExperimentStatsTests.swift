@@ -55,17 +55,21 @@ final class ExperimentStatsTests: XCTestCase {
     func testConclusionFollowsTheNumbers() {
         let arms = ExperimentArm.instabilityArms()
         let naive = arms[0], fixed = arms[1]
-        func line(_ naiveSpikes: [[Int]], _ fixedSpikes: [[Int]]) -> String {
+        func line(_ naiveSpikes: [[Int]], _ fixedSpikes: [[Int]], about: String = "Void-turn filtering (tool mask on)") -> String {
             let runs = naiveSpikes.enumerated().map { run(naive, seed: UInt64($0.offset + 1), spikeAt: $0.element) }
                 + fixedSpikes.enumerated().map { run(fixed, seed: UInt64($0.offset + 1), spikeAt: $0.element) }
             let summaries = [naive, fixed].map { a in ArmSummary(arm: a, runs: runs.filter { $0.arm == a }, trajectoriesPerStep: 4) }
             let md = InstabilityConclusion(summaries: summaries, steps: 20).markdown
-            return md.split(separator: "\n").first { $0.contains("Void-turn filtering (tool mask on)") }.map(String.init) ?? ""
+            return md.split(separator: "\n").first { $0.contains(about) }.map(String.init) ?? ""
         }
         XCTAssertTrue(line([[5, 9], [7]], [[], []]).contains("**reproduced at this scale**"))
         XCTAssertTrue(line([[5, 9], []], [[], []]).contains("**not clearly reproduced**"))
         XCTAssertTrue(line([[], []], [[6], []]).contains("**not reproduced at this scale**"))
         XCTAssertTrue(line([[5, 9], [7]], [[], []]).contains("seed 1: 2 vs 0, seed 2: 1 vs 0"))
+        let naiveLine = { (spikes: [[Int]]) in line(spikes, [[], []], about: "Instability in naive") }
+        XCTAssertTrue(naiveLine([[5, 9], [7]]).contains("spikes **present**"))
+        XCTAssertTrue(naiveLine([[5], []]).contains("**fewer than one spike per run**"))
+        XCTAssertTrue(naiveLine([[], []]).contains("**no spikes**"))
     }
 
     func testLogChartBreaksLinesAndLabelsDecades() {
