@@ -37,8 +37,8 @@ let config = String(cString: openblas_get_config())
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
 }
-print("kernel-bench: \(selected.count) ops, Tensor threads \(Threads.count), OpenBLAS threads \(openblas_get_num_threads()) "
-      + "(\(config)), best of alternating reps, load average \(loadAverage())")
+print("kernel-bench: \(selected.count) ops, Tensor threads \(Threads.count), raw sgemm with \(Threads.count) OpenBLAS "
+      + "threads (\(config)), best of reps, load average \(loadAverage())")
 var results: [BenchResult] = []
 for c in selected {
     do {
