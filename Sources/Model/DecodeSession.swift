@@ -72,16 +72,17 @@ public final class DecodeSession {
             let groups = workerGroups(rows)
             if groups.count == 1 {
                 forward(rows, rows: 0..<rowSlot.count, items: 0..<lastRow.count, scratch: scratches[0],
-                        logits: lp.baseAddress!, serial: false)
+                        logits: lp.baseAddress!)
             } else {
                 // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
-                // with single-threaded kernels, instead of forking per GEMM and per attention. Measured (release,
-                // small config, 16 rows, alternating runs): 8.8-12.4k vs 6.2-7.5k new tokens/s.
+                // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
+                // per GEMM and per attention. Measured (release, small config, 16 rows, alternating runs):
+                // 8.8-12.4k vs 6.2-7.5k new tokens/s.
                 Kernels.withSingleThreadedBLAS {
                     parallelFor(groups.count) { range in
                         for g in range {
                             forward(rows, rows: groups[g].rows, items: groups[g].items, scratch: scratches[g],
-                                    logits: lp.baseAddress! + groups[g].items.lowerBound * v, serial: true)
+                                    logits: lp.baseAddress! + groups[g].items.lowerBound * v)
                         }
                     }
                 }
@@ -119,9 +120,9 @@ public final class DecodeSession {
     }
 
     /// Runs rows `rows` (whole items `items`) through the network, writing into the KV cache and the
-    /// logits of those items. `serial`: called from a worker, so every kernel stays on this thread.
+    /// logits of those items.
     private func forward(_ t: RowTable, rows: Range<Int>, items: Range<Int>, scratch: Scratch,
-                         logits: UnsafeMutablePointer<Float>, serial: Bool) {
+                         logits: UnsafeMutablePointer<Float>) {
         let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads
         let n = rows.count, r0 = rows.lowerBound
         let rowSlot = Array(t.slot[rows]), rowPos = Array(t.pos[rows]), rowToken = Array(t.token[rows])
@@ -150,7 +151,7 @@ public final class DecodeSession {
                     (vc + at).update(from: row + 2 * d + hh * hd, count: hd)
                 }
             }
-            attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc, serial: serial)
+            attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
             rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: d, beta: 1)               // x += att Woᵀ
             Kernels.rmsNorm(x: x, weight: l.postNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
             rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0)         // gate|up adjacent: [n, 2F]
@@ -194,14 +195,14 @@ public final class DecodeSession {
     #endif
 
     /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head)
-    /// unless `serial`.
+    /// (inline when called from a worker of the item split).
     private func attend(qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
                         rowSlot: [Int], rowPos: [Int32], keys: UnsafeMutablePointer<Float>,
-                        values: UnsafeMutablePointer<Float>, serial: Bool) {
+                        values: UnsafeMutablePointer<Float>) {
         let c = policy.config, d = c.dim, hd = c.headDim, heads = c.heads, maxLen = maxLen
         rowSlot.withUnsafeBufferPointer { slotOf in
             rowPos.withUnsafeBufferPointer { posOf in
-                let jobs = { (range: Range<Int>) in
+                parallelFor(n * heads, minChunk: 4) { range in
                     let p = UnsafeMutablePointer<Float>.allocate(capacity: maxLen)
                     defer { p.deallocate() }
                     for job in range {
@@ -213,7 +214,6 @@ public final class DecodeSession {
                                                 out: out + r * d + hh * hd, scores: p)
                     }
                 }
-                if serial { jobs(0..<n * heads) } else { parallelFor(n * heads, minChunk: 4, jobs) }
             }
         }
     }
