@@ -80,7 +80,7 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
     }
 
     /// Default sizing (timed on this 2-core machine, see ExperimentCommand): 5 arms x 3 seeds x 100 steps
-    /// of 8 prompts x 8 samples, about 15 minutes from the demo's base policy.
+    /// of 8 prompts x 8 samples, about 10 minutes from the demo's base policy.
     public static func defaults(steps: Int = 100, seeds: Int = 3, multiTurnCalls: Int = 5) -> InstabilitySettings {
         var c = paperConditions(GRPOConfig())
         c.steps = steps

@@ -21,8 +21,8 @@ struct ExperimentInstability: AsyncParsableCommand {
         clipping at 1 with the pre-clip norm recorded. Writes per-arm metrics (arms/<arm>/seed-<k>/metrics.jsonl), \
         summary.csv, runs.csv, plots (SVG, and PNG when rsvg-convert is installed) and REPORT.md into --out. \
         Re-running the same command reuses finished runs and resumes interrupted ones; different settings in \
-        the same --out start those runs over. Defaults (100 steps x 3 seeds) take about 15-25 minutes on a \
-        2-core machine, plus 6-9 minutes of pretraining when --base does not exist; --quick takes a few \
+        the same --out start those runs over. Defaults (100 steps x 3 seeds) take about 10 minutes on a \
+        2-core machine, plus about 5 minutes of pretraining when --base does not exist; --quick takes a few \
         minutes and only checks the pipeline.
         """)
 
