@@ -2,20 +2,22 @@
 import PackageDescription
 import Foundation
 
-// FMA/AVX2 turn SIMD multiply-adds into single instructions (DESIGN.md: 3.3 ms -> 0.12 ms for a 1M dot).
-// Only enable them when this CPU has them, so a build never produces illegal instructions.
-let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-let hasAVX2 = cpuInfo.contains(" avx2") && cpuInfo.contains(" fma")
-let cpuFlags: [SwiftSetting] = hasAVX2 ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
-// With AVX-512 (F, BW, DQ, VL), the TensorAVX512 module alone targets skylake-avx512 (the baseline of every
-// AVX-512 CPU) and TIR_AVX512 turns on its few-row decode kernel. Only that module: the training kernels
-// built for this target ran about 10% slower.
-let hasAVX512 = hasAVX2 && ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy { cpuInfo.contains(" " + $0) }
-let avx512Define: [SwiftSetting] = hasAVX512 ? [.define("TIR_AVX512")] : []
-let avx512Flags: [SwiftSetting] = hasAVX512 ? [.unsafeFlags(["-target-cpu", "skylake-avx512"])] : []
+// The binary must not depend on the CPU that builds it. Every x86-64 target is built for haswell (the
+// x86-64-v3 level: AVX2 and FMA, the floor of the machines this runs on; FMA turns SIMD multiply-adds into
+// single instructions), and TensorAVX512 alone for skylake-avx512; its kernels run only where `Kernels.useAVX512` finds AVX-512 at run
+// time. Only a build host without AVX2 gets a generic binary, which then runs anywhere.
+#if arch(x86_64)
+let buildHostHasAVX2 = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "avx2 fma")
+    .split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.contains(" avx2") && $0.contains(" fma") } ?? true
+let cpuFlags: [SwiftSetting] = buildHostHasAVX2 ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
+let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+#else
+let cpuFlags: [SwiftSetting] = []
+let avx512Flags: [SwiftSetting] = []
+#endif
 // -fno-math-errno: on Linux sqrtf may set errno, so `squareRoot()` becomes a libcall that blocks vectorization.
 let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-                                .unsafeFlags(["-Xcc", "-fno-math-errno"])] + avx512Define
+                                .unsafeFlags(["-Xcc", "-fno-math-errno"])]
 let fast = cpuFlags + optimize
 
 let package = Package(
@@ -35,7 +37,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
-        .target(name: "TensorAVX512", swiftSettings: (hasAVX512 ? avx512Flags : cpuFlags) + optimize),
+        .target(name: "TensorAVX512", swiftSettings: avx512Flags + optimize),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: fast),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: fast),
         .target(name: "Sandbox", swiftSettings: fast),

@@ -171,11 +171,11 @@ public final class DecodeSession {
     }
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout.
-    /// Up to `smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row register tiles);
+    /// Up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row register tiles);
     /// more to `Kernels.sgemm`, which splits C's longer side over the workers.
     private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                             rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil) {
-        if rows <= Self.smallRowsMax {
+        if rows <= Kernels.smallRowsMax {
             Kernels.smallRowsLinear(x: x, lda: lda ?? inDim, w: w, out: out, rows: rows, outDim: outDim,
                                     inDim: inDim, beta: beta)
         } else {
@@ -183,16 +183,6 @@ public final class DecodeSession {
                           ldb: inDim, beta: beta, c: out, ldc: outDim)
         }
     }
-
-    /// Measured (release, `tir bench decode`, alternating binaries). With the AVX-512 pair tile, against
-    /// OpenBLAS: base config, 4 rows per worker, 1117-1260 vs 667-805 new tokens/s; 16 rows per worker
-    /// (small, --batch 32) 12.3-12.8k vs 11.2-11.9k. With only the AVX2 tiles (one thread, small config):
-    /// 8 rows 1.38x, 4 rows 1.03x, 16 rows 0.9x, where OpenBLAS's AVX-512 kernel outran them.
-    #if TIR_AVX512
-    static let smallRowsMax = 64
-    #else
-    static let smallRowsMax = 8
-    #endif
 
     /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head)
     /// (inline when called from a worker of the item split).

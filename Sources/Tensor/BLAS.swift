@@ -3,28 +3,16 @@ import COpenBLAS
 
 /// OpenBLAS kernel selection.
 ///
-/// OpenBLAS's DYNAMIC_ARCH builds pick a kernel family ("core") when the library loads: from the CPU, or from
-/// the environment variable OPENBLAS_CORETYPE when it is set. On an AVX-512 CPU the AVX-512 sgemm kernels
-/// ("SkylakeX", "Cooperlake") do twice the work per cycle of the AVX2 ones ("Haswell", "Zen"). Measured here
-/// (AMD EPYC with AVX-512, OpenBLAS 0.3.21, one thread, GFLOP/s per CPU-second on the training shapes such as
-/// [4096,256] x [256,768]): Haswell 85-103, SkylakeX 170-195.
-///
-/// The process environment of this project's machines sets OPENBLAS_CORETYPE=Haswell, so by default the AVX2
-/// kernels run. `useWidestKernels()` is an explicit opt-in that re-runs OpenBLAS's own core selection without
-/// that override (via the DYNAMIC_ARCH entry points `gotoblas_dynamic_quit` / `gotoblas_dynamic_init`, looked
-/// up with dlsym so other builds just report "not available"). Call it at start-up, before any BLAS call runs
-/// on another thread. Results change in the last bits (different summation order), not in meaning.
+/// OpenBLAS's DYNAMIC_ARCH builds pick a kernel family ("core") when the library loads: from a table of CPU
+/// models, or from the environment variable OPENBLAS_CORETYPE. Both go wrong on this project's machines: a
+/// model newer than the library falls back to the SSE3 "Prescott" kernels, and some machines export
+/// OPENBLAS_CORETYPE=Haswell on AVX-512 CPUs. So `tir` chooses the core itself from the CPU's feature flags
+/// (`chooseCore`) and switches to it at start-up (`configure`), via the DYNAMIC_ARCH entry points
+/// `gotoblas_dynamic_quit` / `gotoblas_dynamic_init`, looked up with dlsym so other builds report "not
+/// available". Results change in the last bits (different summation order), not in meaning.
 public enum BLAS {
     /// The OpenBLAS kernel family in use, e.g. "Haswell", "SkylakeX", "Cooperlake".
     public static var coreName: String { String(cString: openblas_get_corename()) }
-
-    /// Switches OpenBLAS to the kernels it would choose for this CPU on its own (ignoring OPENBLAS_CORETYPE),
-    /// and returns the core name now in use. No-op (returns the current core) when the library is not a
-    /// DYNAMIC_ARCH build. Not thread-safe: no BLAS call may run concurrently.
-    @discardableResult
-    public static func useWidestKernels() -> String {
-        select(coreType: nil)
-    }
 
     /// Re-runs OpenBLAS's core selection with OPENBLAS_CORETYPE set to `coreType` (nil: auto-detect), then
     /// restores the environment variable. OpenBLAS falls back to a supported core if the CPU lacks the
@@ -44,5 +32,54 @@ public enum BLAS {
         if let saved { setenv("OPENBLAS_CORETYPE", saved, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
         #endif
         return coreName
+    }
+}
+
+/// Which OpenBLAS core to run, and why (printed by `tir info` and on every start line).
+public struct BLASChoice: Equatable, Sendable {
+    /// The core to switch to; nil keeps what OpenBLAS chose when it loaded.
+    public var core: String?
+    public var reason: String
+}
+
+extension BLAS {
+    /// Environment variables, in order of precedence: TIR_BLAS_CORE=NAME forces a core;
+    /// TIR_KEEP_OPENBLAS_CORETYPE=1 keeps OpenBLAS's own choice at load (which honours OPENBLAS_CORETYPE);
+    /// otherwise the core follows the CPU's features and an exported OPENBLAS_CORETYPE is ignored.
+    public static let forceVariable = "TIR_BLAS_CORE", keepVariable = "TIR_KEEP_OPENBLAS_CORETYPE"
+
+    /// The core for a CPU: AVX-512 F/BW/DQ/VL with BF16 → Cooperlake, without BF16 → SkylakeX, AVX2+FMA →
+    /// Haswell; older CPUs → OpenBLAS's own detection (core nil, after dropping OPENBLAS_CORETYPE).
+    public static func chooseCore(for cpu: CPUFeatures, environment: [String: String]) -> BLASChoice {
+        if let forced = environment[forceVariable], !forced.isEmpty {
+            return BLASChoice(core: forced, reason: "\(forceVariable)=\(forced)")
+        }
+        if let keep = environment[keepVariable], !keep.isEmpty, keep != "0" {
+            let exported = environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0)" } ?? "OpenBLAS's own choice"
+            return BLASChoice(core: nil, reason: "\(keepVariable) set: \(exported)")
+        }
+        if cpu.hasAVX512BF16 { return BLASChoice(core: "Cooperlake", reason: "CPU has AVX-512 with BF16") }
+        if cpu.hasAVX512 { return BLASChoice(core: "SkylakeX", reason: "CPU has AVX-512") }
+        if cpu.hasAVX2 { return BLASChoice(core: "Haswell", reason: "CPU has AVX2 and FMA") }
+        return BLASChoice(core: "", reason: "CPU has no AVX2: OpenBLAS's own detection")
+    }
+
+    /// Cores whose sgemm uses 256-bit FMAs or wider. Landing anywhere else on an AVX2 CPU is a bug.
+    static let wideCores: Set<String> = ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"]
+
+    /// Applies `chooseCore` for this process. Call at start-up, before any BLAS call runs on another thread.
+    /// Returns the core now in use and the reason.
+    @discardableResult
+    public static func configure(cpu: CPUFeatures = .current,
+                                 environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> (core: String, reason: String) {
+        let choice = chooseCore(for: cpu, environment: environment)
+        guard let core = choice.core else { return (coreName, choice.reason) }
+        var now = select(coreType: core.isEmpty ? nil : core)
+        if environment[forceVariable] == nil, cpu.hasAVX2, !wideCores.contains(now) {
+            now = select(coreType: "Haswell")   // OpenBLAS fell back to a generic core: never run SSE kernels
+            return (now, choice.reason + "; OpenBLAS fell back, Haswell forced")
+        }
+        return (now, choice.reason)
     }
 }

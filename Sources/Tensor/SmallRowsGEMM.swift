@@ -13,6 +13,22 @@ extension Kernels {
     /// Rows handled per pass over W; larger row counts are processed in chunks of this many.
     public static let smallRowsChunk = 32
 
+    /// Whether the AVX-512 few-row kernel runs: chosen at run time, so one binary serves AVX2-only and
+    /// AVX-512 CPUs. True when this CPU has AVX-512 F/BW/DQ/VL, unless TIR_NO_AVX512=1 forces the AVX2 path.
+    /// Set it only at start-up or in tests, while no kernel runs.
+    nonisolated(unsafe) public static var useAVX512: Bool = {
+        #if arch(x86_64)
+        let off = ProcessInfo.processInfo.environment["TIR_NO_AVX512"].map { !$0.isEmpty && $0 != "0" } ?? false
+        return CPUFeatures.current.hasAVX512 && !off
+        #else
+        return false
+        #endif
+    }()
+
+    /// Decode steps of up to this many rows use `smallRowsLinear`, more use sgemm: the AVX-512 kernel shares
+    /// each W slice over 8-row blocks and keeps beating OpenBLAS's packing to 64 rows, the AVX2 tiles to 8.
+    public static var smallRowsMax: Int { useAVX512 ? 64 : 8 }
+
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, with W stored [outDim, inDim] row-major (the
     /// Hugging Face layout) and read in place. x has row stride `lda` (>= inDim); out is contiguous.
     /// With beta 0, out is only written (its old contents, even NaN, are ignored). Meant for decode steps:
@@ -22,8 +38,8 @@ extension Kernels {
                                        out: UnsafeMutablePointer<Float>, rows: Int, outDim: Int, inDim: Int,
                                        beta: Float) {
         if rows <= 0 || outDim <= 0 { return }
-        #if TIR_AVX512
-        if inDim % 2 == 0 {
+        #if arch(x86_64)
+        if useAVX512, inDim % 2 == 0 {
             smallRowsLinear512(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim, inDim: inDim, beta: beta)
             return
         }

@@ -1,7 +1,7 @@
-#if TIR_AVX512
+#if arch(x86_64)
 import TensorAVX512
 
-/// `smallRowsLinear` on AVX-512 builds: x packed in k pairs, 8 rows per block, tiles from
+/// `smallRowsLinear` on AVX-512 CPUs (only called when `useAVX512`): x packed in k pairs, 8 rows per block, tiles from
 /// `TensorAVX512.pairTile8x12` (16-lane FMAs, twice the k per instruction of the AVX2 `tile8x12`).
 /// Each 12-feature slice of W is multiplied with every 8-row block while it is still in L1, so W is read
 /// from memory once whatever the row count. Needs an even inDim.

@@ -1,7 +1,9 @@
-// The one kernel built for AVX-512 (Package.swift gives this module -target-cpu skylake-avx512 when the CPU
-// has AVX-512 F/BW/DQ/VL, and defines TIR_AVX512). It is a module of its own so that only this code gets
-// the AVX-512 target: compiling the training kernels for it made a training step about 10% slower.
-#if TIR_AVX512
+// The one kernel built for AVX-512: Package.swift gives this module alone -target-cpu skylake-avx512 (the
+// baseline of every AVX-512 CPU), whatever CPU builds it. Nothing here runs unless `Kernels.useAVX512`
+// found AVX-512 at run time, so the binary still runs on AVX2-only CPUs. Keep this module to kernels called
+// through that check: no globals, no initializers, nothing another module could run unguarded.
+// (A module of its own also keeps the training kernels on the AVX2 target, which ran them faster.)
+#if arch(x86_64)
 /// One 12-feature x 8-row tile of few-row x Wᵀ with 16-lane vectors (used by `Kernels.smallRowsLinear`).
 ///
 /// Eight rows fill half a 16-lane vector, so two consecutive k share one: `xt` holds x packed as

@@ -54,7 +54,7 @@ struct BenchGRPO: AsyncParsableCommand {
             "completions_per_s": Double(prompts * samples) / med["time_step"]!,
             "steps": rows.map { $0["time_step"]! },
         ]
-        if json { try printJSONObject(out) } else {
+        if json { try printBenchJSON(out) } else {
             print(String(format: "bench grpo: %d x %d, <= %d new tokens, %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f)",
                          prompts, samples, maxNewTokens, Threads.count, med["time_step"]!, med["time_rollout"]!,
                          med["time_logprob"]!, med["time_update"]!))

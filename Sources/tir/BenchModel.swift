@@ -61,7 +61,7 @@ struct BenchTrain: ParsableCommand {
         let out: [String: Any] = ["config": config, "threads": Threads.count, "params": policy.parameterCount,
                                   "batch": shape.batch, "ctx": shape.ctx, "step_s": med,
                                   "tokens_per_s": Double(n) / med, "last_step_split": phase]
-        if json { try printJSONObject(out) } else {
+        if json { try printBenchJSON(out) } else {
             print(String(format: "bench train %@: %d params, batch %d x %d, %d threads: %.3f s/step, %.0f tokens/s",
                          config, policy.parameterCount, shape.batch, shape.ctx, Threads.count, med, Double(n) / med))
             print(String(format: "  last step: forward %.3f s, backward %.3f s, AdamW %.3f s",
@@ -98,7 +98,7 @@ struct BenchDecode: ParsableCommand {
         let result: [String: Any] = ["config": config, "threads": Threads.count, "batch": batch,
                                      "prompt_tokens": 32, "new_tokens": newTokens, "seconds": dt,
                                      "tokens_per_s": Double(generated) / dt]
-        if json { try printJSONObject(result) } else {
+        if json { try printBenchJSON(result) } else {
             print(String(format: "bench decode %@: batch %d, prompt 32, %d new tokens, %d threads: %.3f s, %.0f new tokens/s",
                          config, batch, newTokens, Threads.count, dt, Double(generated) / dt))
         }

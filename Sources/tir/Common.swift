@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Prints a one-line live status: rewrites the line on a terminal, plain lines otherwise (logs, CI).
 enum Status {
@@ -13,6 +14,9 @@ enum Status {
     }
 
     static func info(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+    /// The start line of long work: which CPU, BLAS core, kernels and threads the figures will come from.
+    static func machine() { info(MachineInfo.current.line) }
 }
 
 func duration(_ s: Double) -> String {
@@ -27,7 +31,12 @@ func printJSON<T: Encodable>(_ value: T, pretty: Bool = false) throws {
     print(String(decoding: try enc.encode(value), as: UTF8.self))
 }
 
-/// A JSON object from loosely typed values (benchmark reports).
+/// A benchmark report: the figures plus the CPU, BLAS core and threads they were measured with.
+func printBenchJSON(_ object: [String: Any]) throws {
+    try printJSONObject(object.merging(MachineInfo.current.jsonFields) { figure, _ in figure })
+}
+
+/// A JSON object from loosely typed values.
 func printJSONObject(_ object: [String: Any]) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))

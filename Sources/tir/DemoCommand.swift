@@ -26,6 +26,7 @@ struct Demo: AsyncParsableCommand {
         gc.seed = seed
         if let steps { gc.steps = steps }
 
+        Status.machine()
         // 1. Base policy: reuse a finished one, resume a partial one, or train it.
         if TrainCheckpoint.hasState(baseDir), let (_, state, _, _) = try? TrainCheckpoint.load(baseDir), state.step >= pc.steps {
             Status.info("[1/4] reusing the base policy in \(baseDir.path)")

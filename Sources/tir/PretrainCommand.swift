@@ -36,6 +36,7 @@ struct Pretrain: AsyncParsableCommand {
         if let lr { c.lr = lr }
         if let seqLen { c.seqLen = seqLen }
         let dir = url(out)
+        Status.machine()
         try await pretrainBase(c, dir: dir, resume: resume)
         if evalTasks > 0 {
             let policy = try Checkpoint.load(dir)

@@ -82,9 +82,7 @@ struct BenchSandbox: ParsableCommand {
         }
         let b = try SandboxBenchmark.run(workers: workers, sequential: sequential, concurrent: concurrent)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try enc.encode(b), as: UTF8.self))
+            try printBenchJSON(try JSONSerialization.jsonObject(with: JSONEncoder().encode(b)) as? [String: Any] ?? [:])
         } else {
             print(String(format: "sequential %.0f/s, concurrent %.0f/s (%d workers), plain python3 -c %.0f/s, "
                          + "cold bwrap+python3 %.0f/s, failures %d", b.sequential_per_s, b.concurrent_per_s,

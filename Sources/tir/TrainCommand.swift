@@ -23,6 +23,7 @@ struct Train: AsyncParsableCommand {
             for (k, doc) in GRPOConfig.documentation { print("\(k) = \(defaults[k] ?? "")\n    \(doc)") }
             return
         }
+        Status.machine()
         let data = try config.map { try Data(contentsOf: url($0)) } ?? Data()
         let c = try GRPOConfig.load(json: data, overrides: overrides)
         let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)

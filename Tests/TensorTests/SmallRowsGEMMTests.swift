@@ -83,4 +83,28 @@ final class SmallRowsGEMMTests: XCTestCase {
         }
         XCTAssertEqual(out, [2, 4, 6, 8, 10, 12])
     }
+
+    /// Both kernel paths of one binary: the AVX-512 pair tile (where the CPU has AVX-512) and the AVX2 tiles
+    /// forced with `useAVX512 = false`, as TIR_NO_AVX512=1 does. Each matches the reference, and they agree.
+    func testAVX2AndAVX512PathsAgree() {
+        let saved = Kernels.useAVX512
+        defer { Kernels.useAVX512 = saved }
+        let paths = CPUFeatures.current.hasAVX512 ? [true, false] : [false]
+        let (rows, outDim, inDim) = (13, 37, 64)
+        let x = randomTensor([rows, inDim], seed: 21).array, w = randomTensor([outDim, inDim], seed: 22).array
+        var results = [[Float]]()
+        for avx512 in paths {
+            Kernels.useAVX512 = avx512
+            XCTAssertEqual(Kernels.smallRowsMax, avx512 ? 64 : 8)
+            testMatchesReferenceOnOddShapes()
+            testMoreRowsThanOneChunk()
+            var out = [Float](repeating: 0, count: rows * outDim)
+            out.withUnsafeMutableBufferPointer { op in
+                Kernels.smallRowsLinear(x: x, lda: inDim, w: w, out: op.baseAddress!, rows: rows, outDim: outDim,
+                                        inDim: inDim, beta: 0)
+            }
+            results.append(out)
+        }
+        for (a, b) in zip(results.first!, results.last!) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(a))) }
+    }
 }
