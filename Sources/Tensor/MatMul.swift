@@ -12,6 +12,7 @@ public enum Kernels {
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        GEMMProfile.note(m: m, n: n, k: k, transA: transA, transB: transB)
         let parts = Threads.count   // first use pins OpenBLAS to one thread
         if parts == 1 || Threads.insideWorkers || m * n * k < gemmSplitMACs {
             sgemm1(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,

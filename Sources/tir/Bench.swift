@@ -5,5 +5,5 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure performance (use a release build).",
-        subcommands: [BenchTrain.self, BenchDecode.self, BenchGRPO.self, BenchSandbox.self])
+        subcommands: [BenchTrain.self, BenchPeak.self, BenchDecode.self, BenchGRPO.self, BenchSandbox.self])
 }

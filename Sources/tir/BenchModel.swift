@@ -18,9 +18,62 @@ struct ReferenceShape {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+/// One optimizer step of next-token training on random tokens at a reference shape (forward, cross-entropy,
+/// backward, AdamW): what `tir bench train` times and `tir bench peak` takes its sgemm shapes from.
+final class TrainingStep {
+    let shape: ReferenceShape, policy: Policy, opt: AdamW
+    let inputs: [Int32], targets: [Int32]
+    var phase = [String: Double]()
+    var tokens: Int { shape.batch * shape.ctx }
+
+    init(_ shape: ReferenceShape) throws {
+        self.shape = shape
+        policy = try Policy(config: shape.config, seed: 0)
+        opt = AdamW(arena: policy.arena, lr: 1e-3)
+        var rng = RNG(seed: 0)
+        let seq = (0..<(shape.batch * (shape.ctx + 1))).map { _ in Int32(rng.int(0..<shape.config.vocab)) }
+        var inputs: [Int32] = [], targets: [Int32] = []
+        for b in 0..<shape.batch {
+            let row = seq[b * (shape.ctx + 1) ..< (b + 1) * (shape.ctx + 1)]
+            inputs += row.dropLast(); targets += row.dropFirst()
+        }
+        self.inputs = inputs; self.targets = targets
+    }
+
+    /// Runs one step; returns its seconds and keeps the phase split in `phase`.
+    func run() throws -> Double {
+        let t0 = Date()
+        policy.arena.zeroGrad()
+        let logits = try policy.logits(tokens: inputs, batch: shape.batch, seqLen: shape.ctx)
+        let loss = try crossEntropy(logits, targets: targets)
+        let t1 = Date()
+        try loss.backward()
+        let t2 = Date()
+        opt.update()
+        let t3 = Date()
+        phase["forward_s"] = t1.timeIntervalSince(t0); phase["backward_s"] = t2.timeIntervalSince(t1)
+        phase["adamw_s"] = t3.timeIntervalSince(t2)
+        return t3.timeIntervalSince(t0)
+    }
+
+    /// The step's sgemm calls by shape, and the seconds they would take if each ran as fast as an isolated
+    /// sgemm of its shape (the better of our split and OpenBLAS's own threads).
+    func sgemmBound() throws -> (calls: [GEMMProfile.Shape: Int], seconds: Double) {
+        let calls = try GEMMProfile.record { _ = try run() }
+        let seconds = calls.reduce(0.0) { sum, call in
+            let best = min(GEMMProfile.time(call.key), GEMMProfile.time(call.key, openblasThreads: Threads.count))
+            return sum + Double(call.value) * best
+        }
+        return (calls, seconds)
+    }
+}
+
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Tokens/s of one optimizer step (forward + backward + AdamW), the reference's batch shape.")
+        commandName: "train", abstract: "Tokens/s of one optimizer step (forward + backward + AdamW), the reference's batch shape.",
+        discussion: """
+        Also reports the step's GEMM GFLOP/s and its sgemm-bound limit: the time the step's sgemm calls would         take if each ran as fast as an isolated sgemm of the same shape (see `tir bench peak`).
+        """)
 
     @Option(help: "small | base") var config = "small"
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
@@ -28,46 +81,38 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
         let shape = try ReferenceShape.named(config)
-        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let policy = try Policy(config: shape.config, seed: 0)
-        let opt = AdamW(arena: policy.arena, lr: 1e-3)
-        var rng = RNG(seed: 0)
-        let n = shape.batch * shape.ctx
-        let seq = (0..<(shape.batch * (shape.ctx + 1))).map { _ in Int32(rng.int(0..<shape.config.vocab)) }
-        var inputs: [Int32] = [], targets: [Int32] = []
-        for b in 0..<shape.batch {
-            let row = seq[b * (shape.ctx + 1) ..< (b + 1) * (shape.ctx + 1)]
-            inputs += row.dropLast(); targets += row.dropFirst()
-        }
-        var phase = [String: Double]()
-        func step() throws -> Double {
-            let t0 = Date()
-            policy.arena.zeroGrad()
-            let logits = try policy.logits(tokens: inputs, batch: shape.batch, seqLen: shape.ctx)
-            let loss = try crossEntropy(logits, targets: targets)
-            let t1 = Date()
-            try loss.backward()
-            let t2 = Date()
-            opt.update()
-            let t3 = Date()
-            phase["forward_s"] = t1.timeIntervalSince(t0); phase["backward_s"] = t2.timeIntervalSince(t1)
-            phase["adamw_s"] = t3.timeIntervalSince(t2)
-            return t3.timeIntervalSince(t0)
-        }
-        for _ in 0..<2 { _ = try step() }
-        let times = try (0..<max(1, steps)).map { _ in try step() }
-        let med = median(times)
-        let out: [String: Any] = ["config": config, "threads": Threads.count, "params": policy.parameterCount,
+        Threads.set(try positiveThreads(threads))
+        let step = try TrainingStep(shape)
+        for _ in 0..<2 { _ = try step.run() }
+        let med = median(try (0..<steps).map { _ in try step.run() })
+        let phase = step.phase
+        let (calls, bound) = try step.sgemmBound()
+        let gflop = calls.reduce(0.0) { $0 + Double($1.value) * $1.key.flops } * 1e-9
+        let out: [String: Any] = ["config": config, "params": step.policy.parameterCount,
                                   "batch": shape.batch, "ctx": shape.ctx, "step_s": med,
-                                  "tokens_per_s": Double(n) / med, "last_step_split": phase]
+                                  "tokens_per_s": Double(step.tokens) / med, "last_step_split": phase,
+                                  "gemm_gflop_per_step": gflop, "achieved_gemm_gflops": gflop / med,
+                                  "sgemm_bound_s": bound, "fraction_of_sgemm_bound": bound / med]
         if json { try printBenchJSON(out) } else {
             print(String(format: "bench train %@: %d params, batch %d x %d, %d threads: %.3f s/step, %.0f tokens/s",
-                         config, policy.parameterCount, shape.batch, shape.ctx, Threads.count, med, Double(n) / med))
+                         config, step.policy.parameterCount, shape.batch, shape.ctx, Threads.count, med,
+                         Double(step.tokens) / med))
             print(String(format: "  last step: forward %.3f s, backward %.3f s, AdamW %.3f s",
                          phase["forward_s"]!, phase["backward_s"]!, phase["adamw_s"]!))
+            print(String(format: "  GEMMs: %.1f GFLOP/step, %.0f GFLOP/s achieved; sgemm-bound limit %.3f s = %.0f%% of the step",
+                         gflop, gflop / med, bound, 100 * bound / med))
+            print("  " + MachineInfo.current.line)
         }
     }
+}
+
+/// --threads: all cores by default; otherwise a positive count.
+func positiveThreads(_ threads: Int?) throws -> Int {
+    guard let threads else { return ProcessInfo.processInfo.activeProcessorCount }
+    guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+    return threads
 }
 
 struct BenchDecode: ParsableCommand {
@@ -84,7 +129,7 @@ struct BenchDecode: ParsableCommand {
         let shape = try ReferenceShape.named(config)
         let batch = batch ?? shape.batch
         guard batch > 0, newTokens > 0 else { throw ValidationError("--batch and --new-tokens must be positive") }
-        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        Threads.set(try positiveThreads(threads))
         let policy = try Policy(config: shape.config, seed: 0)
         var rng = RNG(seed: 1)
         let reqs = (0..<batch).map { _ in
