@@ -26,7 +26,11 @@ let package = Package(
         .library(name: "Model", targets: ["Model"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .library(name: "Rollout", targets: ["Rollout"]),
+        .library(name: "ToyWorld", targets: ["ToyWorld"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "GRPO", targets: ["GRPO"]),
+        .library(name: "Pretrain", targets: ["Pretrain"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
         .executable(name: "tir", targets: ["tir"]),
     ],
     dependencies: [
@@ -39,17 +43,29 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: fast),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: fast),
         .target(name: "Sandbox", swiftSettings: fast),
-        .target(name: "Rollout", dependencies: ["Model", "Sandbox"], swiftSettings: fast),
-        .target(name: "GRPO", dependencies: ["Rollout"], swiftSettings: fast),
+        // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the
+        // `CodeExecutor` protocol; it knows neither the sandbox nor the toy world.
+        .target(name: "Rollout", dependencies: ["Model"], swiftSettings: fast),
+        // The bridge that lets the sandbox pool run the episode engine's code (used by tir and the tests).
+        .target(name: "SandboxExecutor", dependencies: ["Rollout", "Sandbox"], swiftSettings: fast),
+        .target(name: "ToyWorld", dependencies: ["Rollout"], swiftSettings: fast),
+        // What every trainer shares: resumable training checkpoints, LR schedules, the config error.
+        .target(name: "Training", dependencies: ["Model"], swiftSettings: fast),
+        .target(name: "GRPO", dependencies: ["Rollout", "Training"], swiftSettings: fast),
+        .target(name: "Pretrain", dependencies: ["ToyWorld", "Training"], swiftSettings: fast),
+        .target(name: "Experiments", dependencies: ["GRPO", "Pretrain"], swiftSettings: fast),
         .executableTarget(name: "tir", dependencies: [
-            "GRPO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Experiments", "SandboxExecutor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "RolloutTests", dependencies: ["Rollout"]),
-        .testTarget(name: "GRPOTests", dependencies: ["GRPO"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["GRPO"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout", "SandboxExecutor"]),
+        .testTarget(name: "ToyWorldTests", dependencies: ["ToyWorld"]),
+        .testTarget(name: "GRPOTests", dependencies: ["GRPO", "ToyWorld"]),
+        .testTarget(name: "PretrainTests", dependencies: ["Pretrain"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Experiments", "SandboxExecutor"]),
     ],
     swiftLanguageModes: [.v5]
 )
