@@ -14,9 +14,14 @@ let hasAVX512 = hasAVX2 && ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSa
 let avx512Define: [SwiftSetting] = hasAVX512 ? [.define("TIR_AVX512")] : []
 let avx512Flags: [SwiftSetting] = hasAVX512 ? [.unsafeFlags(["-target-cpu", "skylake-avx512"])] : []
 // -fno-math-errno: on Linux sqrtf may set errno, so `squareRoot()` becomes a libcall that blocks vectorization.
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-                                .unsafeFlags(["-Xcc", "-fno-math-errno"])] + avx512Define
-let fast = cpuFlags + optimize
+let mathFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])] + avx512Define
+// Release builds of the tensor targets (kernels, decode loops) drop bounds checks and preconditions; every other
+// target keeps them (plain -O), so the sandbox, the parsers and the CLI still trap on a broken invariant.
+let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let tensorSettings = cpuFlags + unchecked + mathFlags
+let checked = cpuFlags + mathFlags
+// Swift 6 language mode: data-race checking (strict concurrency) for the targets that have been through it.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "SwiftTIR",
@@ -39,24 +44,24 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
-        .target(name: "TensorAVX512", swiftSettings: (hasAVX512 ? avx512Flags : cpuFlags) + optimize),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: fast),
-        .target(name: "Model", dependencies: ["Tensor"], swiftSettings: fast),
-        .target(name: "Sandbox", swiftSettings: fast),
+        .target(name: "TensorAVX512", swiftSettings: (hasAVX512 ? avx512Flags : cpuFlags) + unchecked + mathFlags),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: tensorSettings),
+        .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
+        .target(name: "Sandbox", swiftSettings: checked),
         // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the
         // `CodeExecutor` protocol; it knows neither the sandbox nor the toy world.
-        .target(name: "Rollout", dependencies: ["Model"], swiftSettings: fast),
+        .target(name: "Rollout", dependencies: ["Model"], swiftSettings: checked + swift6),
         // The bridge that lets the sandbox pool run the episode engine's code (used by tir and the tests).
-        .target(name: "SandboxExecutor", dependencies: ["Rollout", "Sandbox"], swiftSettings: fast),
-        .target(name: "ToyWorld", dependencies: ["Rollout"], swiftSettings: fast),
+        .target(name: "SandboxExecutor", dependencies: ["Rollout", "Sandbox"], swiftSettings: checked + swift6),
+        .target(name: "ToyWorld", dependencies: ["Rollout"], swiftSettings: checked + swift6),
         // What every trainer shares: resumable training checkpoints, LR schedules, the config error.
-        .target(name: "Training", dependencies: ["Model"], swiftSettings: fast),
-        .target(name: "GRPO", dependencies: ["Rollout", "Training"], swiftSettings: fast),
-        .target(name: "Pretrain", dependencies: ["ToyWorld", "Training"], swiftSettings: fast),
-        .target(name: "Experiments", dependencies: ["GRPO", "Pretrain"], swiftSettings: fast),
+        .target(name: "Training", dependencies: ["Model"], swiftSettings: checked + swift6),
+        .target(name: "GRPO", dependencies: ["Rollout", "Training"], swiftSettings: checked + swift6),
+        .target(name: "Pretrain", dependencies: ["ToyWorld", "Training"], swiftSettings: checked + swift6),
+        .target(name: "Experiments", dependencies: ["GRPO", "Pretrain"], swiftSettings: checked + swift6),
         .executableTarget(name: "tir", dependencies: [
             "Experiments", "SandboxExecutor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+        ], swiftSettings: checked),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
