@@ -4,8 +4,8 @@ import Foundation
 
 // The binary must not depend on the CPU that builds it. Every x86-64 target is built for haswell (the
 // x86-64-v3 level: AVX2 and FMA, the floor of the machines this runs on; FMA turns SIMD multiply-adds into
-// single instructions), and TensorAVX512 alone for skylake-avx512; its kernels run only where `Kernels.useAVX512` finds AVX-512 at run
-// time. Only a build host without AVX2 gets a generic binary, which then runs anywhere.
+// single instructions), and TensorAVX512 alone for skylake-avx512; its kernels run only where
+// `Kernels.useAVX512` finds AVX-512 at run time. Only a build host without AVX2 gets a generic binary, which then runs anywhere.
 #if arch(x86_64)
 let buildHostHasAVX2 = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "avx2 fma")
     .split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.contains(" avx2") && $0.contains(" fma") } ?? true
@@ -16,9 +16,14 @@ let cpuFlags: [SwiftSetting] = []
 let avx512Flags: [SwiftSetting] = []
 #endif
 // -fno-math-errno: on Linux sqrtf may set errno, so `squareRoot()` becomes a libcall that blocks vectorization.
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-                                .unsafeFlags(["-Xcc", "-fno-math-errno"])]
-let fast = cpuFlags + optimize
+let mathFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
+// Release builds of the tensor targets (kernels, decode loops) drop bounds checks and preconditions; every other
+// target keeps them (plain -O), so the sandbox, the parsers and the CLI still trap on a broken invariant.
+let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let tensorSettings = cpuFlags + unchecked + mathFlags
+let checked = cpuFlags + mathFlags
+// Swift 6 language mode: data-race checking (strict concurrency) for the targets that have been through it.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "SwiftTIR",
@@ -28,7 +33,11 @@ let package = Package(
         .library(name: "Model", targets: ["Model"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .library(name: "Rollout", targets: ["Rollout"]),
+        .library(name: "ToyWorld", targets: ["ToyWorld"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "GRPO", targets: ["GRPO"]),
+        .library(name: "Pretrain", targets: ["Pretrain"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
         .executable(name: "tir", targets: ["tir"]),
     ],
     dependencies: [
@@ -37,21 +46,33 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
-        .target(name: "TensorAVX512", swiftSettings: avx512Flags + optimize),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: fast),
-        .target(name: "Model", dependencies: ["Tensor"], swiftSettings: fast),
-        .target(name: "Sandbox", swiftSettings: fast),
-        .target(name: "Rollout", dependencies: ["Model", "Sandbox"], swiftSettings: fast),
-        .target(name: "GRPO", dependencies: ["Rollout"], swiftSettings: fast),
+        .target(name: "TensorAVX512", swiftSettings: avx512Flags + unchecked + mathFlags),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: tensorSettings),
+        .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
+        .target(name: "Sandbox", swiftSettings: checked),
+        // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the
+        // `CodeExecutor` protocol; it knows neither the sandbox nor the toy world.
+        .target(name: "Rollout", dependencies: ["Model"], swiftSettings: checked + swift6),
+        // The bridge that lets the sandbox pool run the episode engine's code (used by tir and the tests).
+        .target(name: "SandboxExecutor", dependencies: ["Rollout", "Sandbox"], swiftSettings: checked + swift6),
+        .target(name: "ToyWorld", dependencies: ["Rollout"], swiftSettings: checked + swift6),
+        // What every trainer shares: resumable training checkpoints, LR schedules, the config error.
+        .target(name: "Training", dependencies: ["Model"], swiftSettings: checked + swift6),
+        .target(name: "GRPO", dependencies: ["Rollout", "Training"], swiftSettings: checked + swift6),
+        .target(name: "Pretrain", dependencies: ["ToyWorld", "Training"], swiftSettings: checked + swift6),
+        .target(name: "Experiments", dependencies: ["GRPO", "Pretrain"], swiftSettings: checked + swift6),
         .executableTarget(name: "tir", dependencies: [
-            "GRPO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+            "Experiments", "SandboxExecutor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: checked),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "RolloutTests", dependencies: ["Rollout"]),
-        .testTarget(name: "GRPOTests", dependencies: ["GRPO"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["GRPO"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout", "SandboxExecutor"]),
+        .testTarget(name: "ToyWorldTests", dependencies: ["ToyWorld"]),
+        .testTarget(name: "GRPOTests", dependencies: ["GRPO", "ToyWorld"]),
+        .testTarget(name: "PretrainTests", dependencies: ["Pretrain"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Experiments", "SandboxExecutor"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// Every knob of a GRPO run. Loaded from a JSON file (unknown keys are an error) and overridable from the
 /// command line with `--set key=value`. `GRPOConfig.documentation` describes every field.
@@ -135,12 +136,6 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         enc.outputFormatting = [.sortedKeys]
         return String(decoding: try! enc.encode(self), as: UTF8.self)
     }
-}
-
-public struct ConfigError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 extension GRPOConfig {

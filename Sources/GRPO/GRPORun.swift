@@ -2,6 +2,7 @@ import Foundation
 import Model
 import Rollout
 import Tensor
+import Training
 
 /// A GRPO run on disk: `metrics.jsonl` (one line per step), `checkpoint/` (resumable, every K steps and at
 /// the end) and `config.json`. Resuming truncates metrics written after the last checkpoint, so a killed and

@@ -2,6 +2,7 @@ import Foundation
 import Model
 import Rollout
 import Tensor
+import Training
 
 /// The GRPO loop of DESIGN.md: rollout B prompts x G samples -> group advantages -> trajectory filters ->
 /// M mini-batch updates (micro-batched log-probs with grad -> clipped surrogate over the loss mask ->

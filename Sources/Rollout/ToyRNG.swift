@@ -1,5 +1,6 @@
-/// A tiny seeded generator (SplitMix64) for the toy world and the corpus. Written out here, instead of using
-/// `Int.random(in:using:)`, so the task stream is identical across runs, machines and Swift versions.
+/// A tiny seeded generator (SplitMix64) for task batches, the toy world and the corpus. Written out here,
+/// instead of using `Int.random(in:using:)`, so the task stream is identical across runs, machines and Swift
+/// versions.
 public struct ToyRNG: Sendable {
     public private(set) var state: UInt64
 
@@ -54,14 +55,4 @@ func pow10(_ n: Int) -> Int64 {
     var p: Int64 = 1
     for _ in 0..<n { p *= 10 }
     return p
-}
-
-/// FNV-1a (64 bit) of the UTF-8 bytes: the split hash. Stable by definition, unlike `Hasher`.
-public func fnv1a64(_ text: String) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in text.utf8 {
-        h ^= UInt64(b)
-        h = h &* 0x0000_0100_0000_01B3
-    }
-    return h
 }

@@ -1,8 +1,11 @@
-import ArgumentParser
 import Foundation
+import ArgumentParser
 import GRPO
 import Model
+import Pretrain
 import Rollout
+import SandboxExecutor
+import Training
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,9 +1,10 @@
-import ArgumentParser
 import Foundation
-import GRPO
+import ArgumentParser
 import Model
+import Pretrain
 import Rollout
 import Sandbox
+import SandboxExecutor
 
 struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,11 @@
-import ArgumentParser
 import Foundation
+import ArgumentParser
+import Experiments
 import GRPO
 import Model
+import Pretrain
+import SandboxExecutor
+import Training
 
 /// `tir experiment ...`: reproductions of the papers' experiments.
 struct Experiment: AsyncParsableCommand {

@@ -1,9 +1,10 @@
-import ArgumentParser
 import Foundation
-import GRPO
+import ArgumentParser
 import Model
+import Pretrain
 import Rollout
 import Tensor
+import Training
 
 struct Pretrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

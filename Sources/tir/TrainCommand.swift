@@ -1,8 +1,10 @@
-import ArgumentParser
 import Foundation
+import ArgumentParser
 import GRPO
 import Model
+import Pretrain
 import Rollout
+import SandboxExecutor
 
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,9 +1,12 @@
 import Foundation
 import XCTest
-@testable import GRPO
+import GRPO
 import Model
+import Pretrain
 import Rollout
 import Sandbox
+import SandboxExecutor
+@testable import Experiments
 
 /// A barely trained tiny base policy in `dir` (enough for the pipeline, not for learning).
 func makeTinyBase(_ dir: URL) throws {

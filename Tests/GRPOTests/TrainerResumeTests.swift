@@ -2,6 +2,7 @@ import XCTest
 import Model
 import Rollout
 import Tensor
+import ToyWorld
 @testable import GRPO
 
 /// Rewards even-length responses: varied, deterministic signal from a tiny untrained policy.
@@ -32,7 +33,7 @@ final class TrainerResumeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: root) }
         let base = root.appendingPathComponent("base")
         try tinyBase(base)
-        let tasks = ToyData(seed: 1).trainTasks
+        let tasks = ToyWorld(seed: 1).trainSource
         let full = GRPORun(config: config(), dir: root.appendingPathComponent("full"))
         let a = try await full.run(base: base, tasks: tasks, executor: nil, resume: false, reward: EvenLengthReward()) { _ in }
         XCTAssertEqual(a.count, 3)
@@ -61,11 +62,11 @@ final class TrainerResumeTests: XCTestCase {
         try tinyBase(base)
         var c = config(); c.steps = 1
         _ = try await GRPORun(config: c, dir: root.appendingPathComponent("run")).run(
-            base: base, tasks: ToyData(seed: 1).trainTasks, executor: nil, resume: false, reward: EvenLengthReward()) { _ in }
+            base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: false, reward: EvenLengthReward()) { _ in }
         c.lr = 1e-3
         do {
             _ = try await GRPORun(config: c, dir: root.appendingPathComponent("run")).run(
-                base: base, tasks: ToyData(seed: 1).trainTasks, executor: nil, resume: true, reward: EvenLengthReward()) { _ in }
+                base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: true, reward: EvenLengthReward()) { _ in }
             XCTFail("resuming with another configuration must fail")
         } catch {
             XCTAssertTrue("\(error)".contains("different configuration"))
@@ -83,7 +84,7 @@ final class TrainerResumeTests: XCTestCase {
         for skip in [false, true] {
             var c = config(); c.steps = 2; c.promptsPerStep = 4; c.skipZeroAdvantage = skip
             let run = GRPORun(config: c, dir: root.appendingPathComponent("skip-\(skip)"))
-            let m = try await run.run(base: base, tasks: ToyData(seed: 1).trainTasks, executor: nil, resume: false,
+            let m = try await run.run(base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: false,
                                       reward: EvenLengthReward()) { _ in }
             computed.append(m.map { $0["computed_fraction"]! }.reduce(0, +))
             let p = try Checkpoint.load(run.checkpointDir)

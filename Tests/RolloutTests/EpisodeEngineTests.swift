@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Model
 import Sandbox
+import SandboxExecutor
 import Tensor
 @testable import Rollout
 

@@ -1,3 +1,5 @@
+import Rollout
+
 /// Counting drills for pretraining: "Count: 4817" then " 4818 4819 4820 4821\n".
 ///
 /// In the toy corpus a digit's identity predicts nothing until the policy can copy numbers (operands,
@@ -13,12 +15,10 @@ public struct CountingDrill: Sendable, Equatable {
     public init(seed: UInt64, index: Int) {
         var rng = ToyRNG(seed: seed, stream: 7, index: UInt64(truncatingIfNeeded: index))
         let digits = rng.int(2...5)
-        var n = rng.int(Int64(powerOf10(digits - 1))...Int64(powerOf10(digits) - 1))
+        var n = rng.number(digits: digits)
         prompt = "Count: \(n)"
         var response = ""
         for _ in 0..<rng.int(4...8) { n += 1; response += " \(n)" }
         self.response = response + "\n"
     }
 }
-
-private func powerOf10(_ k: Int) -> Int { (0..<k).reduce(1) { acc, _ in acc * 10 } }

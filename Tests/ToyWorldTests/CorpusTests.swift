@@ -1,5 +1,6 @@
 import XCTest
-@testable import Rollout
+import Rollout
+@testable import ToyWorld
 
 final class CorpusTests: XCTestCase {
     let world = ToyWorld(seed: 3, difficulty: 2)

@@ -1,4 +1,5 @@
 import Foundation
+import Rollout
 
 // The pretraining corpus of the toy world (DESIGN.md, issue 3 item 5): complete documents, prompt + response,
 // as the policy should see them. Observation blocks are what the runner would insert: the exact stdout of

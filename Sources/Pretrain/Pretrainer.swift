@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import Tensor
+import Training
 
 /// Next-token pretraining settings for the base policy.
 public struct PretrainConfig: Codable, Equatable, Sendable {

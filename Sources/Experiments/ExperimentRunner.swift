@@ -1,6 +1,9 @@
 import Foundation
+import GRPO
 import Model
+import Pretrain
 import Rollout
+import Training
 
 /// One finished run of the experiment: an arm with one seed.
 public struct ExperimentRun: Sendable {

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Rollout
+import Rollout
+@testable import ToyWorld
 
 final class ToyWorldTests: XCTestCase {
     func testSameSeedSameTasks() {

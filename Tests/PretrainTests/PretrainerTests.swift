@@ -2,7 +2,9 @@ import XCTest
 import Model
 import Rollout
 import Tensor
-@testable import GRPO
+import ToyWorld
+import Training
+@testable import Pretrain
 
 final class PretrainerTests: XCTestCase {
     func tinyConfig() -> PretrainConfig {

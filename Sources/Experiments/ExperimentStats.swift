@@ -93,7 +93,7 @@ public struct RunStats: Sendable {
         let norms = metrics.map { $0["grad_norm"] ?? .infinity }
         let finite = norms.filter(\.isFinite)
         let acc = metrics.map { $0["accuracy"] ?? .nan }
-        spikeSteps = GRPO.spikeSteps(norms, factor: Self.spikeFactor, window: Self.spikeWindow)
+        spikeSteps = Experiments.spikeSteps(norms, factor: Self.spikeFactor, window: Self.spikeWindow)
         values = [
             "grad_norm_max": metrics.map { $0["grad_norm_max"] ?? .infinity }.max() ?? .nan,
             "grad_norm_p95": percentile(finite, 0.95),

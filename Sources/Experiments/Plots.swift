@@ -1,4 +1,5 @@
 import Foundation
+import GRPO
 
 /// Minimal SVG line charts (axes, ticks, grid, legend, optional log y-axis) and PNG conversion through
 /// `rsvg-convert`. No dependencies: the experiment's plots are a few hundred points each.

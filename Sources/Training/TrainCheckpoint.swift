@@ -9,6 +9,11 @@ public struct TrainerState: Codable, Equatable {
     public var rngState: [UInt64]
     public var kind: String          // "pretrain" or "grpo"
     public var configJSON: String    // the run's configuration, to refuse resuming a different run
+
+    public init(step: Int, optimizerStep: Int, rngState: [UInt64], kind: String, configJSON: String) {
+        self.step = step; self.optimizerStep = optimizerStep; self.rngState = rngState
+        self.kind = kind; self.configJSON = configJSON
+    }
 }
 
 /// A training checkpoint: the policy checkpoint directory (config.json + model.safetensors, loadable by

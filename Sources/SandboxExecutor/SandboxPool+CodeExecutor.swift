@@ -1,3 +1,4 @@
+import Rollout
 import Sandbox
 
 /// The sandbox pool runs the episode engine's code blocks.

@@ -1,5 +1,6 @@
 import Model
 import Rollout
+import ToyWorld
 
 /// The toy world as the commands use it: held-out tasks for evaluation, the train split for GRPO, and the
 /// tokenized pretraining corpus (train documents, plus documents built from held-out problems for the

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import GRPO
+@testable import Experiments
 
 final class ExperimentStatsTests: XCTestCase {
     func testPercentileAndMedian() {

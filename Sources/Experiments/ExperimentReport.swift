@@ -1,4 +1,5 @@
 import Foundation
+import GRPO
 import Model
 
 /// Files an instability report wrote.

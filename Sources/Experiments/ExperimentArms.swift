@@ -1,4 +1,6 @@
 import Foundation
+import GRPO
+import Training
 
 /// One arm of the instability experiment: the three knobs the arms differ in. Everything else comes from
 /// the shared `InstabilitySettings.shared` config, so arms see the same base policy, tasks, sampling
