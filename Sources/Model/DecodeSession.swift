@@ -76,8 +76,8 @@ public final class DecodeSession {
             } else {
                 // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
                 // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
-                // per GEMM and per attention. Measured (release, small config, 16 rows, alternating runs):
-                // 8.8-12.4k vs 6.2-7.5k new tokens/s.
+                // per GEMM and per attention: a decode step is too small to pay for many forks
+                // (docs/PERFORMANCE.md, decoding).
                 Kernels.withSingleThreadedBLAS {
                     parallelFor(groups.count) { range in
                         for g in range {
@@ -93,9 +93,8 @@ public final class DecodeSession {
     }
 
     /// Feeds of at most this many rows, and decode steps (one row per item) of any size, are split by items
-    /// over the workers; larger prefills split each GEMM instead. Measured (release, alternating binaries):
-    /// 128 decode rows split by items, 5 pairs: mean 17.4k vs 16.5k new tokens/s (small, --batch 128); a
-    /// 256-row prefill (base) is faster split per GEMM.
+    /// over the workers; larger prefills split each GEMM instead, where one product has enough work for every
+    /// worker. Both sides of the threshold were measured (docs/PERFORMANCE.md, decoding).
     static let itemSplitMaxRows = 64
 
     /// Consecutive item ranges with about equal row counts, one per worker (one range when not worth it).
@@ -184,10 +183,9 @@ public final class DecodeSession {
         }
     }
 
-    /// Measured (release, `tir bench decode`, alternating binaries). With the AVX-512 pair tile, against
-    /// OpenBLAS: base config, 4 rows per worker, 1117-1260 vs 667-805 new tokens/s; 16 rows per worker
-    /// (small, --batch 32) 12.3-12.8k vs 11.2-11.9k. With only the AVX2 tiles (one thread, small config):
-    /// 8 rows 1.38x, 4 rows 1.03x, 16 rows 0.9x, where OpenBLAS's AVX-512 kernel outran them.
+    /// Rows per worker up to which decode steps use the few-row GEMM instead of OpenBLAS's sgemm. The AVX2
+    /// tiles win only up to 8 rows (above that OpenBLAS's AVX-512 kernel is faster); the AVX-512 pair tile
+    /// won at every row count measured (docs/PERFORMANCE.md, decoding).
     #if TIR_AVX512
     static let smallRowsMax = 64
     #else

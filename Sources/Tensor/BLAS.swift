@@ -5,9 +5,8 @@ import COpenBLAS
 ///
 /// OpenBLAS's DYNAMIC_ARCH builds pick a kernel family ("core") when the library loads: from the CPU, or from
 /// the environment variable OPENBLAS_CORETYPE when it is set. On an AVX-512 CPU the AVX-512 sgemm kernels
-/// ("SkylakeX", "Cooperlake") do twice the work per cycle of the AVX2 ones ("Haswell", "Zen"). Measured here
-/// (AMD EPYC with AVX-512, OpenBLAS 0.3.21, one thread, GFLOP/s per CPU-second on the training shapes such as
-/// [4096,256] x [256,768]): Haswell 85-103, SkylakeX 170-195.
+/// ("SkylakeX", "Cooperlake") do twice the work per cycle of the AVX2 ones ("Haswell", "Zen"); measured
+/// figures in docs/PERFORMANCE.md.
 ///
 /// The process environment of this project's machines sets OPENBLAS_CORETYPE=Haswell, so by default the AVX2
 /// kernels run. `useWidestKernels()` is an explicit opt-in that re-runs OpenBLAS's own core selection without

@@ -1,6 +1,7 @@
 // The one kernel built for AVX-512 (Package.swift gives this module -target-cpu skylake-avx512 when the CPU
 // has AVX-512 F/BW/DQ/VL, and defines TIR_AVX512). It is a module of its own so that only this code gets
-// the AVX-512 target: compiling the training kernels for it made a training step about 10% slower.
+// the AVX-512 target: compiling the training kernels for it made a training step slower
+// (docs/PERFORMANCE.md).
 #if TIR_AVX512
 /// One 12-feature x 8-row tile of few-row x Wᵀ with 16-lane vectors (used by `Kernels.smallRowsLinear`).
 ///

@@ -11,7 +11,7 @@ struct Tir: AsyncParsableCommand {
 
     static func main() async {
         // Machines of this kind export OPENBLAS_CORETYPE=Haswell, which pins OpenBLAS to AVX2 kernels even on
-        // AVX-512 CPUs (about 2x slower GEMMs here). Let OpenBLAS pick the kernels for the CPU it runs on,
+        // AVX-512 CPUs (half the GEMM work per cycle). Let OpenBLAS pick the kernels for the CPU it runs on,
         // unless TIR_KEEP_OPENBLAS_CORETYPE is set. Child processes still see the original environment.
         if ProcessInfo.processInfo.environment["TIR_KEEP_OPENBLAS_CORETYPE"] == nil { BLAS.useWidestKernels() }
         do {
