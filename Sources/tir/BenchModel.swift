@@ -25,6 +25,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "small | base") var config = "small"
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Option(help: "Timed steps (median reported).") var steps = 5
+    @Flag(help: "Also report the backward time of each op, summed over the timed steps.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -41,13 +42,14 @@ struct BenchTrain: ParsableCommand {
             inputs += row.dropLast(); targets += row.dropFirst()
         }
         var phase = [String: Double]()
+        var backwardProfile: BackwardProfile?
         func step() throws -> Double {
             let t0 = Date()
             policy.arena.zeroGrad()
             let logits = try policy.logits(tokens: inputs, batch: shape.batch, seqLen: shape.ctx)
             let loss = try crossEntropy(logits, targets: targets)
             let t1 = Date()
-            try loss.backward()
+            try loss.backward(profile: backwardProfile)
             let t2 = Date()
             opt.update()
             let t3 = Date()
@@ -56,16 +58,21 @@ struct BenchTrain: ParsableCommand {
             return t3.timeIntervalSince(t0)
         }
         for _ in 0..<2 { _ = try step() }
+        if profile { backwardProfile = BackwardProfile() }
         let times = try (0..<max(1, steps)).map { _ in try step() }
         let med = median(times)
-        let out: [String: Any] = ["config": config, "threads": Threads.count, "params": policy.parameterCount,
+        var out: [String: Any] = ["config": config, "threads": Threads.count, "params": policy.parameterCount,
                                   "batch": shape.batch, "ctx": shape.ctx, "step_s": med,
                                   "tokens_per_s": Double(n) / med, "last_step_split": phase]
+        if let backwardProfile {
+            out["backward_ops"] = backwardProfile.entries.map { ["op": $0.op, "calls": $0.calls, "seconds": $0.seconds] }
+        }
         if json { try printJSONObject(out) } else {
             print(String(format: "bench train %@: %d params, batch %d x %d, %d threads: %.3f s/step, %.0f tokens/s",
                          config, policy.parameterCount, shape.batch, shape.ctx, Threads.count, med, Double(n) / med))
             print(String(format: "  last step: forward %.3f s, backward %.3f s, AdamW %.3f s",
                          phase["forward_s"]!, phase["backward_s"]!, phase["adamw_s"]!))
+            if let backwardProfile { print("  backward by op, summed over \(max(1, steps)) timed steps:\n" + backwardProfile.report) }
         }
     }
 }
