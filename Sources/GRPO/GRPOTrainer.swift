@@ -4,7 +4,7 @@ import Rollout
 import Tensor
 import Training
 
-/// The GRPO loop of DESIGN.md: rollout B prompts x G samples -> group advantages -> trajectory filters ->
+/// The GRPO loop of docs/DESIGN.md: rollout B prompts x G samples -> group advantages -> trajectory filters ->
 /// M mini-batch updates (micro-batched log-probs with grad -> clipped surrogate over the loss mask ->
 /// backward -> pre-clip grad norm -> non-finite check -> clip -> AdamW).
 public final class GRPOTrainer {

@@ -76,8 +76,8 @@ public final class DecodeSession {
             } else {
                 // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
                 // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
-                // per GEMM and per attention. Measured (release, small config, 16 rows, alternating runs):
-                // 8.8-12.4k vs 6.2-7.5k new tokens/s.
+                // per GEMM and per attention: a decode step is too small to pay for many forks
+                // (docs/PERFORMANCE.md, decoding).
                 Kernels.withSingleThreadedBLAS {
                     parallelFor(groups.count) { range in
                         for g in range {
@@ -93,9 +93,8 @@ public final class DecodeSession {
     }
 
     /// Feeds of at most this many rows, and decode steps (one row per item) of any size, are split by items
-    /// over the workers; larger prefills split each GEMM instead. Measured (release, alternating binaries):
-    /// 128 decode rows split by items, 5 pairs: mean 17.4k vs 16.5k new tokens/s (small, --batch 128); a
-    /// 256-row prefill (base) is faster split per GEMM.
+    /// over the workers; larger prefills split each GEMM instead, where one product has enough work for every
+    /// worker. Both sides of the threshold were measured (docs/PERFORMANCE.md, decoding).
     static let itemSplitMaxRows = 64
 
     /// Splitting by items makes every worker stream all the weights. That is cheap while they stay in the
