@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "TensorAVX512", swiftSettings: (hasAVX512 ? avx512Flags : cpuFlags) + optimize),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: fast),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: fast),
-        .target(name: "Sandbox", swiftSettings: fast),
+        .target(name: "Sandbox", exclude: ["fork_server.py"], swiftSettings: fast),
         .target(name: "Rollout", dependencies: ["Model", "Sandbox"], swiftSettings: fast),
         .target(name: "GRPO", dependencies: ["Rollout"], swiftSettings: fast),
         .executableTarget(name: "tir", dependencies: [
