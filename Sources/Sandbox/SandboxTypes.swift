@@ -65,7 +65,8 @@ public struct SandboxLimits: Sendable, Codable, Equatable {
                   + "\(totalMemoryBytes >> 20) MiB; lower maxProcesses to \(max(1, (totalMemoryBytes - 2 * tmpfsBytes) / memoryBytes) + 1) "
                   + "or memoryBytes, or raise totalMemoryBytes")
         try check(maxFileBytes >= 0, "maxFileBytes must be >= 0 (got \(maxFileBytes))")
-        try check(maxOpenFiles >= 8, "maxOpenFiles must be >= 8 (got \(maxOpenFiles))")
+        try check(maxOpenFiles >= 8 && maxOpenFiles <= 256,
+                  "maxOpenFiles must be in 8...256, the fork-server's own limit (got \(maxOpenFiles))")
         try check(outputCapBytes >= 64, "outputCapBytes must be >= 64 (got \(outputCapBytes))")
         try check(outputKillBytes >= outputCapBytes, "outputKillBytes must be >= outputCapBytes")
         try check(tmpfsBytes >= 1 << 20, "tmpfsBytes must be >= 1 MiB (got \(tmpfsBytes))")
