@@ -165,6 +165,12 @@ private final class PoolCore: @unchecked Sendable {
             cond.lock(); startupResults.append(.failure(error)); cond.broadcast(); cond.unlock()
         }
         while let job = nextJob() {
+            let code = Array(job.code.utf8)
+            if code.count > limits.maxCodeBytes {   // the snippet's own fault: an error the policy may see
+                job.done(SandboxResult(status: .error, stderr: "the snippet was not run: it is \(code.count) bytes, "
+                                       + "more than maxCodeBytes = \(limits.maxCodeBytes)\n"))
+                continue
+            }
             if worker == nil {
                 do { worker = try startWorker() } catch { lastError = "\(error)" }
             }
@@ -172,11 +178,7 @@ private final class PoolCore: @unchecked Sendable {
                 job.done(.failure("could not start a sandbox worker: \(lastError)"))
                 continue
             }
-            let code = Array(job.code.utf8)
-            let result = code.count > limits.maxCodeBytes
-                ? .failure("snippet is \(code.count) bytes, more than maxCodeBytes = \(limits.maxCodeBytes)")
-                : w.run(code, limits: limits)
-            job.done(result)
+            job.done(w.run(code, limits: limits))
             // Replace after the caller has its result, so the ~50 ms start-up is off the critical path.
             if !w.healthy || w.snippetsRun >= limits.snippetsPerWorker {
                 w.stop()
