@@ -51,9 +51,11 @@ final class RunObservabilityTests: XCTestCase {
             let keys = Set((try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]).keys)
             XCTAssertEqual(keys.subtracting(documented), [], "keys missing from MetricNames.grpo")
             XCTAssertEqual(keys.intersection(legacy), [], "legacy keys written")
-            for k in ["actor/grad_norm", "actor/pg_loss", "actor/pg_clipfrac_lower", "actor/entropy", "actor/lr",
-                      "critic/score/mean", "critic/rewards/mean", "response_length/mean", "num_turns/mean",
-                      "tool_call_counts/mean", "env/void_turn_ratio"] {
+            for k in ["actor/grad_norm", "actor/pg_loss", "actor/pg_clipfrac", "actor/pg_clipfrac_lower", "actor/ppo_kl",
+                      "actor/entropy", "actor/lr", "critic/score/mean", "critic/rewards/mean", "critic/advantages/mean",
+                      "critic/advantages/max", "critic/advantages/min", "response_length/mean", "response_length/max",
+                      "response_length/min", "response_length/clip_ratio", "num_turns/mean", "num_turns/max", "num_turns/min",
+                      "tool_call_counts/mean", "env/void_turn_ratio", "env/code_use_ratio", "env/valid_code_ratio"] {
                 XCTAssertTrue(keys.contains(k), "no \(k)")
             }
         }
