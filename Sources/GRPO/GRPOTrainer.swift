@@ -206,6 +206,7 @@ public final class GRPOTrainer {
         m["time_logprob"] = logprobSeconds
         m["time_update"] = updateSeconds
         m["time_step"] = Date().timeIntervalSince(stepStart)
+        m.merge(try batchMetrics(trajectories, advantages: advantages, masks: masks, loss: lossStats)) { own, _ in own }
         return m
     }
 
