@@ -30,6 +30,30 @@ final class SandboxFailureTests: XCTestCase {
         XCTAssertThrowsError(try guard_.record(results))
     }
 
+    /// The snippet that met a dead worker runs again on its replacement: the caller sees its real result.
+    func testRetryingHidesASingleSandboxFailure() async throws {
+        let before = childPids()
+        let pool = try SandboxPool(workers: 1, maxConsecutiveFailures: 3)
+        defer { pool.shutdown() }
+        kill(try XCTUnwrap(childPids().subtracting(before).first), SIGKILL)
+        let results = try await pool.runRetryingSandboxFailures(batch: ["print(2)", "print(3)"])
+        XCTAssertEqual(results.map(\.stdout), ["2\n", "3\n"])
+        XCTAssertEqual(pool.failureGuard.totalFailures, 1)
+        XCTAssertEqual(pool.failureGuard.consecutiveFailures, 0)
+    }
+
+    /// A sandbox that keeps failing stops the caller after the limit, with the guard's message.
+    func testRetryingGivesUpAfterTheLimit() async throws {
+        let pool = try SandboxPool(workers: 1, maxConsecutiveFailures: 3)
+        pool.shutdown()
+        do {
+            _ = try await pool.runRetryingSandboxFailures(batch: ["print(1)"])
+            XCTFail("a pool that cannot run anything must throw")
+        } catch SandboxError.repeatedFailures(let n, _) {
+            XCTAssertEqual(n, 3)
+        }
+    }
+
     /// A child that cannot be set up before the snippet runs is the sandbox's failure, not exit code 125.
     /// Provoked with limits validate() refuses: a file limit above the fork-server's own hard limit.
     func testChildSetUpFailureIsASandboxFailure() throws {
