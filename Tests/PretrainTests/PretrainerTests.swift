@@ -55,20 +55,21 @@ final class PretrainerTests: XCTestCase {
         let a = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
         let before = try a.heldOutLoss()
         var losses: [Float] = []
-        try a.run(checkpointDir: root.appendingPathComponent("a")) { losses.append($0.loss) }
+        try a.run(directory: RunDirectory(root.appendingPathComponent("a"), settings: "pretrain.json")) { losses.append($0.loss) }
         XCTAssertEqual(losses.count, 6)
         XCTAssertLessThan(try a.heldOutLoss(), before)
 
         // Interrupted after 4 steps and checkpointed, resumed from disk, finished: same losses, same weights.
         let b = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
         for _ in 0..<4 { _ = try b.trainStep() }
-        try TrainCheckpoint.save(b.policy, optimizer: b.optimizer, state: b.state, to: root.appendingPathComponent("b"))
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("b"), withIntermediateDirectories: true)
+        try TrainCheckpoint.write(b.policy, optimizer: b.optimizer, state: b.state, into: root.appendingPathComponent("b"))
         let (policy, state, m, v) = try TrainCheckpoint.load(root.appendingPathComponent("b"))
         XCTAssertEqual(state.step, 4)
         let resumed = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut, policy: policy)
         try resumed.restore(state, m: m, v: v)
         var tail: [Float] = []
-        try resumed.run(checkpointDir: nil) { tail.append($0.loss) }
+        try resumed.run(directory: nil) { tail.append($0.loss) }
         XCTAssertEqual(tail, Array(losses[4...]))
         XCTAssertEqual(memcmp(a.policy.arena.data, resumed.policy.arena.data, a.policy.arena.count * 4), 0)
     }
