@@ -42,11 +42,8 @@ public struct GRPORun {
     public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, start: RunStart, reward: RewardScheme? = nil,
                     stopAfter: Int? = nil, progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
         try config.validate()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let lock = try directory.lock()
+        let (lock, resume) = try directory.open(start, what: "GRPO")
         defer { withExtendedLifetime(lock) {} }
-        let resume = try directory.begin(start, what: "GRPO")
-        try directory.recover()
         let baseCheckpoint = try resolveCheckpoint(base)
         let baseID = try checkpointFingerprint(baseCheckpoint)
         let trainer: GRPOTrainer

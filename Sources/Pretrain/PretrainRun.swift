@@ -44,17 +44,14 @@ public struct PretrainRun {
     @discardableResult
     public func run(start: RunStart, progress: (PretrainProgress) -> Void) throws -> Int {
         try config.validate()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let lock = try directory.lock()
-        defer { withExtendedLifetime(lock) {} }
         let oldLayout = !FileManager.default.fileExists(atPath: directory.settingsURL.path) && TrainCheckpoint.hasState(dir)
         if start == .force && oldLayout {
             for f in Self.oldLayoutFiles { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)) }
         } else if oldLayout {
             return try reuseOldLayout(start)
         }
-        let resume = try directory.begin(start, what: "pretraining")
-        try directory.recover()
+        let (lock, resume) = try directory.open(start, what: "pretraining")
+        defer { withExtendedLifetime(lock) {} }
         let data = ToyData(seed: config.seed)
         let (train, heldOut) = data.pretrainingDocuments(count: config.documents, drillFraction: config.countingDrills)
         var trainer = try Pretrainer(config: config, trainDocuments: train, heldOutDocuments: heldOut)

@@ -106,6 +106,22 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// Throws what `begin` would refuse, without changing anything (commands call it before slow set-up).
+    public func check(_ start: RunStart, what: String) throws {
+        if start == .resume || start == .new { _ = try begin(start, what: what) }
+    }
+
+    /// Opens the run for writing: refuses what `start` forbids (before creating anything), takes the run's lock,
+    /// applies `start` and cleans up after a kill. Returns the lock (hold it while writing) and whether there is
+    /// a run to continue.
+    public func open(_ start: RunStart, what: String) throws -> (lock: RunLock, resume: Bool) {
+        try check(start, what: what)
+        let lock = try self.lock()
+        let resume = try begin(start, what: what)
+        try recover()
+        return (lock, resume)
+    }
+
     /// Cleans up after a kill: temporaries, checkpoint directories the pointer does not reach (a kill between
     /// their rename and the pointer swap), and an old-layout checkpoint left renamed aside by a killed swap.
     public func recover() throws {

@@ -60,6 +60,9 @@ struct Pretrain: AsyncParsableCommand {
 
 /// Pretrains the base policy in `dir`, or continues / reuses the run there (see `RunStart`).
 func pretrainBase(_ c: PretrainConfig, dir: URL, start: RunStart) throws {
+    try c.validate()
+    let run = PretrainRun(config: c, dir: dir)
+    try run.directory.check(start, what: "pretraining")
     if start != .force, start != .new, let (saved, step) = try? PretrainRun.status(dir), saved == c {
         Status.info(step >= c.steps ? "reusing the finished pretraining run in \(dir.path) (same settings)"
                                     : "resuming pretraining at step \(step)/\(c.steps)")
@@ -67,7 +70,7 @@ func pretrainBase(_ c: PretrainConfig, dir: URL, start: RunStart) throws {
     let parameters = c.policy.parameterLayout.map { $0.shape.reduce(1, *) }.reduce(0, +)
     Status.info("pretraining \(parameters) parameters for \(c.steps) steps of \(c.batch) x \(c.seqLen) tokens -> \(dir.path)")
     var lastHeldOut: Float?
-    try PretrainRun(config: c, dir: dir).run(start: start) { p in
+    try run.run(start: start) { p in
         if let h = p.heldOutLoss { lastHeldOut = h }
         Status.line(String(format: "pretrain step %d/%d  loss %.4f  held-out %@  lr %.2e  %.0f tok/s  ETA %@",
                            p.step, p.steps, p.loss, lastHeldOut.map { String(format: "%.4f", $0) } ?? "-",

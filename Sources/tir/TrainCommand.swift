@@ -42,13 +42,15 @@ struct Train: AsyncParsableCommand {
         let c = try trainConfig(savedIn: dir)
         let base = try resolveCheckpoint(url(checkpoint))
         let tasks = try RunTasks.load(c, context: try Checkpoint.loadConfig(base).context)
+        let start: RunStart = force ? .force : resume ? .resume : .new
+        let run = GRPORun(config: c, dir: dir)
+        try run.directory.check(start, what: "GRPO")
         Status.machine()
         Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
         let pool = try makeSandbox(c.sandbox)
         defer { pool.shutdown() }
-        let run = GRPORun(config: c, dir: dir)
         let metrics = try await run.run(base: base, tasks: tasks.train, executor: c.rollout.executeCode ? pool : nil,
-                                        start: force ? .force : resume ? .resume : .new, progress: printStepLine)
+                                        start: start, progress: printStepLine)
         Status.info("reward  " + sparkline(metrics.compactMap { $0["reward_mean"] }))
         Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(try run.latestCheckpoint()?.path ?? "-")")
         if evalTasks > 0, let checkpoint = try run.latestCheckpoint() {

@@ -74,6 +74,50 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(memcmp(a.policy.arena.data, resumed.policy.arena.data, a.policy.arena.count * 4), 0)
     }
 
+    /// A pretraining run refuses to be overwritten, resumes exactly from its last checkpoint, refuses other
+    /// settings, and reuses itself when finished; an old single-directory run is reused only when finished.
+    func testPretrainRunResumesRefusesAndReuses() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-ptrun-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var c = tinyConfig()
+        c.evalEvery = 0
+        let full = PretrainRun(config: c, dir: root.appendingPathComponent("full"))
+        XCTAssertEqual(try full.run(start: .new) { _ in }, 0)
+        XCTAssertThrowsError(try full.run(start: .new) { _ in }) { XCTAssertTrue("\($0)".contains("already holds a pretraining run"), "\($0)") }
+        var steps = 0
+        XCTAssertEqual(try full.run(start: .resumeOrNew) { _ in steps += 1 }, 6, "a finished run with the same settings is reused")
+        XCTAssertEqual(steps, 0)
+        var other = c
+        other.seed = 2
+        XCTAssertThrowsError(try PretrainRun(config: other, dir: full.dir).run(start: .resumeOrNew) { _ in }) {
+            XCTAssertTrue("\($0)".contains("other settings (seed: 1 -> 2)"), "\($0)")
+        }
+
+        // What a kill between the commits of step 4 and step 6 leaves: checkpoint 4 current.
+        let killed = PretrainRun(config: c, dir: root.appendingPathComponent("killed"))
+        try FileManager.default.copyItem(at: full.dir, to: killed.dir)
+        try FileManager.default.removeItem(at: killed.dir.appendingPathComponent("checkpoint-000006"))
+        try Data("checkpoint-000004\n".utf8).write(to: killed.dir.appendingPathComponent("latest"))
+        XCTAssertEqual(try killed.run(start: .resume) { _ in }, 4)
+        let a = try loadPolicy(full.dir), b = try loadPolicy(killed.dir)
+        XCTAssertEqual(memcmp(a.arena.data, b.arena.data, a.arena.count * 4), 0)
+
+        // The old layout: the directory itself was the checkpoint.
+        let old = root.appendingPathComponent("old")
+        try FileManager.default.copyItem(at: full.dir.appendingPathComponent("checkpoint-000006"), to: old)
+        XCTAssertEqual(try PretrainRun(config: c, dir: old).run(start: .resumeOrNew) { _ in }, 6)
+        XCTAssertThrowsError(try PretrainRun(config: other, dir: old).run(start: .resumeOrNew) { _ in })
+        var longer = c
+        longer.steps = 8
+        var state = try TrainCheckpoint.loadState(old)
+        state.configJSON = String(decoding: try JSONEncoder().encode(longer), as: UTF8.self)
+        try JSONEncoder().encode(state).write(to: old.appendingPathComponent("trainer_state.json"))
+        XCTAssertThrowsError(try PretrainRun(config: longer, dir: old).run(start: .resumeOrNew) { _ in }) {
+            XCTAssertTrue("\($0)".contains("unfinished pretraining run in the old single-directory layout"), "\($0)")
+        }
+        XCTAssertEqual(try loadPolicy(old).config, c.policy, "it still loads as a base policy")
+    }
+
     func testBadSettingsAreErrors() {
         var c = tinyConfig(); c.seqLen = 1000
         let doc = TrainingDocument(tokens: [1, 5, 2], lossMask: [0, 1, 1])
