@@ -191,7 +191,7 @@ public enum ConfigCoding {
     }
 
     /// A JSON value as a user wrote it: null, "text", 3, true.
-    static func show(_ v: Any) -> String {
+    public static func show(_ v: Any) -> String {
         if v is NSNull { return "null" }
         if let s = v as? String { return "\"\(s)\"" }
         if let data = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys]) {

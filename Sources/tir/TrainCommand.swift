@@ -35,7 +35,7 @@ struct Train: AsyncParsableCommand {
     func run() async throws {
         if listConfig {
             let defaults = Dictionary(uniqueKeysWithValues: ConfigCoding.leaves(try ConfigCoding.tree(GRPOConfig())).map { ($0.path, $0.value) })
-            for (k, doc) in GRPOConfig.documentation { print("\(k) = \(defaults[k].map { "\($0)" } ?? "")\n    \(doc)") }
+            for (k, doc) in GRPOConfig.documentation { print("\(k) = \(defaults[k].map(ConfigCoding.show) ?? "")\n    \(doc)") }
             return
         }
         let dir = url(out)

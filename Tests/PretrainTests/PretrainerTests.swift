@@ -118,6 +118,36 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(try loadPolicy(old).config, c.policy, "it still loads as a base policy")
     }
 
+    /// Every pretraining field out of range is rejected with a message naming it.
+    func testEveryOutOfRangeFieldIsRejectedWithItsName() throws {
+        let bad: [String: [Any]] = [
+            "steps": [0], "batch": [0, 5000], "seqLen": [1, 513], "lr": [0, -1, 2], "warmupSteps": [-1],
+            "minLRRatio": [-0.1, 1.5], "weightDecay": [-1, 2], "gradClip": [0], "documents": [0],
+            "countingDrills": [-0.5, 2], "checkpointEvery": [-1], "evalEvery": [-1],
+            "policy.vocab": [10], "policy.dim": [0], "policy.layers": [0], "policy.heads": [0, 3],
+            "policy.ffn": [0], "policy.context": [1], "policy.ropeTheta": [0], "policy.normEps": [0, 1],
+        ]
+        let tree = try ConfigCoding.tree(PretrainConfig())
+        let numeric = ConfigCoding.leaves(tree).filter { !($0.value is String) && $0.path != "seed" && $0.path != "policy.tiedHead" }
+        XCTAssertEqual(Set(bad.keys), Set(numeric.map(\.path)), "every numeric field needs an out-of-range value here")
+        for (path, values) in bad {
+            for v in values {
+                var t = tree
+                let parts = path.split(separator: ".").map(String.init)
+                if parts.count == 1 { t[path] = v } else {
+                    var sub = t[parts[0]] as! [String: Any]
+                    sub[parts[1]] = v
+                    t[parts[0]] = sub
+                }
+                let c = try JSONDecoder().decode(PretrainConfig.self, from: JSONSerialization.data(withJSONObject: t))
+                XCTAssertThrowsError(try c.validate(), "\(path) = \(v)") {
+                    XCTAssertTrue("\($0)".hasPrefix(path + " must be"), "\(path) = \(v): \($0)")
+                }
+            }
+        }
+        XCTAssertNoThrow(try PretrainConfig().validate())
+    }
+
     func testBadSettingsAreErrors() {
         var c = tinyConfig(); c.seqLen = 1000
         let doc = TrainingDocument(tokens: [1, 5, 2], lossMask: [0, 1, 1])
