@@ -106,6 +106,13 @@ public struct GRPORun {
         }
     }
 
+    /// The base checkpoint a run in `dir` started from (base.txt), nil for runs of the old layout.
+    public static func recordedBase(_ dir: URL) -> URL? {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("base.txt"), encoding: .utf8),
+              let space = text.firstIndex(of: " ") else { return nil }
+        return URL(fileURLWithPath: text[text.index(after: space)...].trimmingCharacters(in: .newlines))
+    }
+
     /// Whether this run directory started from the base with fingerprint `baseID`.
     public func startedFrom(baseID: String) -> Bool {
         (try? String(contentsOf: baseURL, encoding: .utf8))?.split(separator: " ").first.map(String.init) == baseID

@@ -14,7 +14,8 @@ struct Train: AsyncParsableCommand {
             + "(JSON, sections as in --list-config), then --set section.field=value overrides. Run with --list-config "
             + "to see every field with its default and meaning.")
 
-    @Option(help: "Base policy: a checkpoint directory or a pretraining run.") var checkpoint = "runs/base"
+    @Option(help: "Base policy: a checkpoint directory or a pretraining run (default runs/base; resuming: the run's own base).")
+    var checkpoint: String?
     @Option(help: "Run directory: config.json, metrics.jsonl, checkpoint-NNNNNN/, latest.") var out = "runs/grpo"
     @Option(help: "JSON config file (unknown fields are an error).") var config: String?
     @Option(name: .customLong("set"), help: "Override one field, e.g. --set rollout.maxTurnTokens=96 (repeatable).")
@@ -40,7 +41,7 @@ struct Train: AsyncParsableCommand {
         }
         let dir = url(out)
         let c = try trainConfig(savedIn: dir)
-        let base = try resolveCheckpoint(url(checkpoint))
+        let base = try resolveCheckpoint(checkpoint.map(url) ?? (resume ? GRPORun.recordedBase(dir) : nil) ?? url("runs/base"))
         let tasks = try RunTasks.load(c, context: try Checkpoint.loadConfig(base).context)
         let start: RunStart = force ? .force : resume ? .resume : .new
         let run = GRPORun(config: c, dir: dir)

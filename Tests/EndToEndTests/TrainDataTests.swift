@@ -57,7 +57,7 @@ final class TrainDataTests: XCTestCase {
         let again = try tir(["train", "--checkpoint", base.path, "--out", run.path, "--data", data.path])
         XCTAssertNotEqual(again.status, 0)
         XCTAssertTrue(again.stderr.contains("already holds a GRPO run (checkpoint at step 2): pass --resume"), again.stderr)
-        let resumed = try tir(["train", "--checkpoint", base.path, "--out", run.path, "--resume"])
+        let resumed = try tir(["train", "--out", run.path, "--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         let changed = try tir(["train", "--checkpoint", base.path, "--out", run.path, "--resume", "--set", "optimizer.lr=1e-3"])
         XCTAssertTrue(changed.stderr.contains("different configuration (optimizer.lr: 0.0002 -> 0.001)"), changed.stderr)
