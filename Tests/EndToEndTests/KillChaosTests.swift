@@ -129,7 +129,10 @@ final class KillChaosTests: XCTestCase {
             launches += 1
             var deadline = Date().addingTimeInterval(uniform() * (startup + stepTime / 2))
             if launches % 2 == 0 {   // aim at a checkpoint commit: wait for its temporary directory to appear
-                while p.isRunning && !entries(killed).contains(where: { $0.hasPrefix(".tmp-checkpoint-") }) { usleep(300) }
+                let mine = "-\(p.processIdentifier)"
+                while p.isRunning && !entries(killed).contains(where: { $0.hasPrefix(".tmp-checkpoint-") && $0.hasSuffix(mine) }) {
+                    usleep(300)
+                }
                 deadline = Date().addingTimeInterval(uniform() * Double(5 * pauseMS) / 1000)
             }
             while p.isRunning && Date() < deadline { usleep(300) }
