@@ -52,7 +52,7 @@ public struct ConfigSchema<Config: Codable & Sendable>: Sendable {
         do {
             return try JSONDecoder().decode(Config.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let e as DecodingError {
-            throw ConfigError(describe(e, merged: merged))
+            throw ConfigError(describe(e, merged: merged, given: tree, defaults: defaultTree))
         }
     }
 
@@ -75,9 +75,23 @@ public struct ConfigSchema<Config: Codable & Sendable>: Sendable {
         return tree
     }
 
-    func describe(_ error: DecodingError, merged: [String: Any]) -> String {
+    /// Some decoding errors (a number out of its type's range) come without a path: the culprit is then the
+    /// first given field that fails alone on top of the defaults.
+    func culprit(_ given: [String: Any], defaults: [String: Any]) -> [String]? {
+        for leaf in ConfigCoding.leaves(given) {
+            let path = leaf.path.split(separator: ".").map(String.init)
+            var one = defaults
+            ConfigCoding.set(&one, at: path, to: leaf.value)
+            guard let data = try? JSONSerialization.data(withJSONObject: one) else { return path }
+            if (try? JSONDecoder().decode(Config.self, from: data)) == nil { return path }
+        }
+        return nil
+    }
+
+    func describe(_ error: DecodingError, merged: [String: Any], given: [String: Any], defaults: [String: Any]) -> String {
         func field(_ ctx: DecodingError.Context) -> (String, String) {
-            let path = ctx.codingPath.map(\.stringValue)
+            var path = ctx.codingPath.map(\.stringValue)
+            if path.isEmpty { path = culprit(given, defaults: defaults) ?? [] }
             let given = ConfigCoding.value(merged, at: path).map(ConfigCoding.show) ?? "nothing"
             return (path.joined(separator: "."), given)
         }

@@ -67,7 +67,10 @@ struct Train: AsyncParsableCommand {
     /// Defaults (or, resuming, the run's saved config), then --config, then --data/--eval-data, then --set.
     func trainConfig(savedIn dir: URL) throws -> GRPOConfig {
         let start = resume ? try GRPORun.savedConfig(dir) : nil
-        let file = try config.map { try Data(contentsOf: url($0)) } ?? Data()
+        let file = try config.map { path in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read --config \(path)") }
+            return data
+        } ?? Data()
         var sets = overrides
         if let data { sets.append("tasks.data=" + url(data).standardizedFileURL.path) }
         if let evalData { sets.append("tasks.evalData=" + url(evalData).standardizedFileURL.path) }
