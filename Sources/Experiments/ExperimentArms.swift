@@ -1,5 +1,6 @@
 import Foundation
 import GRPO
+import Model
 import Training
 
 /// One arm of the instability experiment: the three knobs the arms differ in. Everything else comes from
@@ -31,14 +32,14 @@ public struct ExperimentArm: Codable, Equatable, Sendable {
     /// The shared config with this arm's three knobs.
     public func config(shared: GRPOConfig) -> GRPOConfig {
         var c = shared
-        c.maxToolCalls = maxToolCalls
-        c.filterVoidTurns = filterVoidTurns
-        c.maskToolTokens = maskToolTokens
+        c.rollout.maxToolCalls = maxToolCalls
+        c.filter.voidTurns = filterVoidTurns
+        c.filter.maskToolTokens = maskToolTokens
         return c
     }
 
     /// The fields an arm owns: a shared override of one of them would silently be ignored.
-    public static let armKeys: Set<String> = ["maxToolCalls", "filterVoidTurns", "maskToolTokens"]
+    public static let armKeys: Set<String> = ["rollout.maxToolCalls", "filter.voidTurns", "filter.maskToolTokens"]
 
     /// The 2x2 of void-turn filtering x tool-output masking in the multi-turn setting, plus the single-turn
     /// arm with the standard recipe (filter on, mask on). The first arm is the naive multi-turn setting
@@ -72,12 +73,10 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
     /// pre-clip norm logged, ToRL's +1/-1 reward.
     public static func paperConditions(_ base: GRPOConfig) -> GRPOConfig {
         var c = base
-        c.temperature = 1
-        c.topK = 0
-        c.topP = 1
-        c.klBeta = 0
+        c.rollout.sampling = SamplingParams(temperature: 1, topK: 0, topP: 1)
+        c.kl.beta = 0
         c.dynamicSampling = false
-        c.gradClip = 1
+        c.optimizer.gradClip = 1
         return c
     }
 
@@ -90,7 +89,7 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
         c.groupSize = 8
         c.miniBatches = 2
         c.microBatch = 16
-        c.maxTrajectoryTokens = 384
+        c.rollout.maxTrajectoryTokens = 384
         c.checkpointEvery = 5
         return InstabilitySettings(shared: c, arms: ExperimentArm.instabilityArms(multiTurnCalls: multiTurnCalls),
                                    seeds: (1...max(1, seeds)).map(UInt64.init))
@@ -101,7 +100,7 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
         var s = defaults(steps: steps, seeds: seeds, multiTurnCalls: multiTurnCalls)
         s.shared.promptsPerStep = 4
         s.shared.groupSize = 4
-        s.shared.maxTrajectoryTokens = 256
+        s.shared.rollout.maxTrajectoryTokens = 256
         s.shared.checkpointEvery = 0
         return s
     }

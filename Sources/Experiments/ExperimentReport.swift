@@ -98,8 +98,8 @@ public struct InstabilityReport {
             }
         }
         let steps = Double(settings.shared.steps)
-        grad.append(PlotSeries(name: "clip threshold (\(trim(Double(settings.shared.gradClip))))", color: "#888888",
-                               points: [(x: 1, y: Double(settings.shared.gradClip)), (x: max(steps, 2), y: Double(settings.shared.gradClip))],
+        grad.append(PlotSeries(name: "clip threshold (\(trim(Double(settings.shared.optimizer.gradClip))))", color: "#888888",
+                               points: [(x: 1, y: Double(settings.shared.optimizer.gradClip)), (x: max(steps, 2), y: Double(settings.shared.optimizer.gradClip))],
                                dashed: true, lineWidth: 1))
         let seedNote = settings.seeds.count > 1 ? "one line per seed" : "one seed"
         let gradChart = LineChart(
@@ -217,8 +217,8 @@ public struct InstabilityReport {
 
         - **Seeds**: \(settings.seeds.map(String.init).joined(separator: ", ")) (a seed fixes the task stream and the sampling, so arms are paired per seed).
         - **Compute per run**: \(c.steps) GRPO steps x \(c.promptsPerStep) prompts x \(c.groupSize) samples, \(c.miniBatches) optimizer updates per step (the same for every arm).
-        - **Paper conditions**: sampling temperature \(trim(Double(c.temperature))), top-k \(c.topK == 0 ? "off" : String(c.topK)), top-p \(trim(Double(c.topP))), KL weight \(trim(Double(c.klBeta))), gradient clipping at \(trim(Double(c.gradClip))) with the **pre-clip** norm recorded, no dynamic sampling; multi-turn arms may call the tool up to \(settings.arms.map(\.maxToolCalls).max() ?? 0) times, and the error messages of failed code are out of distribution (the pretraining corpus never shows a traceback).
-        - **Other settings**: lr \(c.lr) (\(c.lrSchedule.rawValue)), AdamW weight decay \(trim(Double(c.weightDecay))), advantage \(c.advantage.rawValue), clip range [1-\(trim(Double(c.epsLow))), 1+\(trim(Double(c.epsHigh)))], dual clip \(trim(Double(c.dualClip))), aggregation \(c.aggregation.rawValue), reward \(c.reward)\(c.executabilityPenalty ? " with the -0.5 executability penalty" : ""), at most \(c.maxTurnTokens) tokens per turn and \(c.maxTrajectoryTokens) per trajectory, toy-world difficulty \(c.difficulty). Full configs: `arms/<arm>/seed-<k>/config.json`.
+        - **Paper conditions**: sampling temperature \(trim(Double(c.rollout.sampling.temperature))), top-k \(c.rollout.sampling.topK == 0 ? "off" : String(c.rollout.sampling.topK)), top-p \(trim(Double(c.rollout.sampling.topP))), KL weight \(trim(Double(c.kl.beta))), gradient clipping at \(trim(Double(c.optimizer.gradClip))) with the **pre-clip** norm recorded, no dynamic sampling; multi-turn arms may call the tool up to \(settings.arms.map(\.maxToolCalls).max() ?? 0) times, and the error messages of failed code are out of distribution (the pretraining corpus never shows a traceback).
+        - **Other settings**: lr \(c.optimizer.lr) (\(c.optimizer.schedule.rawValue)), AdamW weight decay \(trim(Double(c.optimizer.weightDecay))), advantage \(c.advantage.rawValue), clip range [1-\(trim(Double(c.loss.epsLow))), 1+\(trim(Double(c.loss.epsHigh)))], dual clip \(c.loss.dualClip.map { trim(Double($0)) } ?? "off"), aggregation \(c.loss.aggregation.rawValue), reward \(c.reward.scheme.rawValue)\(c.reward.executabilityPenalty ? " with the -0.5 executability penalty" : ""), at most \(c.rollout.maxTurnTokens) tokens per turn and \(c.rollout.maxTrajectoryTokens) per trajectory, toy-world difficulty \(c.tasks.difficulty). Full configs: `arms/<arm>/seed-<k>/config.json`.
 
         """
         if !overrides.isEmpty { md += "- **Command-line overrides** of the shared config: " + overrides.map { "`\($0)`" }.joined(separator: ", ") + ".\n" }

@@ -18,18 +18,23 @@ public final class GRPOTrainer {
     let engine: EpisodeEngine
     var rng: RNG
 
-    /// `reward` replaces the scheme named in the config (a user's own reward).
+    /// `reward` replaces the scheme named in the config (a user's own reward). `reference` is the frozen KL
+    /// reference, the base policy; by default a copy of `policy`, which is the base when a run starts (a
+    /// resumed run passes its base, not the resumed weights).
     public init(config: GRPOConfig, policy: Policy, tasks: TaskSource, executor: CodeExecutor?,
-                reward: RewardScheme? = nil) throws {
+                reward: RewardScheme? = nil, reference: Policy? = nil) throws {
         try config.validate()
         self.config = config
         self.policy = policy
         self.tasks = tasks
         self.executor = executor
-        optimizer = AdamW(arena: policy.arena, lr: config.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8,
-                          weightDecay: config.weightDecay)
-        reference = config.klBeta > 0 ? try Self.copy(policy) : nil
-        engine = try EpisodeEngine(config: config.rolloutConfig, reward: reward ?? config.rewardScheme)
+        optimizer = AdamW(arena: policy.arena, lr: config.optimizer.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+                          weightDecay: config.optimizer.weightDecay)
+        if let reference, reference.config != policy.config {
+            throw ConfigError("the KL reference policy has another architecture than the trained policy")
+        }
+        self.reference = config.kl.beta > 0 ? try reference ?? Self.copy(policy) : nil
+        engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme)
         rng = RNG(seed: config.seed ^ 0x5eed_6e90)
     }
 
@@ -64,7 +69,7 @@ public final class GRPOTrainer {
         var round = 0
         while true {
             let batch = tasks.batch(step: step * (config.maxResampleRounds + 1) + round, size: B, seed: config.seed)
-            let source = PolicyTokenSource(policy: policy, params: config.samplingParams,
+            let source = PolicyTokenSource(policy: policy, params: config.rollout.sampling,
                                            seed: config.seed &* 1_000_003 &+ UInt64(step * 97 + round))
             let (t, s) = try await engine.run(tasks: batch, groupSize: G, source: source, executor: executor,
                                               contextLimit: policy.config.context)
@@ -88,10 +93,9 @@ public final class GRPOTrainer {
         // 2. Advantages over ALL trajectories (filtered ones still count in their group's statistics).
         let rewards = trajectories.map(\.reward)
         let advantages = try groupAdvantages(rewards: rewards, groupSize: G, estimator: config.advantage)
-        let filter = TrajectoryFilter(voidTurns: config.filterVoidTurns, truncated: config.filterTruncated)
-        let filtered = applyFilters(trajectories, filter)
+        let filtered = applyFilters(trajectories, config.filter)
         let masks = try trajectories.indices.map {
-            try lossMask(trajectories[$0], keep: filtered.keep[$0], maskToolTokens: config.maskToolTokens)
+            try lossMask(trajectories[$0], keep: filtered.keep[$0], maskToolTokens: config.filter.maskToolTokens)
         }
 
         // 3. Updates: M mini-batches over a shuffled order, micro-batched.
@@ -107,38 +111,39 @@ public final class GRPOTrainer {
             let members = Array(order[mb ..< min(order.count, mb + miniSize)])
             // The normalizer counts every member; the forward/backward can skip members that cannot contribute
             // gradient (fully masked, or advantage 0 without a KL term): the update is the same, the work less.
-            let normalizer = try lossNormalizer(config.policyLossConfig, batches: try members.map { i in
+            let normalizer = try lossNormalizer(config.loss, batches: try members.map { i in
                 var b = PolicyLossBatch()
                 try b.append(trajectories[i], tokenMask: masks[i], advantage: advantages[i])
                 return b
             })
             let active = members.filter { i in
-                !config.skipZeroAdvantage || config.klBeta > 0 || (advantages[i] != 0 && masks[i].contains { $0 != 0 })
+                !config.skipZeroAdvantage || config.kl.beta > 0 || (advantages[i] != 0 && masks[i].contains { $0 != 0 })
             }
             let micros = stride(from: 0, to: active.count, by: config.microBatch).map { mc -> Packed in
                 let ids = active[mc ..< min(active.count, mc + config.microBatch)]
                 return pack(ids.map { trajectories[$0] }, masks: ids.map { masks[$0] }, advantages: ids.map { advantages[$0] })
             }
-            optimizer.lr = config.lrSchedule.lr(step: optimizer.step, total: config.steps * config.miniBatches,
-                                                peak: config.lr, warmup: config.warmupSteps)
+            optimizer.lr = config.optimizer.schedule.lr(step: optimizer.step, total: config.steps * config.miniBatches,
+                                                        peak: config.optimizer.lr, warmup: config.optimizer.warmupSteps)
             policy.arena.zeroGrad()
             var lossSum = 0.0
             for packed in micros {
                 let t1 = Date()
                 let rows = packed.targets.count / packed.seqLen
                 var logits = try policy.logits(tokens: packed.inputs, batch: rows, seqLen: packed.seqLen)
-                if config.temperature > 0 && config.temperature != 1 { logits = scale(logits, 1 / config.temperature) }
+                let temperature = config.rollout.sampling.temperature
+                if temperature > 0 && temperature != 1 { logits = scale(logits, 1 / temperature) }
                 let logp = try gatherLogProbs(logits, targets: packed.targets)
-                var (loss, stats) = try policyLoss(logp, batch: packed.batch, config: config.policyLossConfig,
+                var (loss, stats) = try policyLoss(logp, batch: packed.batch, config: config.loss,
                                                    normalizer: normalizer)
-                if let reference, config.klBeta > 0 {
+                if let reference, config.kl.beta > 0 {
                     let refLogp = try noGrad {
                         try reference.tokenLogProbs(tokens: packed.inputs, targets: packed.targets, batch: rows,
-                                                    seqLen: packed.seqLen, temperature: config.temperature)
+                                                    seqLen: packed.seqLen, temperature: temperature)
                     }
                     let kl = try klPenalty(logp, refLogProbs: refLogp.array, mask: packed.batch.mask,
-                                           estimator: config.klEstimator, normalizer: normalizer)
-                    loss = try add(loss, scale(kl, config.klBeta))
+                                           estimator: config.kl.estimator, normalizer: normalizer)
+                    loss = try add(loss, scale(kl, config.kl.beta))
                 }
                 logprobSeconds += Date().timeIntervalSince(t1)
                 entropies.append(try maskedEntropy(logits: logits.data, rows: logits.shape[0], vocab: logits.shape[1],
@@ -152,7 +157,7 @@ public final class GRPOTrainer {
             computedSequences += active.count
             losses.append(lossSum)
             if norm.isFinite && policy.arena.gradsAreFinite {
-                policy.arena.clipGradNorm(maxNorm: config.gradClip)
+                policy.arena.clipGradNorm(maxNorm: config.optimizer.gradClip)
                 optimizer.update()
             } else {
                 skipped += 1     // a non-finite gradient never reaches the weights
@@ -256,32 +261,4 @@ public func lowProbabilityByPlacement(_ ts: [Trajectory], threshold: Float, wind
         }
     }
     return (Double(after.low) / Double(max(1, after.all)), Double(other.low) / Double(max(1, other.all)))
-}
-
-extension GRPOConfig {
-    public var samplingParams: SamplingParams { SamplingParams(temperature: temperature, topK: topK, topP: topP) }
-
-    public var rolloutConfig: RolloutConfig {
-        var r = RolloutConfig()
-        r.maxToolCalls = maxToolCalls
-        r.maxTurnTokens = maxTurnTokens
-        r.maxTrajectoryTokens = maxTrajectoryTokens
-        r.observationCap = observationCap
-        r.sampling = samplingParams
-        return r
-    }
-
-    public var policyLossConfig: PolicyLossConfig {
-        var p = PolicyLossConfig()
-        p.epsLow = epsLow; p.epsHigh = epsHigh
-        p.dualClip = dualClip > 0 ? dualClip : nil
-        p.aggregation = aggregation
-        p.drGRPONormalizer = drGRPONormalizer
-        return p
-    }
-
-    public var rewardScheme: RewardScheme {
-        let base: RewardScheme = reward == "simpletir" ? SimpleTIRReward() : ToRLReward()
-        return executabilityPenalty ? ExecutabilityPenalty(base) : base
-    }
 }

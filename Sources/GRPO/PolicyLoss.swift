@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import Rollout
 import Tensor
 
@@ -27,10 +28,10 @@ public struct PolicyLossConfig: Codable, Equatable, Sendable {
     /// The constant of `.drGRPO` aggregation, e.g. the max response tokens. verl divides the sum over the
     /// whole batch by it (no mean over sequences); to get Dr. GRPO's per-sequence mean set it to
     /// max tokens x sequences per mini-batch.
-    public var drGRPONormalizer: Float = 1024
+    public var drGRPONormalizer: Float = 256
 
     public init(epsLow: Float = 0.2, epsHigh: Float = 0.28, dualClip: Float? = 3,
-                aggregation: LossAggregation = .tokenMean, drGRPONormalizer: Float = 1024) {
+                aggregation: LossAggregation = .tokenMean, drGRPONormalizer: Float = 256) {
         self.epsLow = epsLow
         self.epsHigh = epsHigh
         self.dualClip = dualClip
@@ -38,36 +39,19 @@ public struct PolicyLossConfig: Codable, Equatable, Sendable {
         self.drGRPONormalizer = drGRPONormalizer
     }
 
-    public func validate() throws {
-        try require(epsLow.isFinite && epsLow >= 0 && epsLow < 1, "epsLow must be in [0, 1), got \(epsLow)")
-        try require(epsHigh.isFinite && epsHigh >= 0, "epsHigh must be finite and >= 0, got \(epsHigh)")
+    public func validate(_ check: FieldCheck = FieldCheck("loss")) throws {
+        try check.number("epsLow", epsLow, 0...0.999)
+        try check.number("epsHigh", epsHigh, 0...10)
         if let c = dualClip {
-            try require(c.isFinite && c > 1, "dualClip must be > 1 (verl asserts clip_ratio_c > 1), got \(c); use null to disable")
+            try check.require(c.isFinite && c > 1 && c <= 1e6, "dualClip", "in (1, 1e6] (verl asserts clip_ratio_c > 1), or null to turn it off", got: c)
         }
-        try require(drGRPONormalizer.isFinite && drGRPONormalizer > 0,
-                    "drGRPONormalizer must be > 0, got \(drGRPONormalizer)")
+        try check.number("drGRPONormalizer", drGRPONormalizer, 0...1e9, openLow: true)
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case epsLow, epsHigh, dualClip, aggregation, drGRPONormalizer }
+    enum CodingKeys: String, CodingKey { case epsLow, epsHigh, dualClip, aggregation, drGRPONormalizer }
 
-    /// Missing fields keep their defaults, `"dualClip": null` disables dual-clip, unknown fields and
-    /// invalid values are errors.
-    public init(from decoder: Decoder) throws {
-        try rejectUnknownKeys(decoder, allowed: CodingKeys.allCases.map(\.rawValue), section: "PolicyLossConfig")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        epsLow = try c.decodeIfPresent(Float.self, forKey: .epsLow) ?? epsLow
-        epsHigh = try c.decodeIfPresent(Float.self, forKey: .epsHigh) ?? epsHigh
-        if c.contains(.dualClip) {
-            dualClip = try c.decodeNil(forKey: .dualClip) ? nil : try c.decode(Float.self, forKey: .dualClip)
-        }
-        aggregation = try c.decodeIfPresent(LossAggregation.self, forKey: .aggregation) ?? aggregation
-        drGRPONormalizer = try c.decodeIfPresent(Float.self, forKey: .drGRPONormalizer) ?? drGRPONormalizer
-        do { try validate() } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
-        }
-    }
-
+    /// Writes `"dualClip": null` when it is off, so the key is always present (decoding is synthesized:
+    /// `ConfigCoding` merges a file over these defaults, so every key is there).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(epsLow, forKey: .epsLow)

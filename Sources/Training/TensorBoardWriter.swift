@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Scalars in TensorBoard's event-file format, written natively: `tensorboard --logdir runs/` reads them.
 ///

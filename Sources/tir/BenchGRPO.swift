@@ -21,6 +21,15 @@ struct BenchGRPO: AsyncParsableCommand {
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        try requireCount("prompts", prompts)
+        try requireCount("samples", samples, min: 2)
+        try requireCount("max-new-tokens", maxNewTokens)
+        try requireCount("steps", steps)
+        try requireCount("micro-batch", microBatch)
+        try requireCount("threads", threads)
+    }
+
     func run() async throws {
         Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         var c = GRPOConfig()
@@ -28,13 +37,13 @@ struct BenchGRPO: AsyncParsableCommand {
         c.groupSize = samples
         c.miniBatches = 1
         c.microBatch = microBatch
-        c.maxTurnTokens = maxNewTokens
-        c.maxTrajectoryTokens = maxNewTokens
-        c.maxToolCalls = 0
-        c.filterVoidTurns = false
+        c.rollout.maxTurnTokens = maxNewTokens
+        c.rollout.maxTrajectoryTokens = maxNewTokens
+        c.rollout.maxToolCalls = 0
+        c.filter.voidTurns = false
         c.skipZeroAdvantage = false     // TRL computes every sequence; so do we, for a like-for-like figure
         c.steps = steps + 1
-        c.lr = 1e-5
+        c.optimizer.lr = 1e-5
         let tasks = ArrayTaskSource((0..<(prompts * (steps + 2))).map { i in
             MathTask(id: "\(i)", question: "What is \(1000 + i) * \(37 + i)?", answer: "\((1000 + i) * (37 + i))",
                      kind: "bench", steps: 1)

@@ -24,8 +24,8 @@ struct ExperimentInstability: AsyncParsableCommand {
         void-turn filtering on/off x tool-output masking on/off, and single-turn (C = 1); temperature 1, no KL, \
         clipping at 1 with the pre-clip norm recorded. Writes per-arm metrics (arms/<arm>/seed-<k>/metrics.jsonl), \
         summary.csv, runs.csv, plots (SVG, and PNG when rsvg-convert is installed) and REPORT.md into --out. \
-        Re-running the same command reuses finished runs and resumes interrupted ones; different settings in \
-        the same --out start those runs over. Defaults (100 steps x 3 seeds) take about 10 minutes on a \
+        Re-running the same command with --resume reuses finished runs and resumes interrupted ones (runs \
+        with other settings are an error); --force runs everything again. Defaults (100 steps x 3 seeds) take about 10 minutes on a \
         2-core machine, plus about 5 minutes of pretraining when --base does not exist; --quick takes a few \
         minutes and only checks the pipeline.
         """)
@@ -41,13 +41,16 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Flag(help: "A few small steps (< 5 minutes): checks the pipeline, proves nothing.") var quick = false
     @Flag(help: "Keep each run's final checkpoint (about 40 MB each).") var keepCheckpoints = false
     @Flag(help: "Only rewrite the report from the finished runs in --out (no training).") var reportOnly = false
+    @Flag(help: "Continue the experiment in --out: reuse finished runs, resume interrupted ones.") var resume = false
+    @Flag(help: "Run every arm and seed in --out again from the base.") var force = false
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
         if let seeds, seeds < 1 { throw ValidationError("--seeds must be >= 1") }
         if multiTurnCalls < 2 { throw ValidationError("--multi-turn-calls must be >= 2 (1 is the single-turn arm)") }
+        if resume && force { throw ValidationError("--resume and --force exclude each other") }
         for o in overrides {
-            let key = String(o.prefix { $0 != "=" })
+            let key = GRPOConfig.schema.canonical(String(o.prefix { $0 != "=" }))
             if ExperimentArm.armKeys.contains(key) || key == "seed" || key == "steps" {
                 throw ValidationError("--set \(key)=... is not allowed: the arms set \(ExperimentArm.armKeys.sorted().joined(separator: ", ")); use --steps, --seeds, --multi-turn-calls")
             }
@@ -60,7 +63,7 @@ struct ExperimentInstability: AsyncParsableCommand {
             ? InstabilitySettings.quick(steps: steps ?? 4, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
             : InstabilitySettings.defaults(steps: steps ?? 100, seeds: seeds ?? 3, multiTurnCalls: multiTurnCalls)
         if !overrides.isEmpty {
-            var shared = try GRPOConfig.load(json: Data(settings.shared.json.utf8), overrides: overrides)
+            var shared = try GRPOConfig.load(json: Data(), overrides: overrides, over: settings.shared)
             shared.seed = settings.shared.seed
             settings.shared = shared
         }
@@ -82,7 +85,8 @@ struct ExperimentInstability: AsyncParsableCommand {
         }
         // An unfinished pretraining run in the base directory is resumed only if it is the one this command
         // would start (an earlier, interrupted invocation); anything else is the user's to finish.
-        let partial = unfinishedPretraining(baseDir)
+        let status = try? PretrainRun.status(baseDir)
+        let partial = status.flatMap { $0 }.flatMap { $0.step < $0.config.steps ? $0.config : nil }
         if let partial, partial != pc {
             throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
         }
@@ -90,7 +94,7 @@ struct ExperimentInstability: AsyncParsableCommand {
             guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
             Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
             let t0 = Date()
-            try await pretrainBase(pc, dir: baseDir, resume: true)
+            try pretrainBase(pc, dir: baseDir, start: .resumeOrNew)
             baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
                 + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
                 + (quick ? " (a --quick base: barely trained)" : "")
@@ -106,10 +110,10 @@ struct ExperimentInstability: AsyncParsableCommand {
             let c = settings.shared
             Status.info("instability experiment: \(settings.arms.count) arms x \(settings.seeds.count) seeds x \(c.steps) steps of "
                         + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)")
-            let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
+            let pool = try makeSandbox(c.sandbox)
             defer { pool.shutdown() }
             let line = ProgressLine("experiment step", total: experiment.plan.count * c.steps)
-            runs = try await experiment.run(executor: pool) { p in
+            runs = try await experiment.run(executor: pool, start: force ? .force : resume ? .resume : .new) { p in
                 let m = p.metrics
                 func f(_ k: String) -> Double { m[k] ?? .nan }
                 let step = Int(f("step"))
@@ -134,14 +138,6 @@ struct ExperimentInstability: AsyncParsableCommand {
     }
 
     func hasModel(_ dir: URL) -> Bool {
-        FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path)
-    }
-
-    /// The config of an unfinished pretraining checkpoint in `dir`, or nil (none, finished, or not pretraining).
-    func unfinishedPretraining(_ dir: URL) -> PretrainConfig? {
-        guard TrainCheckpoint.hasState(dir), let (_, state, _, _) = try? TrainCheckpoint.load(dir),
-              state.kind == "pretrain", let data = state.configJSON.data(using: .utf8),
-              let c = try? JSONDecoder().decode(PretrainConfig.self, from: data), state.step < c.steps else { return nil }
-        return c
+        (try? resolveCheckpoint(dir)).map(Checkpoint.exists) ?? false
     }
 }

@@ -6,6 +6,7 @@ import Pretrain
 import Rollout
 import Sandbox
 import SandboxExecutor
+import Training
 @testable import Experiments
 
 /// A barely trained tiny base policy in `dir` (enough for the pipeline, not for learning).
@@ -18,9 +19,8 @@ func makeTinyBase(_ dir: URL) throws {
     pc.warmupSteps = 1
     pc.evalEvery = 0
     pc.checkpointEvery = 0
-    let (train, heldOut) = ToyData(seed: 1).pretrainingDocuments(count: 40, heldOutCount: 4)
-    let trainer = try Pretrainer(config: pc, trainDocuments: train, heldOutDocuments: heldOut)
-    try trainer.run(checkpointDir: dir) { _ in }
+    pc.documents = 40
+    try PretrainRun(config: pc, dir: dir).run(start: .new) { _ in }
 }
 
 /// The `--quick` path of `tir experiment instability` on tiny sizes: a tiny pretrained policy, 2 arms x
@@ -46,13 +46,13 @@ final class ExperimentTests: XCTestCase {
         s.shared.groupSize = 2
         s.shared.miniBatches = 1
         s.shared.microBatch = 4
-        s.shared.maxTurnTokens = 24
-        s.shared.maxTrajectoryTokens = 64
+        s.shared.rollout.maxTurnTokens = 24
+        s.shared.rollout.maxTrajectoryTokens = 64
         s.shared.checkpointEvery = 1
         let experiment = try InstabilityExperiment(settings: s, outDir: out, base: base)
 
         var seen: [String] = []
-        let runs = try await experiment.run(executor: pool) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
+        let runs = try await experiment.run(executor: pool, start: .new) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
         XCTAssertEqual(seen, ["multi-nofilter-mask/1/1", "multi-nofilter-mask/1/2", "single-filter-mask/1/1", "single-filter-mask/1/2",
                               "multi-nofilter-mask/2/1", "multi-nofilter-mask/2/2", "single-filter-mask/2/1", "single-filter-mask/2/2"])
         XCTAssertEqual(runs.count, 4)
@@ -64,25 +64,29 @@ final class ExperimentTests: XCTestCase {
             let lines = try String(contentsOf: r.metricsURL, encoding: .utf8).split(separator: "\n")
             XCTAssertEqual(lines.count, 2, r.metricsURL.path)
             let config = try GRPOConfig.load(json: Data(contentsOf: r.dir.appendingPathComponent("config.json")))
-            XCTAssertEqual(config.maxToolCalls, r.arm.maxToolCalls)
-            XCTAssertEqual(config.filterVoidTurns, r.arm.filterVoidTurns)
+            XCTAssertEqual(config.rollout.maxToolCalls, r.arm.maxToolCalls)
+            XCTAssertEqual(config.filter.voidTurns, r.arm.filterVoidTurns)
             XCTAssertEqual(config.seed, r.seed)
-            XCTAssertEqual(config.temperature, 1)
-            XCTAssertEqual(config.klBeta, 0)
-            XCTAssertFalse(FileManager.default.fileExists(atPath: r.dir.appendingPathComponent("checkpoint").path),
-                           "finished runs drop their checkpoint by default")
+            XCTAssertEqual(config.rollout.sampling.temperature, 1)
+            XCTAssertEqual(config.kl.beta, 0)
+            let left = try FileManager.default.contentsOfDirectory(atPath: r.dir.path).filter { $0.hasPrefix("checkpoint") || $0 == "latest" }
+            XCTAssertEqual(left, [], "finished runs drop their checkpoints by default")
         }
 
         // A second invocation reuses the finished runs: no step is trained again.
         var again = 0
-        let reused = try await experiment.run(executor: pool) { _ in again += 1 }
+        do {
+            _ = try await experiment.run(executor: pool, start: .new)
+            XCTFail("a second experiment into the same --out must be refused without --resume or --force")
+        } catch { XCTAssertTrue("\(error)".contains("already holds an experiment"), "\(error)") }
+        let reused = try await experiment.run(executor: pool, start: .resume) { _ in again += 1 }
         XCTAssertEqual(again, 0)
         XCTAssertEqual(reused.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } })
         XCTAssertEqual(try experiment.finishedRuns().count, 4)
         // ... but never across base policies: runs from another base are not "finished" for this one.
         let otherBase = root.appendingPathComponent("base2")
         try FileManager.default.copyItem(at: base, to: otherBase)
-        let h = try FileHandle(forUpdating: otherBase.appendingPathComponent("model.safetensors"))
+        let h = try FileHandle(forUpdating: try resolveCheckpoint(otherBase).appendingPathComponent("model.safetensors"))
         try h.seekToEnd()
         try h.write(contentsOf: Data([0]))      // same path layout, different bytes
         try h.close()

@@ -30,10 +30,10 @@ final class RunObservabilityTests: XCTestCase {
         try Checkpoint.save(p, to: base)
         var c = GRPOConfig()
         c.steps = 2; c.promptsPerStep = 2; c.groupSize = 4; c.miniBatches = 1; c.microBatch = 8
-        c.maxTurnTokens = 10; c.maxTrajectoryTokens = 10; c.filterVoidTurns = false; c.lr = 2e-3; c.seed = 5
+        c.rollout.maxTurnTokens = 10; c.rollout.maxTrajectoryTokens = 10; c.filter.voidTurns = false; c.optimizer.lr = 2e-3; c.seed = 5
         let run = GRPORun(config: c, dir: root.appendingPathComponent("run"))
         var seen: [[String: Double]] = []
-        let m = try await run.run(base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: false,
+        let m = try await run.run(base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, start: .new,
                                   reward: EvenLength()) { seen.append($0) }
         XCTAssertEqual(seen.map { $0["step"] }, m.map { $0["step"] }, "progress sees every step")
         return (run, m)

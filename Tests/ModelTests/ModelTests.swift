@@ -197,4 +197,19 @@ final class CheckpointTests: XCTestCase {
         try FileManager.default.copyItem(at: Checkpoint.configURL(other), to: Checkpoint.configURL(dir))
         XCTAssertThrowsError(try Checkpoint.load(dir)) { XCTAssertTrue("\($0)".contains("shape")) }
     }
+
+    /// A diverged run's weights (NaN or inf) never load: the error names the tensor.
+    func testNonFiniteWeightsAreRejected() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tir-nan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for bad in [Float.nan, .infinity] {
+            let p = try Policy(config: tinyConfig, seed: 7)
+            let e = p.arena.entries.first { $0.name.hasSuffix("mlp.down_proj.weight") }!
+            p.arena.data[e.offset + 3] = bad
+            try Checkpoint.save(p, to: dir)
+            XCTAssertThrowsError(try Checkpoint.load(dir)) {
+                XCTAssertTrue("\($0)".contains("\(e.name) holds a non-finite value"), "\($0)")
+            }
+        }
+    }
 }
