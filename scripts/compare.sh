@@ -74,7 +74,8 @@ for want in ${ONLY//,/ }; do
     || { echo "compare: --only: unknown line '$want'" >&2; usage >&2; exit 2; }
 done
 [ ${#CHOSEN[@]} -gt 0 ] || { echo "compare: no line selected" >&2; exit 2; }
-for spec in "${CHOSEN[@]}"; do [[ "$spec" == llamacpp-* ]] && LLAMACPP=1; done
+LLAMACPP=0   # from here on: whether a chosen line needs llama.cpp
+for spec in "${CHOSEN[@]}"; do if [[ "$spec" == llamacpp-* ]]; then LLAMACPP=1; fi; done
 
 # --- build ours
 cd "$REPO"
