@@ -10,6 +10,13 @@ public func require(_ ok: Bool, _ message: @autoclosure () -> String, file: Stat
     abort()
 }
 
+/// FUZZ_VERBOSE=1: print what the entry point returned or threw (to inspect one input: fuzz-X FILE).
+public let verbose = ProcessInfo.processInfo.environment["FUZZ_VERBOSE"] == "1"
+
+public func note(_ message: @autoclosure () -> String) {
+    if verbose { FileHandle.standardError.write(Data("\(message())\n".utf8)) }
+}
+
 /// The fuzz input as bytes.
 public func inputBytes(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
     guard let data, size > 0 else { return [] }

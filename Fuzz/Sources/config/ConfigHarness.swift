@@ -14,11 +14,13 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     do {
         config = try GRPOConfig.load(json: Data(parts[0]), overrides: overrides)
     } catch {
+        note("error \(type(of: error)): \(error)")
         require(!"\(error)".isEmpty, "an error without a message: \(type(of: error))")
         return 0
     }
     do { try config.validate() } catch { require(false, "load accepted a config that validate rejects: \(error)") }
     let saved = config.json
+    note("loaded: \(saved)")
     do {
         let again = try GRPOConfig.load(json: Data(saved.utf8))
         require(again == config, "the config changed through its own JSON: \(saved)")

@@ -16,6 +16,7 @@ public func fuzzJSONL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let blank = lines.map { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
     do {
         let tasks = try loadJSONLTasks(url)
+        note("tasks: \(tasks)")
         require(!tasks.isEmpty && tasks.count <= blank.filter { !$0 }.count,
                 "\(tasks.count) tasks from \(blank.filter { !$0 }.count) non-blank lines")
         for t in tasks {
@@ -25,6 +26,7 @@ public func fuzzJSONL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             require(t.kind == "jsonl" && t.steps == 0, "kind/steps of a JSONL task: \(t)")
         }
     } catch let e as TaskLoadError {
+        note("error: \(e)")
         require(e.line >= 0 && e.line <= lines.count, "line \(e.line) of a \(lines.count)-line file: \(e)")
         if e.line > 0 { require(!blank[e.line - 1], "the error names blank line \(e.line): \(e)") }
         require(!e.message.isEmpty, "a TaskLoadError without a message")

@@ -21,13 +21,15 @@ private func checkTurn(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
     let end = detectTurnEnd(text, format: format)
     let offset = turnEndOffset(text, format: format)
+    note("turn end: \(end) at \(String(describing: offset))")
     require((end == .none) == (offset == nil), "detectTurnEnd \(end) but turnEndOffset \(String(describing: offset))")
     let utf8 = Array(text.utf8)
     var probes = utf8.indices.filter { utf8[$0] == UInt8(ascii: "\n") || utf8[$0] == format.outputMarker.utf8.last! }
-    if probes.count > 48 {
-        // Each probe parses its prefix again: keep an even sample and every probe next to the turn's end.
-        let near = probes.filter { offset != nil && abs($0 + 1 - offset!) <= 16 }
-        probes = Array(Set(stride(from: 0, to: probes.count, by: probes.count / 32).map { probes[$0] } + near)).sorted()
+    if probes.count > 16 {
+        // Each probe parses its prefix again: keep an even sample, the last probes before the turn's end and the end.
+        let cut = offset.map { end in probes.firstIndex { $0 + 1 >= end } ?? probes.count } ?? probes.count
+        let sample = stride(from: 0, to: probes.count, by: probes.count / 12).map { probes[$0] }
+        probes = Array(Set(sample + probes[max(0, cut - 3)..<min(probes.count, cut + 1)])).sorted()
     }
     for i in probes {
         let prefixEnd = detectTurnEnd(String(decoding: utf8[...i], as: UTF8.self), format: format)
@@ -55,6 +57,7 @@ private func checkTurn(_ bytes: [UInt8]) {
 /// only on character boundaries into a head and a tail of the text.
 private func checkObservation(stdout: String, stderr: String, failed: Bool, cap: Int) {
     let obs = formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: cap)
+    note("observation (cap \(cap), failed \(failed)): \(obs.debugDescription)")
     require(obs == emptyObservation || obs.utf8.count <= max(cap, 0), "\(obs.utf8.count) bytes over a cap of \(cap)")
     let source = failed ? stderr : stdout
     if !source.unicodeScalars.contains("\u{FFFD}") {
