@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus Fuzz/corpus/<harness>/ (committed; rerun only to change the seeds).
+"""Writes the seed corpus Fuzz/corpus/<harness>/ (committed; rerun only to change the seeds). Files it does not
+write (the regression-* inputs of crashes found, which the fuzz runs replay) are kept.
 
 Each seed is a small valid or nearly valid input, so the fuzzer starts from the shapes the parsers accept.
 Inputs with several parts separate them with a NUL byte (see FuzzSupport.splitAtNUL)."""
-import json, os, shutil, struct
+import json, os, struct
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.join(here, "corpus")
@@ -21,9 +22,6 @@ def safetensors(header, data=b""):
     h += b" " * (-len(h) % 8)
     return struct.pack("<Q", len(h)) + h + data
 
-
-for h in ["safetensors", "config", "jsonl", "turns", "answers"]:
-    shutil.rmtree(os.path.join(root, h), ignore_errors=True)
 
 # safetensors: a file written by the reference implementation, and hand-made F32 / BF16 / F16 / empty ones.
 write("safetensors", "reference-tiny", open(os.path.join(here, "../Tests/TensorTests/Fixtures/tiny.safetensors"), "rb").read())
