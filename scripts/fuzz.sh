@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses in Fuzz/ and runs each for SECONDS (default 30) from its committed seed corpus
 # (Fuzz/corpus/<harness>/, copied to a temp dir so a run never changes the repo). Prints the executions per
-# harness; fails if any harness crashes, hangs or breaks an invariant, and keeps that input under $FUZZ_OUT.
+# harness; fails if any harness crashes, hangs or breaks an invariant, printing where its input and log are kept
+# ($FUZZ_OUT if set, else a temp dir that a clean run removes).
 # Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]     (harnesses: safetensors config jsonl turns answers)
 set -euo pipefail
 cd "$(dirname "$0")/../Fuzz"
@@ -13,6 +14,7 @@ harnesses=("$@")
 # SwiftPM's --sanitize=fuzzer leaves libFuzzer's main in place of the executable's; the -Xswiftc flag then
 # instruments for coverage and ASan together (two separate --sanitize flags would keep only the last).
 flags=(-c debug --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address)
+echo "fuzz: building ${harnesses[*]} (Fuzz/.build, debug, libFuzzer + ASan)" >&2
 for h in "${harnesses[@]}"; do
   if ! build_log=$(swift build "${flags[@]}" --product "fuzz-$h" 2>&1); then
     echo "$build_log" | grep -v "ld.gold: warning: Cannot export local symbol" >&2
@@ -21,6 +23,7 @@ for h in "${harnesses[@]}"; do
   fi
 done
 
+keep_out=${FUZZ_OUT:+yes}
 out=${FUZZ_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/swifttir-fuzz.XXXXXX")}
 mkdir -p "$out"
 # The Swift backtracer would hang inside a crashing ASan process; LeakSanitizer is off because Foundation's
@@ -51,3 +54,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   done
   exit 1
 fi
+[ -n "$keep_out" ] || rm -rf "$out"

@@ -25,6 +25,14 @@ public func fuzzJSONL(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                     "an empty or untrimmed answer: \(t)")
             require(t.kind == "jsonl" && t.steps == 0, "kind/steps of a JSONL task: \(t)")
         }
+        // A task without an id is named after its line: a non-blank one, later than the previous task's.
+        let defaultIDLines = tasks.compactMap { t -> Int? in
+            t.id.hasPrefix(url.lastPathComponent + ":") ? Int(t.id.dropFirst(url.lastPathComponent.count + 1)) : nil
+        }
+        for (i, n) in defaultIDLines.enumerated() {
+            require(n >= 1 && n <= lines.count && !blank[n - 1] && (i == 0 || n > defaultIDLines[i - 1]),
+                    "default id line \(n) in \(defaultIDLines)")
+        }
     } catch let e as TaskLoadError {
         note("error: \(e)")
         require(e.line >= 0 && e.line <= lines.count, "line \(e.line) of a \(lines.count)-line file: \(e)")
