@@ -38,8 +38,8 @@ public func extractBoxed(_ text: String) -> String? {
 /// Are two final answers the same? Both sides are normalised first (`normalizeAnswer`); then
 /// - both integers (after "1,000" -> 1000, "+5" -> 5, "-0" -> 0, "007" -> 7, "12.0" -> 12): exact, digit by
 ///   digit, so even 20-digit answers must match exactly;
-/// - otherwise both numbers (decimals, 1e3, "3/4", \frac{3}{4}, \dfrac34, -\frac{1}{2}): equal within a
-///   relative tolerance of 1e-6;
+/// - otherwise both numbers (decimals, 1e3, "3/4", \frac{3}{4}, \dfrac34, -\frac{1}{2}) that are finite as
+///   Doubles: equal within a relative tolerance of 1e-6;
 /// - otherwise the normalised strings must be equal.
 /// An empty answer is never equivalent to anything.
 public func answersEquivalent(_ a: String, _ b: String) -> Bool {
@@ -48,7 +48,8 @@ public func answersEquivalent(_ a: String, _ b: String) -> Bool {
     switch (parseNumber(na), parseNumber(nb)) {
     case (.integer(let x)?, .integer(let y)?):
         return x == y
-    case (let x?, let y?):
+    case (let x?, let y?) where x.doubleValue.isFinite && y.doubleValue.isFinite:
+        // Finite only: an integer of 309+ digits is infinite as a Double and within any relative tolerance of all.
         let u = x.doubleValue, v = y.doubleValue
         return u == v || abs(u - v) <= 1e-6 * max(abs(u), abs(v))
     default:

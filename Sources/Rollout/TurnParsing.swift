@@ -37,8 +37,10 @@ private func scanFences(_ text: String, format: EpisodeFormat, stopAtMarker: Boo
         let terminated = i < lines.count - 1          // the last piece has no "\n" after it (yet)
         let lineEnd = offset + line.utf8.count + (terminated ? 1 : 0)
         defer { offset = lineEnd }
-        if stopAtMarker && line.hasPrefix(marker) {
+        if stopAtMarker && line.utf8.starts(with: marker.utf8) {
             // The marker counts as soon as it is written, also without a newline and also inside an open block.
+            // Compared as bytes, as the engine sees them: a combining mark written after it (which would fuse
+            // with its last Character) comes too late to undo it.
             let code = openLanguage.map { isCodeLanguage($0, format) } == true ? codeLines.joined(separator: "\n") : nil
             events.append(.outputMarker(code: code, end: offset + marker.utf8.count))
             break

@@ -46,6 +46,22 @@ final class AnswerCheckTests: XCTestCase {
         }
     }
 
+    /// Found by Fuzz/ (fuzz-answers: "no answer is equivalent to both 1 and 2"): an integer of 309+ digits is
+    /// infinite as a Double, and infinity was within the relative tolerance of every real number, so a policy
+    /// could match any non-integer reference (or, as a fraction over 1, any reference at all) with one long number.
+    func testHugeIntegerIsNotEquivalentToEveryNumber() {
+        let huge = String(repeating: "9", count: 400)
+        for reference in ["0.25", "-3.5", "\\frac{1}{3}", "1", "2", "0", huge + "8"] {
+            for answer in [huge + ".5", huge + "/1", "\\frac{\(huge)}{1}"] {
+                XCTAssertFalse(answersEquivalent(answer, reference), "400 nines as \(answer.suffix(5)) vs \(reference.prefix(8))")
+                XCTAssertFalse(answersEquivalent(reference, answer), "\(reference.prefix(8)) vs 400 nines as \(answer.suffix(5))")
+            }
+        }
+        XCTAssertFalse(answersEquivalent(huge, "0.25"))
+        XCTAssertTrue(answersEquivalent(huge, huge + ".0"))            // integers still compare digit by digit
+        XCTAssertTrue(answersEquivalent(huge + "/1", huge + "/1"))     // and equal text is still equal
+    }
+
     func testNormalize() {
         XCTAssertEqual(normalizeAnswer(" \\dfrac{1}{2} "), "\\frac{1}{2}")
         XCTAssertEqual(normalizeAnswer("$\\left[ 1, 2 \\right]$."), "[1,2]")

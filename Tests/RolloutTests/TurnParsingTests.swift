@@ -41,6 +41,20 @@ final class TurnParsingTests: XCTestCase {
         XCTAssertEqual(detectTurnEnd("```text\nhello\n```output"), .outputMarker(code: nil))
     }
 
+    /// Found by Fuzz/ (fuzz-turns: the engine's byte-by-byte view must agree with the whole text): a combining
+    /// mark (or a joiner) right after the marker fused with its "t", so the whole text no longer ended the turn
+    /// although the engine, probing after the "t", had already ended it there.
+    func testOutputMarkerFollowedByACombiningMark() {
+        for mark in ["\u{301}", "\u{200D}", "\u{FE0F}"] {
+            XCTAssertEqual(detectTurnEnd("```output" + mark), .outputMarker(code: nil), mark.debugDescription)
+            XCTAssertEqual(turnEndOffset("```output" + mark), 9)
+            let t = "```python\nprint(1)\n```output" + mark + " more"
+            XCTAssertEqual(detectTurnEnd(t), .outputMarker(code: "print(1)"))
+            XCTAssertEqual(turnEndOffset(t), "```python\nprint(1)\n```output".utf8.count)
+            XCTAssertEqual(turnCode(t), "print(1)")
+        }
+    }
+
     func testTwoBlocksTheFirstEndsTheTurn() {
         let first = "```python\nx = 1\n```\n"
         let t = first + "more text\n```python\nprint(2)\n```\n"
