@@ -1,4 +1,6 @@
 import Foundation
+import Rollout
+import Tensor
 import Training
 
 /// Every knob of a GRPO run. Loaded from a JSON file (unknown keys are an error) and overridable from the
@@ -42,6 +44,16 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var checkpointEvery: Int = 10
     public var sandboxTimeout: Double = 3
     public var sandboxWorkers: Int = 0
+    // Instability levers (docs/INSTABILITY.md): every default leaves training as it was.
+    public var ppoEpochs: Int = 1
+    public var recomputeOldLogProbs: Bool = false
+    public var importanceCorrection: ImportanceCorrection = .none
+    public var tisCap: Float = 2
+    public var misLow: Float = 0.5
+    public var misHigh: Float = 2
+    public var rolloutWeights: NumberFormat = .fp32
+    public var rolloutKVCache: NumberFormat = .fp32
+    public var observationStyle: ObservationStyle = .torl
 
     public init() {}
 
@@ -84,6 +96,15 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("checkpointEvery", "save a resumable checkpoint every K steps (0 = only at the end)"),
         ("sandboxTimeout", "wall-clock seconds per code execution"),
         ("sandboxWorkers", "sandbox worker processes (0 = one per core)"),
+        ("ppoEpochs", "passes over each rollout batch (each of M mini-batches); updates per step = miniBatches x ppoEpochs, all but the first off-policy"),
+        ("recomputeOldLogProbs", "old log-probs from one no-grad trainer forward before the first update (verl), instead of the sampler's behaviour log-probs"),
+        ("importanceCorrection", "none | tis (loss x min(rho, tisCap)) | mis (loss x rho, 0 outside [misLow, misHigh]); rho = exp(old - behaviour), needs recomputeOldLogProbs"),
+        ("tisCap", "truncation cap of tis (2)"),
+        ("misLow", "lower bound of the rho band mis keeps (0.5)"),
+        ("misHigh", "upper bound of the rho band mis keeps (2)"),
+        ("rolloutWeights", "fp32 | bf16 | fp16: the rollout samples from a copy of the policy rounded to this format (training stays fp32)"),
+        ("rolloutKVCache", "fp32 | bf16 | fp16: the rollout's KV cache rounds keys and values to this format"),
+        ("observationStyle", "torl (tool output capped at observationCap) | simpletir ('Code execution result: ...', first and last 256 characters)"),
     ]
 
     /// Decodes a config from JSON, rejecting unknown keys with the list of valid ones.
@@ -129,6 +150,17 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         try need(maxToolCalls >= 0 && maxTurnTokens > 0 && maxTrajectoryTokens > 0, "token and tool limits must be positive")
         try need(sandboxTimeout > 0, "sandboxTimeout must be > 0")
         try need(difficulty >= 0, "difficulty must be >= 0")
+        try validateLevers()
+    }
+
+    func validateLevers() throws {
+        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigError(msg) } }
+        try need(ppoEpochs >= 1, "ppoEpochs must be >= 1")
+        try need(importanceCorrection == .none || recomputeOldLogProbs,
+                 "importanceCorrection \(importanceCorrection.rawValue) compares the trainer's old log-probs with the sampler's: set recomputeOldLogProbs=true")
+        try need(tisCap.isFinite && tisCap >= 1, "tisCap must be >= 1")
+        try need(misLow.isFinite && misHigh.isFinite && misLow > 0 && misLow <= 1 && misHigh >= 1,
+                 "misLow must be in (0, 1] and misHigh >= 1")
     }
 
     public var json: String {
