@@ -1,0 +1,95 @@
+import Foundation
+import ArgumentParser
+import Experiments
+import GRPO
+import Model
+import Pretrain
+import Training
+
+extension ExperimentInstability {
+    /// `--sweep` / `--preset NAME`: the lever conditions, each an instability experiment in
+    /// `<out>/conditions/<name>/`, then the sweep's REPORT.md with the phase table.
+    func runSweep() async throws {
+        let start = Date()
+        var s: InstabilitySweep
+        if let preset {
+            s = try InstabilitySweep.preset(preset, steps: steps ?? 100, seeds: seeds ?? 3)
+        } else if large {
+            s = InstabilitySweep.large(steps: steps ?? 150, seeds: seeds ?? 3)
+        } else {
+            s = InstabilitySweep.standard(steps: steps ?? 50, seeds: seeds ?? 2)
+        }
+        if quick {     // the pipeline on a few small steps, one seed: proves nothing
+            s.shared.steps = steps ?? 3
+            s.shared.promptsPerStep = 4
+            s.shared.groupSize = 4
+            s.shared.checkpointEvery = 0
+            s.seeds = [1]
+        }
+        if !overrides.isEmpty {
+            let seed = s.shared.seed
+            s.shared = try GRPOConfig.load(json: Data(s.shared.json.utf8), overrides: overrides)
+            s.shared.seed = seed
+        }
+        let outDir = url(out)
+        let (mainDir, _) = try await mainBase(outDir: outDir)
+        var bases: [Int?: URL] = [nil: mainDir]
+        for step in Set(s.conditions.compactMap(\.baseStep)) {
+            bases[step] = try earlyBase(step: step, dir: outDir.appendingPathComponent("base-step-\(step)"))
+        }
+        var runner = try SweepRunner(sweep: s, outDir: outDir, bases: bases)
+        runner.keepCheckpoints = keepCheckpoints
+        let results: [ConditionResult]
+        if reportOnly {
+            results = try runner.finished()
+            guard !results.isEmpty else { throw ValidationError("no finished runs of this sweep in \(outDir.path)") }
+        } else {
+            let c = s.shared
+            let runs = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count
+            Status.info("instability sweep: \(s.conditions.count) conditions, \(runs) runs of \(c.steps) steps of "
+                        + "\(c.promptsPerStep) x \(c.groupSize) -> \(outDir.path)")
+            let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
+            defer { pool.shutdown() }
+            results = try await runner.run(executor: pool) { cond, p in
+                let m = p.metrics
+                func f(_ k: String) -> Double { m[k] ?? .nan }
+                Status.line(String(format: "%@ [%d/%d] %@ seed %llu step %.0f/%d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs  ETA %@",
+                                   cond.name, p.run + 1, p.runs, p.arm.name, p.seed, f("step"), c.steps, f("grad_norm"),
+                                   f("grad_norm_max"), f("tir/lowprob_grad_share"), f("accuracy"), f("void_turn_ratio"),
+                                   f("time_step"), duration(p.eta)), final: true)
+            }
+        }
+        var report = SweepReport(results: results, sweep: s, outDir: outDir)
+        report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
+        report.command = "tir " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        let file = try report.write()
+        print(try String(contentsOf: file, encoding: .utf8).components(separatedBy: "## Phase table").first ?? "")
+        print("outputs in \(outDir.path): REPORT.md, phases.csv, conditions/<name>/REPORT.md")
+    }
+
+    /// The demo's pretraining (its 3000-step schedule) stopped after `step` steps, in `dir`: reused when it is
+    /// there, resumed when an earlier invocation stopped short of it.
+    func earlyBase(step: Int, dir: URL) throws -> URL {
+        let c = PretrainConfig()
+        let (train, heldOut) = ToyData(seed: c.seed).pretrainingDocuments(count: c.documents, drillFraction: c.countingDrills)
+        var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
+        if TrainCheckpoint.hasState(dir) {
+            let (policy, state, m, v) = try TrainCheckpoint.load(dir)
+            guard state.kind == "pretrain", state.configJSON == trainer.state.configJSON, state.step <= step else {
+                throw ValidationError("\(dir.path) holds another training run than the demo's pretraining up to step \(step); remove it or use another --out")
+            }
+            if state.step == step { return dir }
+            trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut, policy: policy)
+            try trainer.restore(state, m: m, v: v)
+        }
+        Status.info("pretraining the early base: the demo's schedule up to step \(step) -> \(dir.path)")
+        while trainer.step < step {
+            let loss = try trainer.trainStep()
+            Status.line(String(format: "early base step %d/%d  loss %.4f", trainer.step, step, loss), final: trainer.step == step)
+            if trainer.step % c.checkpointEvery == 0 || trainer.step == step {
+                try TrainCheckpoint.save(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, to: dir)
+            }
+        }
+        return dir
+    }
+}
