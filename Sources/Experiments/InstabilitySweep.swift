@@ -41,22 +41,26 @@ public struct InstabilitySweep: Sendable {
         let mismatch = ["recomputeOldLogProbs=true", "rolloutWeights=bf16", "rolloutKVCache=bf16"]
         let offPolicy = ["miniBatches=4", "ppoEpochs=2"]
         let ood = ["observationStyle=simpletir", "maxTrajectoryTokens=448"]      // with arms of C = 10
-        let ten = ExperimentArm.instabilityArms(multiTurnCalls: 10).prefix(3)
+        let ten = Array(ExperimentArm.instabilityArms(multiTurnCalls: 10).prefix(3))
         let tenCorrections = ExperimentArm.correctionArms(multiTurnCalls: 10)
+        // The strongest combination that keeps a learning signal: SimpleTIR's observation format takes the
+        // toy base's accuracy to about 0 (see ood-feedback), so `hot` keeps ToRL's.
+        let hot = mismatch + offPolicy + ["maxTrajectoryTokens=448"]
         return [
-            SweepCondition(name: "baseline", summary: "the default experiment (fp32 sampler = trainer, 2 updates per batch)",
-                           overrides: [], arms: fixes),
-            SweepCondition(name: "offpolicy", summary: "8 updates per rollout batch (4 mini-batches x 2 epochs)",
-                           overrides: offPolicy, arms: fixes),
+            SweepCondition(name: "hot", summary: "early base, bf16 rollout, 8 updates per batch, C = 10",
+                           overrides: hot, baseStep: earlyBaseStep, arms: tenCorrections),
+            SweepCondition(name: "hot-lr", summary: "hot with a 5x learning rate (1e-3)",
+                           overrides: hot + ["lr=1e-3"], baseStep: earlyBaseStep, arms: Array(tenCorrections.prefix(3))),
             SweepCondition(name: "bf16", summary: "bf16 rollout (weights and KV cache), fp32 trainer, recomputed old log-probs",
                            overrides: mismatch, arms: corrections),
-            SweepCondition(name: "ood-feedback", summary: "SimpleTIR observations, up to 10 tool calls, 448 tokens",
-                           overrides: ood, arms: Array(ten)),
+            SweepCondition(name: "offpolicy", summary: "8 updates per rollout batch (4 mini-batches x 2 epochs)",
+                           overrides: offPolicy, arms: fixes),
             SweepCondition(name: "early-base", summary: "base from step \(earlyBaseStep) of 3000 of pretraining (higher entropy)",
                            overrides: [], baseStep: earlyBaseStep, arms: fixes),
-            SweepCondition(name: "hot", summary: "all levers: early base, bf16 rollout, 8 updates per batch, SimpleTIR observations, C = 10",
-                           overrides: mismatch + offPolicy + ood,
-                           baseStep: earlyBaseStep, arms: tenCorrections),
+            SweepCondition(name: "ood-feedback", summary: "SimpleTIR observations ('Code execution result: ...'), up to 10 tool calls",
+                           overrides: ood, arms: ten),
+            SweepCondition(name: "baseline", summary: "the default experiment (fp32 sampler = trainer, 2 updates per batch)",
+                           overrides: [], arms: fixes),
         ]
     }
 

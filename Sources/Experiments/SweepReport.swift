@@ -201,7 +201,7 @@ public struct SweepReport {
             for a in r.summaries {
                 for (run, s) in zip(a.runs, a.stats) {
                     let keys = ["spikes", "nonfinite_steps", "void_turn_final", "accuracy_final", "grad_norm_max", "lowprob_grad_share", "after_tool_grad_share"]
-                    lines.append(([r.condition.name, a.arm.name, String(run.seed)] + keys.map { num(s.values[$0] ?? .nan, "%.6g") }).joined(separator: ","))
+                    lines.append(([r.condition.name, a.arm.name, String(run.seed)] + keys.map { s.values[$0].map { $0.isFinite ? String(format: "%.6g", $0) : "" } ?? "" }).joined(separator: ","))
                 }
             }
         }

@@ -52,6 +52,7 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Flag(help: "With --sweep: the larger preset (3 seeds x 150 steps of 16 x 8).") var large = false
     @Option(help: "Run one named condition of the sweep with 3 seeds x 100 steps (see --list-presets).") var preset: String?
     @Flag(help: "List the sweep's conditions (the presets) and exit.") var listPresets = false
+    @Option(help: "With --sweep: only these conditions, comma-separated (e.g. hot,bf16).") var conditions: String?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }

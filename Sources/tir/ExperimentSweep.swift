@@ -19,6 +19,13 @@ extension ExperimentInstability {
         } else {
             s = InstabilitySweep.standard(steps: steps ?? 50, seeds: seeds ?? 2)
         }
+        if let conditions {
+            let names = conditions.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            for n in names where !s.conditions.contains(where: { $0.name == n }) {
+                throw ValidationError("unknown condition '\(n)'; conditions: \(s.conditions.map(\.name).joined(separator: ", "))")
+            }
+            s.conditions = s.conditions.filter { names.contains($0.name) }
+        }
         if quick {     // the pipeline on a few small steps, one seed: proves nothing
             s.shared.steps = steps ?? 3
             s.shared.promptsPerStep = 4
