@@ -82,7 +82,8 @@ extension ExperimentInstability {
         var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
         if TrainCheckpoint.hasState(dir) {
             let (policy, state, m, v) = try TrainCheckpoint.load(dir)
-            guard state.kind == "pretrain", state.configJSON == trainer.state.configJSON, state.step <= step else {
+            let same = (try? JSONDecoder().decode(PretrainConfig.self, from: Data(state.configJSON.utf8))) == c
+            guard state.kind == "pretrain", same, state.step <= step else {
                 throw ValidationError("\(dir.path) holds another training run than the demo's pretraining up to step \(step); remove it or use another --out")
             }
             if state.step == step { return dir }
