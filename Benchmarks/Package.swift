@@ -5,12 +5,12 @@ import Foundation
 // Kernel and end-to-end benchmarks, kept out of the root package so the main build stays lean.
 // Run: cd Benchmarks && swift run -c release kernel-bench [--threads N] [--filter TEXT]... [--quick | --budget S]
 
-// Same code-generation flags as the root package, so the figures describe what the project ships.
-let cpuFlags: [SwiftSetting] = {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          info.contains(" avx2"), info.contains(" fma") else { return [] }
-    return [.unsafeFlags(["-target-cpu", "haswell"])]
-}()
+// Same code-generation flags as the root package's tensor targets, so the figures describe what it ships.
+#if arch(x86_64)
+let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let cpuFlags: [SwiftSetting] = []
+#endif
 let fast: [SwiftSetting] = cpuFlags + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                                        .unsafeFlags(["-Xcc", "-fno-math-errno"])]
 

@@ -92,7 +92,7 @@ public struct InstabilityReport {
         var grad: [PlotSeries] = []
         for (i, s) in summaries.enumerated() {
             for (run, st) in zip(s.runs, s.stats) {
-                let pts = run.metrics.enumerated().map { (x: Double($0.offset + 1), y: $0.element["grad_norm"] ?? .nan) }
+                let pts = run.metrics.enumerated().map { (x: Double($0.offset + 1), y: $0.element["actor/grad_norm"] ?? .nan) }
                 grad.append(PlotSeries(name: s.arm.name, color: color(i), points: pts, lineWidth: 1.4,
                                        opacity: s.runs.count > 1 ? 0.8 : 1, markers: st.spikeSteps))
             }
@@ -119,8 +119,8 @@ public struct InstabilityReport {
             title: "Low-probability policy tokens (p < 1e-3) per step", xLabel: "GRPO step",
             yLabel: "fraction of policy tokens",
             series: summaries.enumerated().flatMap { i, s in [
-                PlotSeries(name: s.arm.name, color: color(i), points: meanSeries(s, "low_prob_1e-3", movingAverage: ma)),
-                PlotSeries(name: s.arm.name + " after tool", color: color(i), points: meanSeries(s, "low_prob_after_tool", movingAverage: ma),
+                PlotSeries(name: s.arm.name, color: color(i), points: meanSeries(s, "tir/low_prob/1e-3", movingAverage: ma)),
+                PlotSeries(name: s.arm.name + " after tool", color: color(i), points: meanSeries(s, "tir/low_prob/after_tool", movingAverage: ma),
                            dashed: true, lineWidth: 1.4, inLegend: false),
             ] }, percentY: true,
             notes: ["solid: all policy tokens", "dashed: first 4 tokens after", "a tool observation"] + avgNotes)
@@ -137,7 +137,7 @@ public struct InstabilityReport {
         return [
             ("grad_norm", gradChart),
             ("grad_attribution", attribution),
-            ("accuracy", meanChart("accuracy", "Training accuracy per step (training batches)", "correct trajectories")),
+            ("accuracy", meanChart("tir/accuracy", "Training accuracy per step (training batches)", "correct trajectories")),
             ("low_prob", low),
         ]
     }
@@ -271,7 +271,7 @@ public struct InstabilityReport {
         ## Files
 
         - `summary.csv`: per arm, mean and sd over seeds of every column above; `runs.csv`: per arm and seed, with the spike steps.
-        - `arms/<arm>/seed-<k>/metrics.jsonl`: every metric of every step (`grad_norm` is the pre-clip norm, mean over the step's updates; `grad_norm_max` the largest); `config.json` next to it.
+        - `arms/<arm>/seed-<k>/metrics.jsonl`: every metric of every step, named as in docs/METRICS.md (`actor/grad_norm` is the pre-clip norm, mean over the step's updates; `tir/grad_norm_max` the largest); `tb/` the same for `tensorboard --logdir arms`; `config.json` next to it.
         - `grad_norm.svg`, `grad_attribution.svg`, `accuracy.svg`, `low_prob.svg`\(pngs ? " and their PNGs" : ""); `experiment.json`: the settings.
 
         """

@@ -108,7 +108,7 @@ public struct InstabilityExperiment {
                 let tasks = ToyData(seed: item.seed, difficulty: c.difficulty).trainTasks
                 metrics = try await grpo.run(base: base, tasks: tasks, executor: executor, resume: resume) { m in
                     freshSteps += 1
-                    freshSeconds += m["time_step"] ?? 0
+                    freshSeconds += m["timing_s/step"] ?? 0
                     let left = totalSteps - doneSteps - Int(m["step"] ?? 0)
                     progress(ExperimentProgress(arm: item.arm, seed: item.seed, run: i, runs: plan.count, metrics: m,
                                                 elapsed: Date().timeIntervalSince(start),

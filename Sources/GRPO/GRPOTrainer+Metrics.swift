@@ -4,7 +4,7 @@ import Rollout
 extension GRPOTrainer {
     /// 4. Metrics: one JSONL line per step. The `tir/` keys are the gradient attribution, `training/` and
     /// `rollout_corr/` (verl's names) appear only with recomputed old log-probs / a rollout correction.
-    func metrics(_ rollout: RolloutBatch, _ p: PreparedBatch, _ u: UpdateResult, seconds: Double) -> [String: Double] {
+    func metrics(_ rollout: RolloutBatch, _ p: PreparedBatch, _ u: UpdateResult, seconds: Double) throws -> [String: Double] {
         let trajectories = rollout.trajectories
         func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(max(1, xs.count)) }
         var m: [String: Double] = [:]
@@ -54,10 +54,11 @@ extension GRPOTrainer {
         m["tir/logit_grad_norm"] = mean(u.logitGradNorms)
         m.merge(u.attribution.metrics) { a, _ in a }
         if config.recomputeOldLogProbs {
-            m["time_old_logprob"] = p.recomputeSeconds
+            m["timing_s/old_log_prob"] = p.recomputeSeconds
             m.merge(p.mismatch.metrics) { a, _ in a }
         }
         m.merge(u.importance.metrics) { a, _ in a }
+        m.merge(try batchMetrics(trajectories, advantages: p.advantages, masks: p.masks, loss: u.lossStats)) { own, _ in own }
         return m
     }
 }

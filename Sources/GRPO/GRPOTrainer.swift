@@ -4,7 +4,7 @@ import Rollout
 import Tensor
 import Training
 
-/// The GRPO loop of DESIGN.md, one step in four parts: collect (rollout B prompts x G samples), prepare
+/// The GRPO loop of docs/DESIGN.md, one step in four parts: collect (rollout B prompts x G samples), prepare
 /// (group advantages, trajectory filters, loss masks, optionally recomputed old log-probs), update (per PPO
 /// epoch M mini-batch updates: micro-batched log-probs with grad -> clipped surrogate over the loss mask ->
 /// backward -> pre-clip grad norm -> non-finite check -> clip -> AdamW) and metrics.
@@ -62,7 +62,7 @@ public final class GRPOTrainer {
         let prepared = try prepare(rollout.trajectories)
         let updates = try update(prepared)
         step += 1
-        return metrics(rollout, prepared, updates, seconds: Date().timeIntervalSince(start))
+        return try metrics(rollout, prepared, updates, seconds: Date().timeIntervalSince(start))
     }
 
     /// A step's trajectories, in group order, with the rollout's timing.

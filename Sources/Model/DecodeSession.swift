@@ -92,8 +92,8 @@ public final class DecodeSession {
                 } else {
                     // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
                     // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
-                    // per GEMM and per attention. Measured (release, small config, 16 rows, alternating runs):
-                    // 8.8-12.4k vs 6.2-7.5k new tokens/s.
+                    // per GEMM and per attention: a decode step is too small to pay for many forks
+                    // (docs/PERFORMANCE.md, decoding).
                     Kernels.withSingleThreadedBLAS {
                         parallelFor(groups.count) { range in
                             for g in range {
@@ -110,16 +110,22 @@ public final class DecodeSession {
     }
 
     /// Feeds of at most this many rows, and decode steps (one row per item) of any size, are split by items
-    /// over the workers; larger prefills split each GEMM instead. Measured (release, alternating binaries):
-    /// 128 decode rows split by items, 5 pairs: mean 17.4k vs 16.5k new tokens/s (small, --batch 128); a
-    /// 256-row prefill (base) is faster split per GEMM.
+    /// over the workers; larger prefills split each GEMM instead, where one product has enough work for every
+    /// worker. Both sides of the threshold were measured (docs/PERFORMANCE.md, decoding).
     static let itemSplitMaxRows = 64
+
+    /// Splitting by items makes every worker stream all the weights. That is cheap while they stay in the
+    /// last-level cache, and doubles the memory traffic of a bandwidth-bound step when they do not: then each
+    /// GEMM is split over output features instead, so the weights are read once per step.
+    private lazy var weightsFitInCache: Bool = policy.parameterCount * 4 <= lastLevelCacheBytes()
 
     /// Consecutive item ranges with about equal row counts, one per worker (one range when not worth it).
     private func workerGroups(_ t: RowTable) -> [(items: Range<Int>, rows: Range<Int>)] {
         let items = t.last.count, n = t.slot.count
         let parts = min(Threads.count, items, scratches.count)
-        guard parts > 1, n <= Self.itemSplitMaxRows || n == items else { return [(0..<items, 0..<n)] }
+        guard parts > 1, weightsFitInCache, n <= Self.itemSplitMaxRows || n == items else {
+            return [(0..<items, 0..<n)]
+        }
         var groups: [(items: Range<Int>, rows: Range<Int>)] = []
         var item = 0, row = 0
         for p in 0..<parts {
@@ -263,4 +269,15 @@ private final class Scratch {
         att = .allocate(capacity: n * d); gu = .allocate(capacity: n * 2 * f)
         rows = n
     }
+}
+
+/// The size of the last-level cache this CPU's core 0 sits behind, from sysfs ("32768K"), or 32 MiB when
+/// unknown. (sysconf's figure can be the whole package's, e.g. 12 chiplets' L3 together on an EPYC.)
+func lastLevelCacheBytes() -> Int {
+    let text = (try? String(contentsOfFile: "/sys/devices/system/cpu/cpu0/cache/index3/size", encoding: .utf8)) ?? ""
+    let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let unit = t.last.map { ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30][String($0)] ?? 1 } ?? 1
+    let digits = t.hasSuffix("K") || t.hasSuffix("M") || t.hasSuffix("G") ? String(t.dropLast()) : t
+    if let n = Int(digits), n > 0 { return n * unit }
+    return 32 << 20
 }

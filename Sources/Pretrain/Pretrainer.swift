@@ -23,12 +23,11 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// The demo's policy: 4 layers like `small`, half its width (about 2.4x faster to train here), with room
-    /// for multi-turn episodes. The head is untied and the token embeddings get no weight decay: in this
-    /// corpus a digit's identity predicts nothing until the policy can copy numbers. With a tied, decayed table
-    /// the ten digit vectors collapsed (mean cosine 0.86) and copying had not started after 1000 steps;
-    /// untied and undecayed, the held-out loss breaks down from about step 900 (reliably across seeds only
-    /// with the counting drills, `countingDrills`).
+    /// The demo's policy: 4 layers like `small`, half its width (cheaper to train), with room for multi-turn
+    /// episodes. The head is untied and the token embeddings get no weight decay: in this corpus a digit's
+    /// identity predicts nothing until the policy can copy numbers, so with a tied, decayed table the ten digit
+    /// vectors collapse towards one another and copying does not start; untied and undecayed, it starts
+    /// (reliably across seeds only with the counting drills, `countingDrills`). Figures: docs/PERFORMANCE.md.
     public static let demoPolicy = PolicyConfig(dim: 128, layers: 4, heads: 4, ffn: 352, context: 512, tiedHead: false)
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 
-// Final-answer extraction and equivalence (DESIGN.md: final answer = the last \boxed{...} in policy text).
+// Final-answer extraction and equivalence (docs/DESIGN.md: final answer = the last \boxed{...} in policy text).
 
 /// The content of the LAST complete \boxed{...} in `text`, braces balanced (so \boxed{\frac{1}{2}} gives
 /// "\frac{1}{2}"), trimmed. Escaped braces \{ \} do not count. An unclosed \boxed{ (e.g. a truncated turn)

@@ -14,7 +14,9 @@ public struct CodeOutcome: Sendable {
 
 /// Runs code blocks (concurrently, results in order). The sandbox pool is the real one; tests may fake it.
 public protocol CodeExecutor: AnyObject {
-    func execute(_ codes: [String]) async -> [CodeOutcome]
+    /// Throws when the executor cannot run code at all (the run must stop rather than show the policy
+    /// infrastructure errors).
+    func execute(_ codes: [String]) async throws -> [CodeOutcome]
 }
 
 /// Wall time and volume of one rollout batch.
@@ -145,7 +147,7 @@ public final class EpisodeEngine {
             }
             if !runnable.isEmpty, let executor {
                 let t1 = Date()
-                let outcomes = await executor.execute(runnable.map(\.code))
+                let outcomes = try await executor.execute(runnable.map(\.code))
                 guard outcomes.count == runnable.count else {
                     throw RolloutError("the code executor returned \(outcomes.count) outcomes for \(runnable.count) code blocks")
                 }

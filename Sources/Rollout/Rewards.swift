@@ -1,4 +1,4 @@
-// Reward schemes (DESIGN.md): ToRL +1/-1, SimpleTIR 1/0, optional executability penalty. Pluggable: a
+// Reward schemes (docs/DESIGN.md): ToRL +1/-1, SimpleTIR 1/0, optional executability penalty. Pluggable: a
 // user-defined scheme is any type with `reward(_ input: RewardInput) -> Float`.
 
 /// Everything a reward scheme may look at, reduced to plain facts about one finished trajectory.

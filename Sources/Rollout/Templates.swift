@@ -1,4 +1,4 @@
-/// The text format of an episode (ToRL style, DESIGN.md "Text format of an episode"):
+/// The text format of an episode (ToRL style, docs/DESIGN.md "The episode format"):
 ///
 ///     Question: What is 4817*362-95?\n            <- prompt
 ///     ```python\nprint(4817*362-95)\n```\n          <- policy: code block (the turn ends at the closing fence)

@@ -9,7 +9,7 @@ public enum ExecutionStatus: String, Codable, Sendable {
     case ok            // ran to completion with exit code 0
     case error         // raised / non-zero exit
     case timeout       // killed at the wall-clock limit
-    case failed        // memory/output limit, signal, or sandbox failure
+    case failed        // memory/output limit or signal (a failure of the sandbox itself is never recorded)
 }
 
 /// One policy turn: the policy tokens it wrote, and the tool observation inserted after it (if any).

@@ -5,10 +5,8 @@ import COpenBLAS
 // in blocks of `attentionBlock` rows; a block's scores against only the keys it may see (0..<last query
 // position + 1) come from one small sgemm, softmax runs in place on that [block, keys] scratch, and a
 // second sgemm multiplies by V. Only the per-query log-sum-exp is kept for backward, which recomputes the
-// probabilities block by block (dS = P * (dP - rowsum(dO * O))).
-// Measured (release, B=16 T=256 H=4 hd=64, 2 shared cores): these sgemm blocks took 12.7 ms forward and
-// 21 ms forward+backward, SIMD16 dot/axpy loops over hd 17.5 ms and 49 ms. Block 64 beat 32 and 128
-// (one thread, fwd+bwd: 34.5 vs 34.9-38.7 vs 39 ms); the sgemm calls run near BLAS peak (~57 GFLOP/s).
+// probabilities block by block (dS = P * (dP - rowsum(dO * O))). Small sgemm blocks beat SIMD dot/axpy
+// loops over the head dimension, because the sgemm calls run near BLAS peak (docs/PERFORMANCE.md).
 
 extension Kernels {
     /// Query rows per block: big enough for an efficient sgemm, small enough that the causal waste (keys

@@ -9,7 +9,9 @@ import COpenBLAS
 /// OPENBLAS_CORETYPE=Haswell on AVX-512 CPUs. So `tir` chooses the core itself from the CPU's feature flags
 /// (`chooseCore`) and switches to it at start-up (`configure`), via the DYNAMIC_ARCH entry points
 /// `gotoblas_dynamic_quit` / `gotoblas_dynamic_init`, looked up with dlsym so other builds report "not
-/// available". Results change in the last bits (different summation order), not in meaning.
+/// available". On an AVX-512 CPU the AVX-512 sgemm kernels ("SkylakeX", "Cooperlake") do twice the work per
+/// cycle of the AVX2 ones ("Haswell"); figures in docs/PERFORMANCE.md. Results change in the last bits
+/// (different summation order), not in meaning.
 public enum BLAS {
     /// The OpenBLAS kernel family in use, e.g. "Haswell", "SkylakeX", "Cooperlake".
     public static var coreName: String { String(cString: openblas_get_corename()) }

@@ -120,8 +120,7 @@ private func prefetchRows(_ p: UnsafePointer<Float>, rows: Int, headDim hd: Int)
 }
 
 /// How many keys (rows of K or V) ahead the loops prefetch. The hardware prefetcher stops at each 4 KB
-/// page, and one head's keys span several. Measured (release, small decode bench, alternating binaries):
-/// 18.8-21.5k vs 17.7-19.5k new tokens/s without.
+/// page, and one head's keys span several (docs/PERFORMANCE.md, decoding).
 private let prefetchKeys = 8
 
 @inline(__always)

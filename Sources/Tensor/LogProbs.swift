@@ -1,26 +1,8 @@
 import Foundation
 
-extension Kernels {
-    /// Per row of logits[N,V]: lse[i] = log sum_j exp(x[i,j]); out[i] = x[i, t_i] - lse[i].
-    public static func gatherLogProbs(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows: Int,
-                                      vocab: Int, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
-        parallelFor(rows, minChunk: 16) { range in
-            for i in range {
-                let x = logits + i * vocab
-                var mx = -Float.infinity
-                for j in 0..<vocab { mx = max(mx, x[j]) }
-                var s: Float = 0
-                for j in 0..<vocab { s += expf(x[j] - mx) }
-                let l = mx + logf(s)
-                lse[i] = l
-                out[i] = x[Int(targets[i])] - l
-            }
-        }
-    }
-}
-
 /// Fused log-softmax + gather: the log-probability of each row's target token. Keeps only the per-row
 /// log-sum-exp for backward (softmax is recomputed there), never a full probability tensor.
+/// The same row kernels as `crossEntropy`, with the sign flipped: out_i = -(lse_i - x[i, t_i]).
 /// logits: [N,V], targets: N ids in 0..<V -> [N]
 public func gatherLogProbs(_ logits: Tensor, targets: [Int32]) throws -> Tensor {
     try check(logits.rank == 2, "gatherLogProbs needs logits [N,V], got \(logits.shape)")
@@ -32,18 +14,20 @@ public func gatherLogProbs(_ logits: Tensor, targets: [Int32]) throws -> Tensor 
     let out = Tensor(uninitialized: [n])
     let lse = Tensor(uninitialized: [n])
     targets.withUnsafeBufferPointer { t in
-        Kernels.gatherLogProbs(logits: logits.data, targets: t.baseAddress!, rows: n, vocab: v, out: out.data, lse: lse.data)
+        if n > 0 {
+            Kernels.crossEntropyRows(logits: logits.data, targets: t.baseAddress!, rows: n, vocab: v,
+                                     loss: out.data, lse: lse.data)
+        }
     }
+    for i in 0..<n { out.data[i] = -out.data[i] }
     return Tensor.record(out, inputs: [logits]) { out in
-        // d out_i / d x_ij = [j == t_i] - softmax_ij
-        let g = out.grad!, dx = logits.ensureGrad(), x = logits.data, l = lse.data
+        // d out_i / d x_ij = [j == t_i] - softmax_ij: softmaxMinusOneHot with scale -g_i
+        let scale = (0..<n).map { -out.grad![$0] }
+        let (dx, beta) = logits.gradForFullWrite()
         targets.withUnsafeBufferPointer { t in
-            parallelFor(n, minChunk: 16) { range in
-                for i in range where g[i] != 0 {
-                    let gi = g[i], row = x + i * v, drow = dx + i * v, li = l[i]
-                    for j in 0..<v { drow[j] -= gi * expf(row[j] - li) }
-                    drow[Int(t[i])] += gi
-                }
+            scale.withUnsafeBufferPointer { c in
+                Kernels.softmaxMinusOneHot(logits: logits.data, lse: lse.data, targets: t.baseAddress!,
+                                           scale: c.baseAddress!, rows: n, vocab: v, dx: dx, beta: beta)
             }
         }
     }

@@ -38,7 +38,7 @@ public enum Kernels {
         }
     }
 
-    /// Below this many multiply-adds (~25 µs on one core) a second worker costs more than it saves.
+    /// Below this many multiply-adds a fork (waking a second worker) costs more than the worker saves.
     static let gemmSplitMACs = 1 << 21
 
     /// One single-threaded OpenBLAS call.

@@ -4,9 +4,8 @@ import COpenBLAS
 /// Thread settings shared by every kernel. All parallelism is ours: loops split rows over `count` workers
 /// of the `WorkerPool`, and `Kernels.sgemm` splits large products the same way over single-threaded
 /// OpenBLAS calls. OpenBLAS's own threads stay off: after each call its workers spin (sched_yield) for
-/// a long time, competing with our workers. Measured (release, small-config training step, one process
-/// alternating modes step by step): OpenBLAS with 2 threads 0.74-1.17 CPU-s per step, our split 0.58-0.98,
-/// one thread 0.58-0.97 (the split costs no extra CPU; OpenBLAS threading wastes ~0.15-0.2 s per step).
+/// a long time, competing with our workers and burning CPU time that our own split does not
+/// (docs/PERFORMANCE.md).
 public enum Threads {
     nonisolated(unsafe) public private(set) static var count: Int = {
         openblas_set_num_threads(1)   // before any BLAS call: this initializer runs on first use of `count`

@@ -3,8 +3,8 @@ import Foundation
 /// Few-row linear layers for KV-cache decode steps.
 ///
 /// A decode step multiplies a handful of rows (one per live sequence) by every weight matrix. OpenBLAS packs
-/// the whole weight matrix B into its own panel layout on every call (`sgemm_incopy`, ~20% of a decode
-/// profile), which only pays off when many rows reuse the packed panels. Here the few rows are packed
+/// the whole weight matrix B into its own panel layout on every call (`sgemm_incopy`, a large share of a
+/// decode profile), which only pays off when many rows reuse the packed panels. Here the few rows are packed
 /// instead (x transposed into xt[inDim, rowsPadded], at most 32 x inDim floats) and W is streamed in place:
 /// for a block of output features, each step along k broadcasts W[n, k] and multiply-adds it into SIMD8
 /// accumulators that hold 8 rows each (an outer-product register block: 6 features x 16 rows, or 12

@@ -9,6 +9,30 @@ extension Kernels {
         return m + logf(expSum(x, n, shift: m))
     }
 
+    /// The gradient of every loss built from per-row log-softmax at a target: for each row i with scale c_i,
+    /// dx[i,j] = beta * dx[i,j] + c_i * (softmax(x_i)_j - [j == t_i]), softmax from the saved lse. Rows with
+    /// c_i = 0 get exactly zero (stored when beta is 0, untouched otherwise).
+    /// logits, dx: [rows,vocab]; lse, scale: [rows]; targets: rows ids in 0..<vocab
+    public static func softmaxMinusOneHot(logits: UnsafePointer<Float>, lse: UnsafePointer<Float>,
+                                          targets: UnsafePointer<Int32>, scale: UnsafePointer<Float>, rows: Int,
+                                          vocab: Int, dx: UnsafeMutablePointer<Float>, beta: Float) {
+        parallelFor(rows, minChunk: 8) { r in
+            for i in r {
+                let c = scale[i], di = dx + i * vocab
+                if c == 0 {
+                    if beta == 0 { di.update(repeating: 0, count: vocab) }
+                    continue
+                }
+                if beta == 0 {
+                    expShiftScale(logits + i * vocab, di, vocab, shift: lse[i], scale: c)
+                } else {
+                    expShiftScaleAdd(logits + i * vocab, di, vocab, shift: lse[i], scale: c)
+                }
+                di[Int(targets[i])] -= c
+            }
+        }
+    }
+
     /// Row-wise log-softmax. x: [rows,vocab] -> out: [rows,vocab] (out may alias x).
     public static func logSoftmax(x: UnsafePointer<Float>, rows: Int, vocab: Int, out: UnsafeMutablePointer<Float>) {
         parallelFor(rows, minChunk: 8) { r in
@@ -89,24 +113,13 @@ public func crossEntropy(_ logits: Tensor, targets: [Int32], mask: [Float]? = ni
     return Tensor.record(out, inputs: [logits]) { out in
         // d loss / d x_ij = m_i / W * (softmax_ij - [j == t_i])
         guard total > 0 else { return }
-        let g = out.grad![0] / total, x = logits.data, l = lse.data, (dx, beta) = logits.gradForFullWrite()
-        weights.withUnsafeBufferPointer { w in
-            targets.withUnsafeBufferPointer { t in
-                parallelFor(n, minChunk: 8) { r in
-                    for i in r {
-                        let c = g * w[i], di = dx + i * v
-                        if beta == 0 {   // first gradient for the logits: store every row (zeros where masked)
-                            if w[i] != 0 {
-                                Kernels.expShiftScale(x + i * v, di, v, shift: l[i], scale: c)
-                            } else {
-                                di.update(repeating: 0, count: v)
-                            }
-                        } else if w[i] != 0 {
-                            Kernels.expShiftScaleAdd(x + i * v, di, v, shift: l[i], scale: c)
-                        }
-                        if w[i] != 0 { di[Int(t[i])] -= c }
-                    }
-                }
+        let g = out.grad![0] / total
+        let scale = weights.map { g * $0 }
+        let (dx, beta) = logits.gradForFullWrite()
+        targets.withUnsafeBufferPointer { t in
+            scale.withUnsafeBufferPointer { c in
+                Kernels.softmaxMinusOneHot(logits: logits.data, lse: lse.data, targets: t.baseAddress!,
+                                           scale: c.baseAddress!, rows: n, vocab: v, dx: dx, beta: beta)
             }
         }
     }

@@ -4,11 +4,8 @@ import Synchronization
 ///
 /// A step allocates the same activation and gradient buffers as the step before. glibc serves those from a
 /// per-thread arena, deletes the arena's 64 MB heap once it is empty again and maps a fresh one the next
-/// step, so every step page-faulted its working set back in (zeroing each page) and unmapped it again.
-/// Measured (release, 20 `tir pretrain` steps, strace): 118 munmaps of 64 MB heaps, about 0.3 s of system
-/// time (47 before the `WorkerPool`; why the pool's thread made glibc delete more heaps is not known).
-/// With this cache, alternating binaries: 40 pretraining steps 41.5-42.4k tokens/s vs 27.2-27.4k (and
-/// 37.3-40.1k before the pool); `tir bench train --config small` 15.6-16.0k vs 10.4-12.0k before both.
+/// step, so every step page-faulted its working set back in (zeroing each page) and unmapped it again
+/// (docs/PERFORMANCE.md).
 /// Buffers of at least `minBytes` are kept here by exact element count and handed out again; smaller ones
 /// stay with malloc, whose bins reuse them without touching the kernel.
 enum StorageCache {

@@ -25,6 +25,11 @@ public final class Tensor {
     private let storageOwner: AnyObject?    // keeps an arena alive while a view exists
     var parents: [Tensor] = []
     var backwardFn: ((Tensor) -> Void)?
+    private var recordingOp: String?     // `#function` of the op that recorded `backwardFn`
+
+    /// The name of the op whose backward rule this tensor carries ("matmul", "rmsNorm", ...); nil for leaves
+    /// and for results computed without a tape.
+    public var opName: String? { recordingOp.map { String($0.prefix { $0 != "(" }) } }
 
     /// A new zero-filled tensor.
     public init(zeros shape: [Int], requiresGrad: Bool = false) {
@@ -112,7 +117,8 @@ public final class Tensor {
 
     /// Reverse-mode sweep: seeds this tensor's gradient (1 for a scalar, or `seed`, one value per element)
     /// and runs every recorded backward closure in reverse topological order. Gradients accumulate.
-    public func backward(seed: [Float]? = nil) throws {
+    /// With `profile`, each backward rule's wall time is added to it under its op name.
+    public func backward(seed: [Float]? = nil, profile: BackwardProfile? = nil) throws {
         guard requiresGrad else { throw TensorError("backward() on a tensor that does not require grad") }
         if let seed {
             guard seed.count == count else { throw TensorError("backward(seed:) needs \(count) values, got \(seed.count)") }
@@ -124,13 +130,16 @@ public final class Tensor {
         }
         for t in topologicalOrder().reversed() {
             guard let fn = t.backwardFn, t.grad != nil else { continue }
+            guard let profile else { fn(t); continue }
+            let start = DispatchTime.now().uptimeNanoseconds
             fn(t)
+            profile.add(op: t.opName ?? "?", nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
         }
     }
 
     /// Drops the recorded graph below this tensor (frees activations early).
     public func detachGraph() {
-        for t in topologicalOrder() { t.parents = []; t.backwardFn = nil }
+        for t in topologicalOrder() { t.parents = []; t.backwardFn = nil; t.recordingOp = nil }
     }
 
     /// Inputs before outputs; iterative so deep graphs cannot overflow the stack.
@@ -169,13 +178,16 @@ public func noGrad<T>(_ body: () throws -> T) rethrows -> T {
 extension Tensor {
     /// Attaches `backward` to `out` when gradients are on and any input requires them. Ops call this after
     /// computing `out`. `backward(out)` must accumulate into `inputs[i].ensureGrad()` for inputs that
-    /// require grad. Also the entry point for ops defined outside this module (the GRPO loss).
+    /// require grad. Also the entry point for ops defined outside this module (the GRPO loss). `op` names the
+    /// rule in profiles; it defaults to the calling op's function name.
     @discardableResult
-    public static func record(_ out: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> Void) -> Tensor {
+    public static func record(_ out: Tensor, inputs: [Tensor], op: String = #function,
+                              backward: @escaping (Tensor) -> Void) -> Tensor {
         guard isGradEnabled, inputs.contains(where: { $0.requiresGrad }) else { return out }
         out.requiresGrad = true
         out.parents = inputs
         out.backwardFn = backward
+        out.recordingOp = op
         return out
     }
 }

@@ -5,9 +5,7 @@ import COpenBLAS
 /// Fork/join over persistent worker threads that spin for a short while after each job before they sleep
 /// (as OpenMP runtimes do). With GCD's concurrentPerform an idle worker parks at once, and waking it (a
 /// futex, and on this VM a halted vCPU) costs every fork tens of microseconds; decode steps and the many
-/// small kernels of a training step fork back to back. Measured (release, alternating old and new binary):
-/// `tir bench grpo` step 2.35-2.55 s vs 2.53-2.91 s with GCD; an 8-step `tir train` run spent 0.35 s per
-/// step in rollout vs 0.44 s, with byte-identical metrics.
+/// small kernels of a training step fork back to back (docs/PERFORMANCE.md).
 ///
 /// Chunks are claimed dynamically: the calling thread claims chunks too, so a late or slow worker never
 /// holds up the job: the caller runs what is left. One job at a time; a fork requested while a job runs

@@ -1,7 +1,7 @@
 import Foundation
 import Rollout
 
-// The pretraining corpus of the toy world (DESIGN.md, issue 3 item 5): complete documents, prompt + response,
+// The pretraining corpus of the toy world (docs/DESIGN.md "The toy world"): complete documents, prompt + response,
 // as the policy should see them. Observation blocks are what the runner would insert: the exact stdout of
 // the code shown (computed in Swift, see ToyWorld.solve), formatted by `formatObservation`. Sloppy documents
 // still execute; the corpus never shows an error or a traceback. Train split only.

@@ -1,6 +1,6 @@
 import Rollout
 
-// The toy world (DESIGN.md): arithmetic a tiny policy cannot do in its head but can do with one or two
+// The toy world (docs/DESIGN.md): arithmetic a tiny policy cannot do in its head but can do with one or two
 // short Python calls. Every task carries its reference solution (code + the exact stdout Python prints),
 // computed here in Swift with overflow-checked Int64 arithmetic; a task whose numbers would overflow is
 // redrawn, so no printed number is ever wrong.

@@ -4,6 +4,7 @@ import GRPO
 import Model
 import Rollout
 import Tensor
+import Training
 
 /// `tir bench grpo`: seconds per full GRPO step on the shape of ../shared/reference/trl_reference.py:
 /// `small` policy (random init), B prompts x G samples, at most L new tokens, single turn, a cheap string
@@ -42,22 +43,22 @@ struct BenchGRPO: AsyncParsableCommand {
         let trainer = try GRPOTrainer(config: c, policy: policy, tasks: tasks, executor: nil)
         var rows: [[String: Double]] = []
         for s in 0...steps {
-            let m = try await trainer.trainStep()
+            let m = MetricNames.current(try await trainer.trainStep())
             if s > 0 { rows.append(m) }
-            if !json { printStepLine(m) }
+            if !json { Status.line("grpo step \(s)  " + grpoSummary(m), final: true) }
         }
-        let med = rows.sorted { $0["time_step"]! < $1["time_step"]! }[rows.count / 2]
+        let med = rows.sorted { $0["timing_s/step"]! < $1["timing_s/step"]! }[rows.count / 2]
         let out: [String: Any] = [
             "config": "small", "threads": Threads.count, "B": prompts, "G": samples, "max_new_tokens": maxNewTokens,
-            "step_s": med["time_step"]!, "rollout_s": med["time_rollout"]!, "logprob_s": med["time_logprob"]!,
-            "update_s": med["time_update"]!, "response_length": med["response_length"]!,
-            "completions_per_s": Double(prompts * samples) / med["time_step"]!,
-            "steps": rows.map { $0["time_step"]! },
+            "step_s": med["timing_s/step"]!, "rollout_s": med["tir/timing_s/rollout"]!, "logprob_s": med["tir/timing_s/logprob"]!,
+            "update_s": med["tir/timing_s/update"]!, "response_length": med["response_length/mean"]!,
+            "completions_per_s": Double(prompts * samples) / med["timing_s/step"]!,
+            "steps": rows.map { $0["timing_s/step"]! },
         ]
         if json { try printBenchJSON(out) } else {
             print(String(format: "bench grpo: %d x %d, <= %d new tokens, %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f)",
-                         prompts, samples, maxNewTokens, Threads.count, med["time_step"]!, med["time_rollout"]!,
-                         med["time_logprob"]!, med["time_update"]!))
+                         prompts, samples, maxNewTokens, Threads.count, med["timing_s/step"]!, med["tir/timing_s/rollout"]!,
+                         med["tir/timing_s/logprob"]!, med["tir/timing_s/update"]!))
         }
     }
 }

@@ -24,6 +24,8 @@ final class TrainingStep {
     let shape: ReferenceShape, policy: Policy, opt: AdamW
     let inputs: [Int32], targets: [Int32]
     var phase = [String: Double]()
+    /// When set, each step's backward adds its time by op here.
+    var backwardProfile: BackwardProfile?
     var tokens: Int { shape.batch * shape.ctx }
 
     init(_ shape: ReferenceShape) throws {
@@ -47,7 +49,7 @@ final class TrainingStep {
         let logits = try policy.logits(tokens: inputs, batch: shape.batch, seqLen: shape.ctx)
         let loss = try crossEntropy(logits, targets: targets)
         let t1 = Date()
-        try loss.backward()
+        try loss.backward(profile: backwardProfile)
         let t2 = Date()
         opt.update()
         let t3 = Date()
@@ -78,6 +80,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "small | base") var config = "small"
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Option(help: "Timed steps (median reported).") var steps = 5
+    @Flag(help: "Also report the backward time of each op, summed over the timed steps.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -86,15 +89,20 @@ struct BenchTrain: ParsableCommand {
         Threads.set(try positiveThreads(threads))
         let step = try TrainingStep(shape)
         for _ in 0..<2 { _ = try step.run() }
+        if profile { step.backwardProfile = BackwardProfile() }
         let med = median(try (0..<steps).map { _ in try step.run() })
-        let phase = step.phase
+        let phase = step.phase, backwardProfile = step.backwardProfile
+        step.backwardProfile = nil
         let (calls, bound) = try step.sgemmBound()
         let gflop = calls.reduce(0.0) { $0 + Double($1.value) * $1.key.flops } * 1e-9
-        let out: [String: Any] = ["config": config, "params": step.policy.parameterCount,
+        var out: [String: Any] = ["config": config, "params": step.policy.parameterCount,
                                   "batch": shape.batch, "ctx": shape.ctx, "step_s": med,
                                   "tokens_per_s": Double(step.tokens) / med, "last_step_split": phase,
                                   "gemm_gflop_per_step": gflop, "achieved_gemm_gflops": gflop / med,
                                   "sgemm_bound_s": bound, "fraction_of_sgemm_bound": bound / med]
+        if let backwardProfile {
+            out["backward_ops"] = backwardProfile.entries.map { ["op": $0.op, "calls": $0.calls, "seconds": $0.seconds] }
+        }
         if json { try printBenchJSON(out) } else {
             print(String(format: "bench train %@: %d params, batch %d x %d, %d threads: %.3f s/step, %.0f tokens/s",
                          config, step.policy.parameterCount, shape.batch, shape.ctx, Threads.count, med,
@@ -104,6 +112,7 @@ struct BenchTrain: ParsableCommand {
             print(String(format: "  GEMMs: %.1f GFLOP/step, %.0f GFLOP/s achieved; sgemm-bound limit %.3f s = %.0f%% of the step",
                          gflop, gflop / med, bound, 100 * bound / med))
             print("  " + MachineInfo.current.line)
+            if let backwardProfile { print("  backward by op, summed over \(steps) timed steps:\n" + backwardProfile.report) }
         }
     }
 }

@@ -45,13 +45,13 @@ struct Demo: AsyncParsableCommand {
         let run = GRPORun(config: gc, dir: dir.appendingPathComponent("grpo"))
         let metrics = try await run.run(base: baseDir, tasks: ToyData(seed: seed, difficulty: gc.difficulty).trainTasks,
                                         executor: try makeSandbox(timeout: gc.sandboxTimeout), resume: true,
-                                        progress: printStepLine)
+                                        progress: ProgressLine("grpo step", total: gc.steps).showGRPO)
         // 4. Evaluate the trained policy with the same tasks and samples.
         Status.info("[4/4] evaluating the trained policy")
         let after = try await evaluateOnHeldOut(try Checkpoint.load(run.checkpointDir), tasks: evalTasks,
                                                 samples: evalSamples, seed: seed)
         let table = beforeAfterTable(before, after)
-        let rewards = metrics.compactMap { $0["reward_mean"] }
+        let rewards = metrics.compactMap { $0["critic/score/mean"] }
         let summary = """
         \(table)
 

@@ -100,13 +100,15 @@ struct ExperimentInstability: AsyncParsableCommand {
                         + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)")
             let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
             defer { pool.shutdown() }
+            let line = ProgressLine("experiment step", total: experiment.plan.count * c.steps)
             runs = try await experiment.run(executor: pool) { p in
                 let m = p.metrics
                 func f(_ k: String) -> Double { m[k] ?? .nan }
-                Status.line(String(format: "[%d/%d] %@ seed %llu step %.0f/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs  elapsed %@  ETA %@",
-                                   p.run + 1, p.runs, p.arm.name, p.seed, f("step"), c.steps, f("grad_norm"), f("grad_norm_max"),
-                                   f("accuracy"), f("low_prob_1e-3"), f("void_turn_ratio"), f("exec_error_rate"),
-                                   f("time_step"), duration(p.elapsed), duration(p.eta)), final: true)
+                let step = Int(f("step"))
+                line.show(step: p.run * c.steps + step, String(format: "run %d/%d %@ seed %llu step %d/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs",
+                                   p.run + 1, p.runs, p.arm.name, p.seed, step, c.steps, f("actor/grad_norm"), f("tir/grad_norm_max"),
+                                   f("tir/accuracy"), f("tir/low_prob/1e-3"), f("env/void_turn_ratio"), f("tir/exec_error_rate"),
+                                   f("timing_s/step")), eta: p.eta, final: step == c.steps)
             }
         }
         var report = InstabilityReport(experiment: experiment, runs: runs)

@@ -57,13 +57,20 @@ extension ExperimentInstability {
                         + "\(c.promptsPerStep) x \(c.groupSize) -> \(outDir.path)")
             let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
             defer { pool.shutdown() }
+            let total = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count * c.steps
+            let line = ProgressLine("sweep step", total: total)
+            var before = 0, condition = "", runsOfCondition = 0   // steps of the conditions already finished
             results = try await runner.run(executor: pool) { cond, p in
                 let m = p.metrics
                 func f(_ k: String) -> Double { m[k] ?? .nan }
-                Status.line(String(format: "%@ [%d/%d] %@ seed %llu step %.0f/%d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs  ETA %@",
-                                   cond.name, p.run + 1, p.runs, p.arm.name, p.seed, f("step"), c.steps, f("grad_norm"),
-                                   f("grad_norm_max"), f("tir/lowprob_grad_share"), f("accuracy"), f("void_turn_ratio"),
-                                   f("time_step"), duration(p.eta)), final: true)
+                if cond.name != condition { before += runsOfCondition * c.steps; condition = cond.name }
+                runsOfCondition = p.runs
+                let step = Int(f("step"))
+                line.show(step: before + p.run * c.steps + step,
+                          String(format: "%@ run %d/%d %@ seed %llu step %d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs",
+                                 cond.name, p.run + 1, p.runs, p.arm.name, p.seed, step, f("actor/grad_norm"), f("tir/grad_norm_max"),
+                                 f("tir/lowprob_grad_share"), f("tir/accuracy"), f("env/void_turn_ratio"), f("timing_s/step")),
+                          final: step == c.steps)
             }
         }
         var report = SweepReport(results: results, sweep: s, outDir: outDir)
@@ -91,9 +98,10 @@ extension ExperimentInstability {
             try trainer.restore(state, m: m, v: v)
         }
         Status.info("pretraining the early base: the demo's schedule up to step \(step) -> \(dir.path)")
+        let progress = ProgressLine("early base step", total: step)
         while trainer.step < step {
             let loss = try trainer.trainStep()
-            Status.line(String(format: "early base step %d/%d  loss %.4f", trainer.step, step, loss), final: trainer.step == step)
+            progress.show(step: trainer.step, String(format: "loss %.4f", loss))
             if trainer.step % c.checkpointEvery == 0 || trainer.step == step {
                 try TrainCheckpoint.save(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, to: dir)
             }

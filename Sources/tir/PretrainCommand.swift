@@ -63,11 +63,20 @@ func pretrainBase(_ c: PretrainConfig, dir: URL, resume: Bool) async throws {
     }
     Status.info("pretraining \(trainer.policy.parameterCount) parameters for \(c.steps) steps of \(c.batch) x \(c.seqLen) tokens -> \(dir.path)")
     var lastHeldOut: Float?
+    // Beside the checkpoint directory, which every checkpoint replaces whole.
+    let tb = dir.deletingLastPathComponent().appendingPathComponent(dir.lastPathComponent + "-tb")
+    if trainer.step == 0 { try? FileManager.default.removeItem(at: tb) }
+    let board = try TensorBoardWriter(dir: tb, firstStep: trainer.step + 1)
+    Status.info("TensorBoard scalars: \(tb.path)")
+    var boardError: Error?
+    let line = ProgressLine("pretrain step", total: c.steps)
     try trainer.run(checkpointDir: dir) { p in
         if let h = p.heldOutLoss { lastHeldOut = h }
-        Status.line(String(format: "pretrain step %d/%d  loss %.4f  held-out %@  lr %.2e  %.0f tok/s  ETA %@",
-                           p.step, p.steps, p.loss, lastHeldOut.map { String(format: "%.4f", $0) } ?? "-",
-                           p.lr, p.tokensPerSecond, duration(p.etaSeconds)), final: p.step == p.steps)
+        do { try board.write(step: p.step, scalars: p.scalars) } catch { boardError = boardError ?? error }
+        line.show(step: p.step, String(format: "loss %.4f  held-out %@  lr %.2e  %.0f tok/s", p.loss,
+                                       lastHeldOut.map { String(format: "%.4f", $0) } ?? "-", p.lr, p.tokensPerSecond),
+                  eta: p.etaSeconds)
     }
+    if let boardError { throw boardError }
     if let h = lastHeldOut { Status.info(String(format: "held-out loss %.4f", h)) }
 }

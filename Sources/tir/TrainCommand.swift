@@ -32,16 +32,10 @@ struct Train: AsyncParsableCommand {
         defer { pool.shutdown() }
         let run = GRPORun(config: c, dir: url(out))
         let metrics = try await run.run(base: url(checkpoint), tasks: ToyData(seed: c.seed, difficulty: c.difficulty).trainTasks,
-                                        executor: pool, resume: resume, progress: printStepLine)
-        Status.info("reward  " + sparkline(metrics.compactMap { $0["reward_mean"] }))
-        Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(run.checkpointDir.path)")
+                                        executor: pool, resume: resume, progress: ProgressLine("grpo step", total: c.steps).showGRPO)
+        Status.info("reward  " + sparkline(metrics.compactMap { $0["critic/score/mean"] }))
+        let curves = try writeCurves(metrics, in: run.dir)
+        Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(run.checkpointDir.path)\ncurves: \(curves.path)"
+                    + "\nTensorBoard: tensorboard --logdir \(run.dir.deletingLastPathComponent().path)")
     }
-}
-
-func printStepLine(_ m: [String: Double]) {
-    func f(_ k: String) -> Double { m[k] ?? .nan }
-    Status.line(String(format: "grpo step %.0f  reward %+.3f  acc %.2f  grad %.3f  tool %.2f  void %.2f  len %.0f  %.1fs (rollout %.1f, sandbox %.1f, update %.1f)",
-                       f("step"), f("reward_mean"), f("accuracy"), f("grad_norm"), f("tool_call_rate"),
-                       f("void_turn_ratio"), f("response_length"), f("time_step"), f("time_rollout"),
-                       f("time_sandbox"), f("time_update") + f("time_logprob")), final: true)
 }

@@ -58,7 +58,7 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(runs.count, 4)
         for r in runs {
             XCTAssertEqual(r.metrics.count, 2)
-            for key in ["grad_norm", "grad_norm_max", "accuracy", "low_prob_1e-3", "void_turn_ratio", "tool_call_rate"] {
+            for key in ["actor/grad_norm", "tir/grad_norm_max", "tir/accuracy", "tir/low_prob/1e-3", "env/void_turn_ratio", "tir/tool_call_rate"] {
                 XCTAssertNotNil(r.metrics.last?[key], "\(r.arm.name) seed \(r.seed) has no \(key)")
             }
             let lines = try String(contentsOf: r.metricsURL, encoding: .utf8).split(separator: "\n")
@@ -77,7 +77,7 @@ final class ExperimentTests: XCTestCase {
         var again = 0
         let reused = try await experiment.run(executor: pool) { _ in again += 1 }
         XCTAssertEqual(again, 0)
-        XCTAssertEqual(reused.map { $0.metrics.map { $0["grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["grad_norm"] ?? -1 } })
+        XCTAssertEqual(reused.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } })
         XCTAssertEqual(try experiment.finishedRuns().count, 4)
         // ... but never across base policies: runs from another base are not "finished" for this one.
         let otherBase = root.appendingPathComponent("base2")
@@ -154,7 +154,7 @@ final class SweepTests: XCTestCase {
         XCTAssertNotNil(results[0].probe?.entropy)
         let tis = results[1].runs.first { $0.arm.importanceCorrection == .tis }!
         // The TIS arm recomputes old log-probs (rollout_corr/ metrics appear once a step has a trained token).
-        XCTAssertNotNil(tis.metrics.last?["time_old_logprob"])
+        XCTAssertNotNil(tis.metrics.last?["timing_s/old_log_prob"])
         XCTAssertTrue(try GRPOConfig.load(json: Data(contentsOf: tis.dir.appendingPathComponent("config.json"))).recomputeOldLogProbs)
         XCTAssertNotNil(results[0].runs[0].metrics.last?["tir/logit_grad_norm"])
         for r in results {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import GRPO
 import Model
+import Training
 
 /// Issue 6: a `tir train` run killed with SIGKILL mid-run resumes from its last checkpoint and ends exactly
 /// where an uninterrupted run ends (same metrics apart from timings, bit-identical weights).
@@ -35,7 +36,7 @@ final class KillResumeTests: XCTestCase {
     func withoutTimings(_ line: String) throws -> [String: Double] {
         let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
         var out: [String: Double] = [:]
-        for (k, v) in object where !k.hasPrefix("time_") { out[k] = (v as? NSNumber)?.doubleValue }
+        for (k, v) in object where !MetricNames.isTiming(k) { out[k] = (v as? NSNumber)?.doubleValue }
         return out
     }
 

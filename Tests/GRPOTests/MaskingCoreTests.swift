@@ -3,7 +3,7 @@ import Rollout
 import Tensor
 @testable import GRPO
 
-/// The heart of the project (DESIGN.md): only policy tokens of surviving trajectories carry gradient.
+/// The heart of the project (docs/DESIGN.md): only policy tokens of surviving trajectories carry gradient.
 /// 2 groups x 2 trajectories, roles prompt/policy/tool, one trajectory with a void turn, then
 /// logits -> gatherLogProbs -> policyLoss -> backward, checked row by row.
 final class MaskingCoreTests: XCTestCase {

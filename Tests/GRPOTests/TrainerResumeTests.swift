@@ -3,6 +3,7 @@ import Model
 import Rollout
 import Tensor
 import ToyWorld
+import Training
 @testable import GRPO
 
 /// Rewards even-length responses: varied, deterministic signal from a tiny untrained policy.
@@ -37,7 +38,7 @@ final class TrainerResumeTests: XCTestCase {
         let full = GRPORun(config: config(), dir: root.appendingPathComponent("full"))
         let a = try await full.run(base: base, tasks: tasks, executor: nil, resume: false, reward: EvenLengthReward()) { _ in }
         XCTAssertEqual(a.count, 3)
-        XCTAssertTrue(a.allSatisfy { ($0["reward_std"] ?? 0) > 0 && ($0["grad_norm"] ?? 0) > 0 },
+        XCTAssertTrue(a.allSatisfy { ($0["tir/score_std"] ?? 0) > 0 && ($0["actor/grad_norm"] ?? 0) > 0 },
                       "every step needs reward signal and a gradient for this test to mean anything")
 
         // Interrupted after step 1, then resumed: identical metrics (times aside) and identical weights.
@@ -49,7 +50,7 @@ final class TrainerResumeTests: XCTestCase {
         let b = try await split.run(base: base, tasks: tasks, executor: nil, resume: true, reward: EvenLengthReward()) { _ in }
         XCTAssertEqual(b.count, 3)
         for (x, y) in zip(a, b) {
-            for (k, v) in x where !k.hasPrefix("time_") { XCTAssertEqual(v, y[k]!, "\(k) at step \(x["step"]!)") }
+            for (k, v) in x where !MetricNames.isTiming(k) { XCTAssertEqual(v, y[k]!, "\(k) at step \(x["step"]!)") }
         }
         let pa = try Checkpoint.load(full.checkpointDir), pb = try Checkpoint.load(split.checkpointDir)
         XCTAssertEqual(memcmp(pa.arena.data, pb.arena.data, pa.arena.count * 4), 0)
@@ -86,7 +87,7 @@ final class TrainerResumeTests: XCTestCase {
             let run = GRPORun(config: c, dir: root.appendingPathComponent("skip-\(skip)"))
             let m = try await run.run(base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: false,
                                       reward: EvenLengthReward()) { _ in }
-            computed.append(m.map { $0["computed_fraction"]! }.reduce(0, +))
+            computed.append(m.map { $0["tir/computed_fraction"]! }.reduce(0, +))
             let p = try Checkpoint.load(run.checkpointDir)
             weights.append(Array(UnsafeBufferPointer(start: p.arena.data, count: p.arena.count)))
         }

@@ -32,4 +32,15 @@ final class MatMulTests: XCTestCase {
         let one = randomTensor([1, 1], seed: 4)
         XCTAssertEqual(try gatherLogProbs(one, targets: [0]).item(), 0, accuracy: 1e-6)
     }
+
+    /// Both losses on the same logits: the second backward accumulates into the first's gradient (beta 1),
+    /// and a row with zero upstream gradient contributes nothing.
+    func testLogProbLossesAccumulateOnSharedLogits() throws {
+        let x = randomTensor([4, 7], seed: 5)
+        try assertGradients([x]) { t in
+            let lp = try gatherLogProbs(t[0], targets: [1, 2, 6, 0])
+            let ce = try crossEntropy(t[0], targets: [3, 3, 0, 5], mask: [1, 0, 2, 1])
+            return try add(sum(lp), ce)
+        }
+    }
 }

@@ -22,6 +22,7 @@ while let a = args.popFirst() {
     }
 }
 if let threads { Threads.set(threads) }
+let machine = MachineInfo.configure()   // the OpenBLAS core for this CPU, as `tir` chooses it
 
 let allCases: [BenchCase] =
     linearCases(.small) + linearCases(.base)
@@ -37,6 +38,7 @@ let config = String(cString: openblas_get_config())
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
 }
+print(machine.line)
 print("kernel-bench: \(selected.count) ops, Tensor threads \(Threads.count), raw sgemm with \(Threads.count) OpenBLAS "
       + "threads (\(config)), best of reps, load average \(loadAverage())")
 var results: [BenchResult] = []
