@@ -3,9 +3,9 @@ import GRPO
 import Model
 import Training
 
-/// One arm of the instability experiment: the three knobs the arms differ in. Everything else comes from
-/// the shared `InstabilitySettings.shared` config, so arms see the same base policy, tasks, sampling
-/// seeds and compute (steps x prompts x samples).
+/// One arm of the instability experiment: the knobs the arms differ in. Everything else comes from the
+/// shared `InstabilitySettings.shared` config, so arms see the same base policy, tasks, sampling seeds and
+/// compute (steps x prompts x samples).
 public struct ExperimentArm: Codable, Equatable, Sendable {
     /// File-safe identifier: directory names, CSV rows, plot legends.
     public var name: String
@@ -15,31 +15,38 @@ public struct ExperimentArm: Codable, Equatable, Sendable {
     public var filterVoidTurns: Bool
     /// Tool-output tokens carry no gradient.
     public var maskToolTokens: Bool
+    /// TIS or MIS against the sampler's log-probs (turns on recomputed old log-probs).
+    public var importanceCorrection: ImportanceCorrection
 
-    public init(name: String, maxToolCalls: Int, filterVoidTurns: Bool, maskToolTokens: Bool) {
+    public init(name: String, maxToolCalls: Int, filterVoidTurns: Bool, maskToolTokens: Bool,
+                importanceCorrection: ImportanceCorrection = .none) {
         self.name = name
         self.maxToolCalls = maxToolCalls
         self.filterVoidTurns = filterVoidTurns
         self.maskToolTokens = maskToolTokens
+        self.importanceCorrection = importanceCorrection
     }
 
     /// "multi-turn (C=5), void filter off, tool mask on"
     public var label: String {
         (maxToolCalls <= 1 ? "single-turn (C=\(maxToolCalls))" : "multi-turn (C=\(maxToolCalls))")
             + ", void filter " + (filterVoidTurns ? "on" : "off") + ", tool mask " + (maskToolTokens ? "on" : "off")
+            + (importanceCorrection == .none ? "" : ", " + importanceCorrection.rawValue.uppercased())
     }
 
-    /// The shared config with this arm's three knobs.
+    /// The shared config with this arm's knobs.
     public func config(shared: GRPOConfig) -> GRPOConfig {
         var c = shared
         c.rollout.maxToolCalls = maxToolCalls
         c.filter.voidTurns = filterVoidTurns
         c.filter.maskToolTokens = maskToolTokens
+        c.correction.mode = importanceCorrection
+        if importanceCorrection != .none { c.correction.recomputeOldLogProbs = true }
         return c
     }
 
     /// The fields an arm owns: a shared override of one of them would silently be ignored.
-    public static let armKeys: Set<String> = ["rollout.maxToolCalls", "filter.voidTurns", "filter.maskToolTokens"]
+    public static let armKeys: Set<String> = ["rollout.maxToolCalls", "filter.voidTurns", "filter.maskToolTokens", "correction.mode"]
 
     /// The 2x2 of void-turn filtering x tool-output masking in the multi-turn setting, plus the single-turn
     /// arm with the standard recipe (filter on, mask on). The first arm is the naive multi-turn setting
@@ -52,6 +59,21 @@ public struct ExperimentArm: Codable, Equatable, Sendable {
             ExperimentArm(name: "multi-nofilter-nomask", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: false),
             ExperimentArm(name: "multi-filter-nomask", maxToolCalls: c, filterVoidTurns: true, maskToolTokens: false),
             ExperimentArm(name: "single-filter-mask", maxToolCalls: 1, filterVoidTurns: true, maskToolTokens: true),
+        ]
+    }
+
+    /// The naive multi-turn arm, void-turn filtering, TIS, MIS, and filtering with TIS: the fixes a sampler
+    /// that is not the trainer calls for.
+    public static func correctionArms(multiTurnCalls c: Int) -> [ExperimentArm] {
+        [
+            ExperimentArm(name: "multi-nofilter-mask", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: true),
+            ExperimentArm(name: "multi-filter-mask", maxToolCalls: c, filterVoidTurns: true, maskToolTokens: true),
+            ExperimentArm(name: "multi-nofilter-mask-tis", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: true,
+                          importanceCorrection: .tis),
+            ExperimentArm(name: "multi-nofilter-mask-mis", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: true,
+                          importanceCorrection: .mis),
+            ExperimentArm(name: "multi-filter-mask-tis", maxToolCalls: c, filterVoidTurns: true, maskToolTokens: true,
+                          importanceCorrection: .tis),
         ]
     }
 }

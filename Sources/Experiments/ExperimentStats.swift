@@ -83,6 +83,22 @@ public struct RunStats: Sendable {
                    explain: "updates skipped for a non-finite gradient, total"),
         StatColumn(key: "minutes", title: "minutes", percent: false, digits: 1,
                    explain: "wall-clock minutes of the run (sum of step times)"),
+        StatColumn(key: "nonfinite_steps", title: "non-finite steps", percent: false, digits: 0,
+                   explain: "steps with a non-finite gradient norm or a skipped update"),
+        StatColumn(key: "lowprob_grad_share", title: "grad share p<1e-3", percent: true, digits: 1,
+                   explain: "share of the logit-gradient mass (tir/lowprob_grad_share) on tokens sampled with p < 1e-3, mean over steps"),
+        StatColumn(key: "lowprob_grad_share_max", title: "max grad share p<1e-3", percent: true, digits: 1,
+                   explain: "the same, largest step"),
+        StatColumn(key: "after_tool_grad_share", title: "grad share after tool", percent: true, digits: 1,
+                   explain: "share of the logit-gradient mass on the first 4 policy tokens after a tool observation, mean over steps"),
+        StatColumn(key: "void_grad_share", title: "grad share void", percent: true, digits: 1,
+                   explain: "share of the logit-gradient mass on tokens of void turns, mean over steps"),
+        StatColumn(key: "clipped_grad_share", title: "clipped grad share", percent: true, digits: 1,
+                   explain: "share of the unclipped logit-gradient mass that clipping removed, mean over steps"),
+        StatColumn(key: "entropy_first", title: "entropy (first 5)", percent: false, digits: 3,
+                   explain: "mean entropy (nats) per loss token in the updates of the first \(finalWindow) steps"),
+        StatColumn(key: "probs_diff_mean", title: "rollout-trainer prob diff", percent: false, digits: 4,
+                   explain: "mean |p_rollout - p_trainer| per loss token (training/rollout_probs_diff_mean; only with recomputed old log-probs)"),
     ]
 
     /// Reduces one run's metrics lines (one per step, in order); `trajectoriesPerStep` = B x G.
@@ -112,6 +128,14 @@ public struct RunStats: Sendable {
             "zero_signal_groups": mean(series("tir/zero_std_groups")),
             "skipped_updates": series("tir/skipped_updates").reduce(0, +),
             "minutes": series("timing_s/step").reduce(0, +) / 60,
+            "nonfinite_steps": Double(metrics.filter { !($0["actor/grad_norm"]?.isFinite ?? false) || ($0["tir/skipped_updates"] ?? 0) > 0 }.count),
+            "lowprob_grad_share": mean(series("tir/lowprob_grad_share")),
+            "lowprob_grad_share_max": series("tir/lowprob_grad_share").max() ?? .nan,
+            "after_tool_grad_share": mean(series("tir/grad_share_after_tool")),
+            "void_grad_share": mean(series("tir/grad_share_void")),
+            "clipped_grad_share": mean(series("tir/clipped_grad_share")),
+            "entropy_first": mean(Array(metrics.prefix(Self.finalWindow)).compactMap { $0["actor/entropy"] }.filter(\.isFinite)),
+            "probs_diff_mean": mean(series("training/rollout_probs_diff_mean")),
         ]
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import Rollout
+import Tensor
 import Training
 
 /// Every knob of a GRPO run, in sections: the batch and schedule at the top, then `optimizer`, `loss`, `kl`,
@@ -18,10 +19,17 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var advantage: AdvantageEstimator = .grpo
     public var dynamicSampling: Bool = false
     public var maxResampleRounds: Int = 2
+    /// Passes over each rollout batch; updates per step = miniBatches x ppoEpochs, all but the first off-policy.
+    public var ppoEpochs: Int = 1
+    /// The rollout samples from a copy of the policy rounded to this format, and rounds its KV cache to
+    /// `rolloutKVCache`; training stays fp32 (a reduced-precision inference engine, docs/INSTABILITY.md).
+    public var rolloutWeights: NumberFormat = .fp32
+    public var rolloutKVCache: NumberFormat = .fp32
     public var checkpointEvery: Int = 10
     public var keepCheckpoints: Int = 2
     public var optimizer = OptimizerConfig()
     public var loss = PolicyLossConfig()
+    public var correction = ImportanceCorrectionConfig()
     public var kl = KLConfig()
     public var filter = TrajectoryFilter()
     public var rollout = RolloutConfig()
@@ -41,10 +49,12 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         try check.int("miniBatches", miniBatches, 1...(promptsPerStep * groupSize))
         try check.int("microBatch", microBatch, 1...4096)
         try check.int("maxResampleRounds", maxResampleRounds, 0...100)
+        try check.int("ppoEpochs", ppoEpochs, 1...100)
         try check.int("checkpointEvery", checkpointEvery, 0...10_000_000)
         try check.int("keepCheckpoints", keepCheckpoints, 1...1000)
         try optimizer.validate(check.section("optimizer"))
         try loss.validate(check.section("loss"))
+        try correction.validate(check.section("correction"))
         try kl.validate(check.section("kl"))
         try rollout.validate(check.section("rollout"))
         try sandbox.validate(check.section("sandbox"))
@@ -80,6 +90,9 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("maxResampleRounds", "extra rollout rounds allowed by dynamic sampling per step"),
         ("checkpointEvery", "save a resumable checkpoint every K steps (0 = only at the end)"),
         ("keepCheckpoints", "checkpoint-NNNNNN/ directories kept in the run (the newest ones)"),
+        ("ppoEpochs", "passes over each rollout batch (each of M mini-batches); updates per step = miniBatches x ppoEpochs, all but the first off-policy"),
+        ("rolloutWeights", "fp32 | bf16 | fp16: the rollout samples from a copy of the policy rounded to this format (training stays fp32)"),
+        ("rolloutKVCache", "fp32 | bf16 | fp16: the rollout's KV cache rounds keys and values to this format"),
         ("optimizer.lr", "peak learning rate of AdamW"),
         ("optimizer.schedule", "constant | cosine (linear warmup, then cosine to 10% of peak)"),
         ("optimizer.warmupSteps", "optimizer updates of linear warmup"),
@@ -90,6 +103,11 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("loss.dualClip", "dual-clip constant c > 1 for negative advantages (null = off)"),
         ("loss.aggregation", "tokenMean | seqMeanTokenMean | seqMeanTokenSum | drGRPO"),
         ("loss.drGRPONormalizer", "the constant divisor of the drGRPO aggregation"),
+        ("correction.recomputeOldLogProbs", "old log-probs from one no-grad trainer forward before the first update (verl), instead of the sampler's behaviour log-probs"),
+        ("correction.mode", "none | tis (loss x min(rho, tisCap)) | mis (loss x rho, 0 outside [misLow, misHigh]); rho = exp(old - behaviour), needs recomputeOldLogProbs"),
+        ("correction.tisCap", "truncation cap of tis"),
+        ("correction.misLow", "lower bound of the rho band mis keeps"),
+        ("correction.misHigh", "upper bound of the rho band mis keeps"),
         ("kl.beta", "weight of the KL penalty to the frozen base policy (0 = off, as in ToRL)"),
         ("kl.estimator", "k1 | k2 | k3"),
         ("filter.voidTurns", "SimpleTIR: trajectories with a void turn get loss mask 0"),
@@ -99,6 +117,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("rollout.maxTurnTokens", "new policy tokens per turn; a cut turn is void"),
         ("rollout.maxTrajectoryTokens", "new tokens per trajectory (policy + tool)"),
         ("rollout.observationCap", "bytes of tool output inserted (head + marker + tail)"),
+        ("rollout.observationStyle", "torl (tool output capped at observationCap) | simpletir ('Code execution result: ...', first and last 256 characters)"),
         ("rollout.executeCode", "run closed code blocks in the sandbox (false: a code block ends the trajectory)"),
         ("rollout.sampling.temperature", "sampling temperature of rollouts (1 = the policy's distribution)"),
         ("rollout.sampling.topK", "top-k truncation of rollouts (0 = off)"),

@@ -12,6 +12,8 @@ public struct RolloutConfig: Codable, Equatable, Sendable {
     public var maxTrajectoryTokens: Int = 320
     /// Observation cap in bytes (head + marker + tail).
     public var observationCap: Int = 256
+    /// How tool output is shown (ToRL's capped text, or SimpleTIR's "Code execution result: ..." format).
+    public var observationStyle: ObservationStyle = .torl
     public var sampling = SamplingParams()
     /// Run closed code blocks in the sandbox. Off: a closed code block ends the trajectory (benchmarks).
     public var executeCode: Bool = true

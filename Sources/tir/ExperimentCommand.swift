@@ -28,6 +28,12 @@ struct ExperimentInstability: AsyncParsableCommand {
         with other settings are an error); --force runs everything again. Defaults (100 steps x 3 seeds) take about 10 minutes on a \
         2-core machine, plus about 5 minutes of pretraining when --base does not exist; --quick takes a few \
         minutes and only checks the pipeline.
+
+        --sweep runs the lever conditions (off-policy updates, a bf16 rollout against the fp32 trainer with TIS \
+        and MIS arms, SimpleTIR observations with up to 10 calls, an earlier base, all together; --list-presets \
+        shows them) and writes a phase table (spikes, non-finite steps, void-turn collapse, final accuracy per \
+        seed; per fix whether it removes them) and the gradient attribution into <out>/REPORT.md. --preset NAME \
+        runs one condition with 3 seeds. Sizes and measured times: docs/INSTABILITY.md.
         """)
 
     @Option(help: "Output directory.") var out = "runs/experiment-instability"
@@ -43,6 +49,12 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Flag(help: "Only rewrite the report from the finished runs in --out (no training).") var reportOnly = false
     @Flag(help: "Continue the experiment in --out: reuse finished runs, resume interrupted ones.") var resume = false
     @Flag(help: "Run every arm and seed in --out again from the base.") var force = false
+    @Flag(help: "Run the sweep: every lever condition (see --list-presets) x its arms, 2 seeds x 50 steps; writes a phase table.")
+    var sweep = false
+    @Flag(help: "With --sweep: the larger preset (3 seeds x 150 steps of 16 x 8).") var large = false
+    @Option(help: "Run one named condition of the sweep with 3 seeds x 100 steps (see --list-presets).") var preset: String?
+    @Flag(help: "List the sweep's conditions (the presets) and exit.") var listPresets = false
+    @Option(help: "With --sweep: only these conditions, comma-separated (e.g. hot,bf16).") var conditions: String?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
@@ -58,6 +70,14 @@ struct ExperimentInstability: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if listPresets {
+            for c in InstabilitySweep.catalog(calls: multiTurnCalls) {
+                print("\(c.name): \(c.summary)\n    overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"
+                      + (c.baseStep.map { ", base: pretraining step \($0)" } ?? "") + "\n    arms: \(c.arms.map(\.name).joined(separator: ", "))")
+            }
+            return
+        }
+        if sweep || preset != nil { return try await runSweep() }
         let start = Date()
         var settings = quick
             ? InstabilitySettings.quick(steps: steps ?? 4, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
@@ -69,36 +89,7 @@ struct ExperimentInstability: AsyncParsableCommand {
         }
         let outDir = url(out)
 
-        // The base policy: the given checkpoint, or pretrain one.
-        var baseDir = url(base)
-        var baseNote: String?
-        let quickBase = outDir.appendingPathComponent("base")
-        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
-        var pc = PretrainConfig()
-        if quick {
-            pc.steps = 60
-            pc.batch = 8
-            pc.warmupSteps = 10
-            pc.evalEvery = 0
-            pc.checkpointEvery = 0
-            pc.documents = 4000
-        }
-        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
-        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
-        let status = try? PretrainRun.status(baseDir)
-        let partial = status.flatMap { $0 }.flatMap { $0.step < $0.config.steps ? $0.config : nil }
-        if let partial, partial != pc {
-            throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
-        }
-        if !hasModel(baseDir) || partial != nil {
-            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
-            Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
-            let t0 = Date()
-            try pretrainBase(pc, dir: baseDir, start: .resumeOrNew)
-            baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
-                + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
-                + (quick ? " (a --quick base: barely trained)" : "")
-        }
+        let (baseDir, baseNote) = try await mainBase(outDir: outDir)
 
         var experiment = try InstabilityExperiment(settings: settings, outDir: outDir, base: baseDir)
         experiment.keepCheckpoints = keepCheckpoints
@@ -135,6 +126,41 @@ struct ExperimentInstability: AsyncParsableCommand {
           REPORT.md, summary.csv, runs.csv, \(files.svgs.count) SVG plots, \(files.pngs.count) PNG plots
           per-run metrics: arms/<arm>/seed-<k>/metrics.jsonl
         """)
+    }
+
+    /// The base policy: the given checkpoint, or pretrain one (and how it came about, for the report).
+    func mainBase(outDir: URL) async throws -> (URL, String?) {
+        var baseDir = url(base)
+        var baseNote: String?
+        let quickBase = outDir.appendingPathComponent("base")
+        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
+        var pc = PretrainConfig()
+        if quick {
+            pc.steps = 60
+            pc.batch = 8
+            pc.warmupSteps = 10
+            pc.evalEvery = 0
+            pc.checkpointEvery = 0
+            pc.documents = 4000
+        }
+        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
+        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
+        let status = try? PretrainRun.status(baseDir)
+        let partial = status.flatMap { $0 }.flatMap { $0.step < $0.config.steps ? $0.config : nil }
+        if let partial, partial != pc {
+            throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
+        }
+        if !hasModel(baseDir) || partial != nil {
+            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
+            Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
+            let t0 = Date()
+            try pretrainBase(pc, dir: baseDir, start: .resumeOrNew)
+            baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
+                + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
+                + (quick ? " (a --quick base: barely trained)" : "")
+        }
+
+        return (baseDir, baseNote)
     }
 
     func hasModel(_ dir: URL) -> Bool {

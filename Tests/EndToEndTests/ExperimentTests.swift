@@ -99,7 +99,7 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(csv[1].hasPrefix("multi-nofilter-mask,5,false,true,2,"))
         XCTAssertTrue(csv[2].hasPrefix("single-filter-mask,1,true,true,2,"))
         XCTAssertEqual(try String(contentsOf: files.runsCSV, encoding: .utf8).split(separator: "\n").count, 5)
-        XCTAssertEqual(files.svgs.map(\.lastPathComponent), ["grad_norm.svg", "accuracy.svg", "low_prob.svg"])
+        XCTAssertEqual(files.svgs.map(\.lastPathComponent), ["grad_norm.svg", "grad_attribution.svg", "accuracy.svg", "low_prob.svg"])
         for svg in files.svgs {
             let text = try String(contentsOf: svg, encoding: .utf8)
             XCTAssertTrue(text.hasPrefix("<svg") && text.hasSuffix("</svg>\n"), svg.path)
@@ -113,7 +113,7 @@ final class ExperimentTests: XCTestCase {
         }
         if PNGConverter.find() != nil {
             XCTAssertNil(files.pngSkipped)
-            XCTAssertEqual(files.pngs.count, 3)
+            XCTAssertEqual(files.pngs.count, 4)
             for png in files.pngs {
                 XCTAssertEqual(try Data(contentsOf: png).prefix(4), Data([0x89, 0x50, 0x4e, 0x47]), png.path)
             }
@@ -125,5 +125,56 @@ final class ExperimentTests: XCTestCase {
         XCTAssertNotNil(noPNG.pngSkipped)
         let report2 = try String(contentsOf: noPNG.report, encoding: .utf8)
         XCTAssertTrue(report2.contains("PNG files were skipped") && report2.contains("](grad_norm.svg)"))
+    }
+}
+
+/// `--sweep` on tiny sizes: two conditions (one with a bf16 rollout and TIS), the per-condition reports, the
+/// phase table, and a re-invocation that trains nothing.
+final class SweepTests: XCTestCase {
+    func testTinySweepWritesThePhaseTable() async throws {
+        var limits = SandboxLimits()
+        limits.timeout = 2
+        let pool: SandboxPool
+        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
+            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the sweep needs it to run code")
+        }
+        defer { pool.shutdown() }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-sweep-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = root.appendingPathComponent("base")
+        try makeTinyBase(base)
+        let catalog = InstabilitySweep.catalog()
+        var baseline = catalog.first { $0.name == "baseline" }!, bf16 = catalog.first { $0.name == "bf16" }!
+        baseline.arms = Array(baseline.arms.prefix(2))
+        bf16.arms = bf16.arms.filter { ["multi-nofilter-mask", "multi-nofilter-mask-tis"].contains($0.name) }
+        var s = InstabilitySweep(shared: InstabilitySettings.quick(steps: 2).shared, conditions: [baseline, bf16], seeds: [1])
+        s.shared.promptsPerStep = 2; s.shared.groupSize = 2; s.shared.miniBatches = 1; s.shared.microBatch = 4
+        s.shared.rollout.maxTurnTokens = 24; s.shared.rollout.maxTrajectoryTokens = 64
+        let runner = try SweepRunner(sweep: s, outDir: root.appendingPathComponent("out"), bases: [nil: base])
+        var steps = 0
+        let results = try await runner.run(executor: pool) { _, _ in steps += 1 }
+        XCTAssertEqual(steps, 4 * 2)
+        XCTAssertEqual(results.map(\.condition.name), ["baseline", "bf16"])
+        XCTAssertNotNil(results[0].probe?.entropy)
+        let tis = results[1].runs.first { $0.arm.importanceCorrection == .tis }!
+        // The TIS arm recomputes old log-probs (rollout_corr/ metrics appear once a step has a trained token).
+        XCTAssertNotNil(tis.metrics.last?["timing_s/old_log_prob"])
+        XCTAssertTrue(try GRPOConfig.load(json: Data(contentsOf: tis.dir.appendingPathComponent("config.json"))).correction.recomputeOldLogProbs)
+        XCTAssertNotNil(results[0].runs[0].metrics.last?["tir/logit_grad_norm"])
+        for r in results {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: runner.conditionDir(r.condition).appendingPathComponent("REPORT.md").path))
+        }
+        let file = try SweepReport(results: results, sweep: s, outDir: runner.outDir).write()
+        let md = try String(contentsOf: file, encoding: .utf8)
+        for needle in ["## Phase table", "| `baseline` | `multi-nofilter-mask` |", "| `bf16` | TIS | `multi-nofilter-mask` | `multi-nofilter-mask-tis` |",
+                       "| `baseline` | void-turn filter |", "## Where the gradient sits", "## Verdict"] {
+            XCTAssertTrue(md.contains(needle), "REPORT.md lacks \(needle)")
+        }
+        let csv = try String(contentsOf: runner.outDir.appendingPathComponent("phases.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + 4)
+        var again = 0
+        _ = try await runner.run(executor: pool) { _, _ in again += 1 }
+        XCTAssertEqual(again, 0, "finished runs are reused")
+        XCTAssertEqual(try runner.finished().count, 2)
     }
 }

@@ -97,6 +97,10 @@ final class GRPOConfigTests: XCTestCase {
             "sandbox.timeout": ["0", "-3", "601"], "sandbox.workers": ["-1", "257"],
             "tasks.difficulty": ["0", "5"], "tasks.data": ["5", "null"], "tasks.evalData": [#""eval.jsonl""#],
             "tasks.heldOutFraction": ["-0.1", "0.95"],
+            "ppoEpochs": ["0", "101"], "rolloutWeights": [#""fp8""#], "rolloutKVCache": ["16"],
+            "rollout.observationStyle": [#""verbose""#],
+            "correction.recomputeOldLogProbs": [#""sometimes""#], "correction.mode": [#""clip""#],
+            "correction.tisCap": ["0.5", "1e9"], "correction.misLow": ["0", "1.5"], "correction.misHigh": ["0.9"],
         ]
         let leaves = Set(ConfigCoding.leaves(try ConfigCoding.tree(GRPOConfig())).map(\.path))
         XCTAssertEqual(Set(bad.keys), leaves, "every field needs an out-of-range value in this test")
