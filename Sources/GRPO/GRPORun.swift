@@ -93,6 +93,15 @@ public struct GRPORun {
         return try readMetrics()
     }
 
+    /// Throws what `run` would refuse (an existing run for `.new`, none for `.resume`, a run of other settings
+    /// or another base when continuing), without changing anything: commands call it before slow set-up.
+    public func check(_ start: RunStart, base: URL) throws {
+        try directory.check(start, what: "GRPO")
+        if (start == .resume || start == .resumeOrNew) && directory.hasRun {
+            try checkSameRun(baseID: try checkpointFingerprint(try resolveCheckpoint(base)))
+        }
+    }
+
     /// A resumed run must be the run on disk: the same config and the same base policy.
     func checkSameRun(baseID: String) throws {
         guard let saved = try Self.savedConfig(dir) else {

@@ -43,13 +43,14 @@ struct Demo: AsyncParsableCommand {
         // pretrained with other settings (another seed, other steps) is an error, not reused.
         Status.info("[1/4] base policy in \(baseDir.path)")
         try pretrainBase(pc, dir: baseDir, start: force ? .force : .resumeOrNew)
+        let run = GRPORun(config: gc, dir: dir.appendingPathComponent("grpo"))
+        if !force { try run.check(.resumeOrNew, base: baseDir) }   // before the evaluation, not after it
         // 2. Evaluate it, under the episode limits GRPO trains with.
         Status.info("[2/4] evaluating the base policy on \(evalTasks) held-out tasks x \(evalSamples) samples")
         let before = try await evaluateOnHeldOut(try loadPolicy(baseDir), tasks: evalTasks, samples: evalSamples, seed: seed,
                                                  rollout: gc.rollout, difficulty: gc.tasks.difficulty)
         // 3. GRPO (resumes if a previous demo was interrupted).
         Status.info("[3/4] GRPO: \(gc.steps) steps of \(gc.promptsPerStep) prompts x \(gc.groupSize) samples")
-        let run = GRPORun(config: gc, dir: dir.appendingPathComponent("grpo"))
         let pool = try makeSandbox(gc.sandbox)
         defer { pool.shutdown() }
         let metrics = try await run.run(base: baseDir, tasks: ToyData(seed: seed, difficulty: gc.tasks.difficulty).trainTasks,

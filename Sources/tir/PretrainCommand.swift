@@ -63,12 +63,14 @@ func pretrainBase(_ c: PretrainConfig, dir: URL, start: RunStart) throws {
     try c.validate()
     let run = PretrainRun(config: c, dir: dir)
     try run.directory.check(start, what: "pretraining")
-    if start != .force, start != .new, let (saved, step) = try? PretrainRun.status(dir), saved == c {
-        Status.info(step >= c.steps ? "reusing the finished pretraining run in \(dir.path) (same settings)"
-                                    : "resuming pretraining at step \(step)/\(c.steps)")
+    let reached = start == .force || start == .new ? nil : (try? PretrainRun.status(dir)).flatMap { $0 }.flatMap { $0.config == c ? $0.step : nil }
+    if let reached, reached >= c.steps {
+        Status.info("reusing the finished pretraining run in \(dir.path) (same settings)")
+    } else {
+        if let reached, reached > 0 { Status.info("resuming pretraining at step \(reached)/\(c.steps)") }
+        let parameters = c.policy.parameterLayout.map { $0.shape.reduce(1, *) }.reduce(0, +)
+        Status.info("pretraining \(parameters) parameters for \(c.steps) steps of \(c.batch) x \(c.seqLen) tokens -> \(dir.path)")
     }
-    let parameters = c.policy.parameterLayout.map { $0.shape.reduce(1, *) }.reduce(0, +)
-    Status.info("pretraining \(parameters) parameters for \(c.steps) steps of \(c.batch) x \(c.seqLen) tokens -> \(dir.path)")
     var lastHeldOut: Float?
     // TensorBoard scalars beside the run directory, which a --force start clears.
     let resumedAt = start == .force || start == .new ? 0 : ((try? PretrainRun.status(dir))?.1 ?? 0)

@@ -45,7 +45,7 @@ struct Train: AsyncParsableCommand {
         let tasks = try RunTasks.load(c, context: try Checkpoint.loadConfig(base).context)
         let start: RunStart = force ? .force : resume ? .resume : .new
         let run = GRPORun(config: c, dir: dir)
-        try run.directory.check(start, what: "GRPO")
+        try run.check(start, base: base)
         Status.machine()
         Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
         let pool = try makeSandbox(c.sandbox)
