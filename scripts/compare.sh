@@ -119,7 +119,7 @@ fi
 # --- alternating pairs, one process at a time
 RUN_DIR=$REF_DIR/runs/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN_DIR"
-export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error PYTHONWARNINGS=ignore
+export PYTHONDONTWRITEBYTECODE=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error PYTHONWARNINGS=ignore
 printf 'started\t%s\nload_start\t%s\npairs\t%s\nthreads\t%s\n' "$(date -Iseconds)" \
   "$(cut -d' ' -f1 /proc/loadavg)" "$PAIRS" "$THREADS" > "$RUN_DIR/meta.tsv"
 : > "$RUN_DIR/lines.tsv"
