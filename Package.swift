@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "TensorAVX512", swiftSettings: avx512Flags + unchecked + mathFlags),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: tensorSettings),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
-        .target(name: "Sandbox", exclude: ["fork_server.py"], swiftSettings: checked),
+        .target(name: "Sandbox", exclude: ["fork_server.py"], swiftSettings: checked + swift6),
         // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the
         // `CodeExecutor` protocol; it knows neither the sandbox nor the toy world.
         .target(name: "Rollout", dependencies: ["Model"], swiftSettings: checked + swift6),

@@ -70,18 +70,13 @@ extension GRPOTrainer {
             lossSum += Double(loss.item())
             r.lossStats.add(stats)
         }
-        let norm = policy.arena.gradNorm()
+        let (norm, applied) = optimizer.clipAndUpdate(maxNorm: config.optimizer.gradClip)
         r.gradNorms.append(Double(norm))
         r.logitGradNorms.append(attribution.total.squareRoot())
         r.attribution.add(attribution)
         r.computedSequences += active.count
         r.losses.append(lossSum)
-        if norm.isFinite && policy.arena.gradsAreFinite {
-            policy.arena.clipGradNorm(maxNorm: config.optimizer.gradClip)
-            optimizer.update()
-        } else {
-            r.skipped += 1     // a non-finite gradient never reaches the weights
-        }
+        if !applied { r.skipped += 1 }   // a non-finite gradient never reaches the weights
         r.updateSeconds += Date().timeIntervalSince(t0)
     }
 }

@@ -138,8 +138,7 @@ public final class Pretrainer {
         let logits = try policy.logits(tokens: b.inputs, batch: config.batch, seqLen: config.seqLen)
         let loss = try crossEntropy(logits, targets: b.targets, mask: b.mask)
         try loss.backward()
-        let norm = policy.arena.clipGradNorm(maxNorm: config.gradClip)
-        if norm.isFinite { optimizer.update() }
+        optimizer.clipAndUpdate(maxNorm: config.gradClip)
         step += 1
         return loss.item()
     }
