@@ -15,11 +15,11 @@ extension GRPOTrainer {
         let low = (try? lowProbabilityFractions(samplingLogProbs: trajectories.flatMap(\.samplingLogProbs), mask: policyMask))
             ?? [.nan, .nan]
         let (lowAfterTool, lowElsewhere) = lowProbabilityByPlacement(trajectories, threshold: 1e-3)
-        let executed = trajectories.flatMap(\.turns).filter { $0.execution != .none }
+        let stats = TrajectoryStats(trajectories)
         m["step"] = Double(step)
         m["reward_mean"] = meanR
         m["reward_std"] = (rewards.reduce(0.0) { $0 + pow($1 - meanR, 2) } / n).squareRoot()
-        m["accuracy"] = Double(trajectories.filter(\.correct).count) / n
+        m["accuracy"] = stats.accuracy
         m["grad_norm"] = mean(u.gradNorms)
         m["grad_norm_max"] = u.gradNorms.max() ?? 0
         m["pg_loss"] = mean(u.losses)
@@ -29,12 +29,12 @@ extension GRPOTrainer {
         m["approx_kl"] = u.lossStats.approxKL
         m["masked_tokens"] = u.lossStats.maskedTokens
         m["entropy"] = mean(u.entropies)
-        m["response_length"] = Double(trajectories.map(\.policyTokenCount).reduce(0, +)) / n
-        m["turns"] = Double(trajectories.map(\.turns.count).reduce(0, +)) / n
-        m["tool_call_rate"] = Double(trajectories.filter { $0.toolCalls > 0 }.count) / n
-        m["tool_calls"] = Double(trajectories.map(\.toolCalls).reduce(0, +)) / n
-        m["exec_error_rate"] = executed.isEmpty ? 0 : Double(executed.filter { $0.execution != .ok }.count) / Double(executed.count)
-        m["void_turn_ratio"] = Double(trajectories.filter(\.hasVoidTurn).count) / n
+        m["response_length"] = stats.meanLength
+        m["turns"] = stats.meanTurns
+        m["tool_call_rate"] = stats.toolCallRate
+        m["tool_calls"] = stats.meanToolCalls
+        m["exec_error_rate"] = stats.execErrorRate
+        m["void_turn_ratio"] = stats.voidTurnRate
         m["filtered"] = Double(p.droppedVoid + p.droppedTruncated)
         m["filtered_void"] = Double(p.droppedVoid)
         m["filtered_truncated"] = Double(p.droppedTruncated)

@@ -51,20 +51,18 @@ public func evaluate(policy: Policy, tasks: [MathTask], samples: Int, config: Ro
         progress?(min(tasks.count, start + perChunk), tasks.count)
     }
     var r = EvalReport()
-    let n = Double(all.count)
+    let stats = TrajectoryStats(all)
     r.tasks = tasks.count
     r.samplesPerTask = samples
-    r.accuracy = Double(all.filter(\.correct).count) / n
-    r.toolCallRate = Double(all.filter { $0.toolCalls > 0 }.count) / n
-    r.meanToolCalls = Double(all.map(\.toolCalls).reduce(0, +)) / n
-    r.meanTurns = Double(all.map(\.turns.count).reduce(0, +)) / n
-    r.voidTurnRate = Double(all.filter(\.hasVoidTurn).count) / n
-    let executed = all.flatMap(\.turns).filter { $0.execution != .none }
-    r.execErrorRate = executed.isEmpty ? 0 : Double(executed.filter { $0.execution != .ok }.count) / Double(executed.count)
-    let policyTokens = all.map(\.policyTokenCount).reduce(0, +)
-    r.meanLength = Double(policyTokens) / n
+    r.accuracy = stats.accuracy
+    r.toolCallRate = stats.toolCallRate
+    r.meanToolCalls = stats.meanToolCalls
+    r.meanTurns = stats.meanTurns
+    r.voidTurnRate = stats.voidTurnRate
+    r.execErrorRate = stats.execErrorRate
+    r.meanLength = stats.meanLength
     r.seconds = seconds
-    r.trajectoriesPerSecond = n / max(seconds, 1e-9)
-    r.policyTokensPerSecond = Double(policyTokens) / max(seconds, 1e-9)
+    r.trajectoriesPerSecond = Double(all.count) / max(seconds, 1e-9)
+    r.policyTokensPerSecond = Double(stats.policyTokens) / max(seconds, 1e-9)
     return (r, all)
 }
