@@ -31,6 +31,7 @@ let package = Package(
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Model", targets: ["Model"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .library(name: "Rollout", targets: ["Rollout"]),
         .library(name: "ToyWorld", targets: ["ToyWorld"]),
@@ -46,10 +47,13 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        // MPI (Open MPI or MPICH, whichever Debian's `mpi` alternative points at), used only by Distributed.
+        .systemLibrary(name: "CMPI", pkgConfig: "mpi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: checked + swift6),
         .target(name: "TensorAVX512", swiftSettings: avx512Flags + unchecked + mathFlags),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: tensorSettings),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
-        .target(name: "Sandbox", swiftSettings: checked),
+        .target(name: "Sandbox", exclude: ["fork_server.py"], swiftSettings: checked + swift6),
         // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the
         // `CodeExecutor` protocol; it knows neither the sandbox nor the toy world.
         .target(name: "Rollout", dependencies: ["Model"], swiftSettings: checked + swift6),
@@ -66,6 +70,7 @@ let package = Package(
         ], swiftSettings: checked),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "RolloutTests", dependencies: ["Rollout", "SandboxExecutor"]),
         .testTarget(name: "ToyWorldTests", dependencies: ["ToyWorld"]),

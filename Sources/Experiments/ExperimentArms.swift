@@ -1,10 +1,11 @@
 import Foundation
 import GRPO
+import Model
 import Training
 
-/// One arm of the instability experiment: the three knobs the arms differ in. Everything else comes from
-/// the shared `InstabilitySettings.shared` config, so arms see the same base policy, tasks, sampling
-/// seeds and compute (steps x prompts x samples).
+/// One arm of the instability experiment: the knobs the arms differ in. Everything else comes from the
+/// shared `InstabilitySettings.shared` config, so arms see the same base policy, tasks, sampling seeds and
+/// compute (steps x prompts x samples).
 public struct ExperimentArm: Codable, Equatable, Sendable {
     /// File-safe identifier: directory names, CSV rows, plot legends.
     public var name: String
@@ -14,31 +15,38 @@ public struct ExperimentArm: Codable, Equatable, Sendable {
     public var filterVoidTurns: Bool
     /// Tool-output tokens carry no gradient.
     public var maskToolTokens: Bool
+    /// TIS or MIS against the sampler's log-probs (turns on recomputed old log-probs).
+    public var importanceCorrection: ImportanceCorrection
 
-    public init(name: String, maxToolCalls: Int, filterVoidTurns: Bool, maskToolTokens: Bool) {
+    public init(name: String, maxToolCalls: Int, filterVoidTurns: Bool, maskToolTokens: Bool,
+                importanceCorrection: ImportanceCorrection = .none) {
         self.name = name
         self.maxToolCalls = maxToolCalls
         self.filterVoidTurns = filterVoidTurns
         self.maskToolTokens = maskToolTokens
+        self.importanceCorrection = importanceCorrection
     }
 
     /// "multi-turn (C=5), void filter off, tool mask on"
     public var label: String {
         (maxToolCalls <= 1 ? "single-turn (C=\(maxToolCalls))" : "multi-turn (C=\(maxToolCalls))")
             + ", void filter " + (filterVoidTurns ? "on" : "off") + ", tool mask " + (maskToolTokens ? "on" : "off")
+            + (importanceCorrection == .none ? "" : ", " + importanceCorrection.rawValue.uppercased())
     }
 
-    /// The shared config with this arm's three knobs.
+    /// The shared config with this arm's knobs.
     public func config(shared: GRPOConfig) -> GRPOConfig {
         var c = shared
-        c.maxToolCalls = maxToolCalls
-        c.filterVoidTurns = filterVoidTurns
-        c.maskToolTokens = maskToolTokens
+        c.rollout.maxToolCalls = maxToolCalls
+        c.filter.voidTurns = filterVoidTurns
+        c.filter.maskToolTokens = maskToolTokens
+        c.correction.mode = importanceCorrection
+        if importanceCorrection != .none { c.correction.recomputeOldLogProbs = true }
         return c
     }
 
     /// The fields an arm owns: a shared override of one of them would silently be ignored.
-    public static let armKeys: Set<String> = ["maxToolCalls", "filterVoidTurns", "maskToolTokens"]
+    public static let armKeys: Set<String> = ["rollout.maxToolCalls", "filter.voidTurns", "filter.maskToolTokens", "correction.mode"]
 
     /// The 2x2 of void-turn filtering x tool-output masking in the multi-turn setting, plus the single-turn
     /// arm with the standard recipe (filter on, mask on). The first arm is the naive multi-turn setting
@@ -51,6 +59,21 @@ public struct ExperimentArm: Codable, Equatable, Sendable {
             ExperimentArm(name: "multi-nofilter-nomask", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: false),
             ExperimentArm(name: "multi-filter-nomask", maxToolCalls: c, filterVoidTurns: true, maskToolTokens: false),
             ExperimentArm(name: "single-filter-mask", maxToolCalls: 1, filterVoidTurns: true, maskToolTokens: true),
+        ]
+    }
+
+    /// The naive multi-turn arm, void-turn filtering, TIS, MIS, and filtering with TIS: the fixes a sampler
+    /// that is not the trainer calls for.
+    public static func correctionArms(multiTurnCalls c: Int) -> [ExperimentArm] {
+        [
+            ExperimentArm(name: "multi-nofilter-mask", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: true),
+            ExperimentArm(name: "multi-filter-mask", maxToolCalls: c, filterVoidTurns: true, maskToolTokens: true),
+            ExperimentArm(name: "multi-nofilter-mask-tis", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: true,
+                          importanceCorrection: .tis),
+            ExperimentArm(name: "multi-nofilter-mask-mis", maxToolCalls: c, filterVoidTurns: false, maskToolTokens: true,
+                          importanceCorrection: .mis),
+            ExperimentArm(name: "multi-filter-mask-tis", maxToolCalls: c, filterVoidTurns: true, maskToolTokens: true,
+                          importanceCorrection: .tis),
         ]
     }
 }
@@ -72,12 +95,10 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
     /// pre-clip norm logged, ToRL's +1/-1 reward.
     public static func paperConditions(_ base: GRPOConfig) -> GRPOConfig {
         var c = base
-        c.temperature = 1
-        c.topK = 0
-        c.topP = 1
-        c.klBeta = 0
+        c.rollout.sampling = SamplingParams(temperature: 1, topK: 0, topP: 1)
+        c.kl.beta = 0
         c.dynamicSampling = false
-        c.gradClip = 1
+        c.optimizer.gradClip = 1
         return c
     }
 
@@ -90,7 +111,7 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
         c.groupSize = 8
         c.miniBatches = 2
         c.microBatch = 16
-        c.maxTrajectoryTokens = 384
+        c.rollout.maxTrajectoryTokens = 384
         c.checkpointEvery = 5
         return InstabilitySettings(shared: c, arms: ExperimentArm.instabilityArms(multiTurnCalls: multiTurnCalls),
                                    seeds: (1...max(1, seeds)).map(UInt64.init))
@@ -101,7 +122,7 @@ public struct InstabilitySettings: Codable, Equatable, Sendable {
         var s = defaults(steps: steps, seeds: seeds, multiTurnCalls: multiTurnCalls)
         s.shared.promptsPerStep = 4
         s.shared.groupSize = 4
-        s.shared.maxTrajectoryTokens = 256
+        s.shared.rollout.maxTrajectoryTokens = 256
         s.shared.checkpointEvery = 0
         return s
     }

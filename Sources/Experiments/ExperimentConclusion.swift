@@ -9,6 +9,7 @@ struct InstabilityConclusion {
     func arm(calls multi: Bool, filter: Bool, mask: Bool) -> ArmSummary? {
         summaries.first {
             ($0.arm.maxToolCalls > 1) == multi && $0.arm.filterVoidTurns == filter && $0.arm.maskToolTokens == mask
+                && $0.arm.importanceCorrection == .none
         }
     }
 

@@ -92,14 +92,14 @@ public struct InstabilityReport {
         var grad: [PlotSeries] = []
         for (i, s) in summaries.enumerated() {
             for (run, st) in zip(s.runs, s.stats) {
-                let pts = run.metrics.enumerated().map { (x: Double($0.offset + 1), y: $0.element["grad_norm"] ?? .nan) }
+                let pts = run.metrics.enumerated().map { (x: Double($0.offset + 1), y: $0.element["actor/grad_norm"] ?? .nan) }
                 grad.append(PlotSeries(name: s.arm.name, color: color(i), points: pts, lineWidth: 1.4,
                                        opacity: s.runs.count > 1 ? 0.8 : 1, markers: st.spikeSteps))
             }
         }
         let steps = Double(settings.shared.steps)
-        grad.append(PlotSeries(name: "clip threshold (\(trim(Double(settings.shared.gradClip))))", color: "#888888",
-                               points: [(x: 1, y: Double(settings.shared.gradClip)), (x: max(steps, 2), y: Double(settings.shared.gradClip))],
+        grad.append(PlotSeries(name: "clip threshold (\(trim(Double(settings.shared.optimizer.gradClip))))", color: "#888888",
+                               points: [(x: 1, y: Double(settings.shared.optimizer.gradClip)), (x: max(steps, 2), y: Double(settings.shared.optimizer.gradClip))],
                                dashed: true, lineWidth: 1))
         let seedNote = settings.seeds.count > 1 ? "one line per seed" : "one seed"
         let gradChart = LineChart(
@@ -119,14 +119,25 @@ public struct InstabilityReport {
             title: "Low-probability policy tokens (p < 1e-3) per step", xLabel: "GRPO step",
             yLabel: "fraction of policy tokens",
             series: summaries.enumerated().flatMap { i, s in [
-                PlotSeries(name: s.arm.name, color: color(i), points: meanSeries(s, "low_prob_1e-3", movingAverage: ma)),
-                PlotSeries(name: s.arm.name + " after tool", color: color(i), points: meanSeries(s, "low_prob_after_tool", movingAverage: ma),
+                PlotSeries(name: s.arm.name, color: color(i), points: meanSeries(s, "tir/low_prob/1e-3", movingAverage: ma)),
+                PlotSeries(name: s.arm.name + " after tool", color: color(i), points: meanSeries(s, "tir/low_prob/after_tool", movingAverage: ma),
                            dashed: true, lineWidth: 1.4, inLegend: false),
             ] }, percentY: true,
             notes: ["solid: all policy tokens", "dashed: first 4 tokens after", "a tool observation"] + avgNotes)
+        let attribution = LineChart(
+            title: "Where the gradient sits: share of the logit-gradient mass per step", xLabel: "GRPO step",
+            yLabel: "share of sum (1 - 2p + sum pi^2) c^2",
+            series: summaries.enumerated().flatMap { i, s in [
+                PlotSeries(name: s.arm.name, color: color(i), points: meanSeries(s, "tir/lowprob_grad_share", movingAverage: ma)),
+                PlotSeries(name: s.arm.name + " after tool", color: color(i),
+                           points: meanSeries(s, "tir/grad_share_after_tool", movingAverage: ma), dashed: true, lineWidth: 1.4,
+                           inLegend: false),
+            ] }, percentY: true,
+            notes: ["solid: tokens sampled with p < 1e-3", "dashed: first 4 tokens after", "a tool observation"] + avgNotes)
         return [
             ("grad_norm", gradChart),
-            ("accuracy", meanChart("accuracy", "Training accuracy per step (training batches)", "correct trajectories")),
+            ("grad_attribution", attribution),
+            ("accuracy", meanChart("tir/accuracy", "Training accuracy per step (training batches)", "correct trajectories")),
             ("low_prob", low),
         ]
     }
@@ -186,6 +197,8 @@ public struct InstabilityReport {
     public func markdown(pngs: Bool, pngNote: String?) -> String {
         let c = settings.shared
         let stabilityKeys = ["grad_norm_max", "grad_norm_p95", "grad_norm_median", "spikes", "skipped_updates", "accuracy_first", "accuracy_final"]
+        let attributionKeys = ["lowprob_grad_share", "lowprob_grad_share_max", "after_tool_grad_share", "void_grad_share",
+                               "clipped_grad_share", "entropy_first", "probs_diff_mean", "nonfinite_steps"]
         let tokenKeys = ["low_prob", "low_prob_after_tool", "low_prob_elsewhere", "void_turn_ratio", "void_turn_final", "exec_error_rate",
                          "tool_calls", "filtered_frac", "zero_signal_groups", "minutes"]
         var baseDesc = "`\(experiment.base.path)`"
@@ -206,19 +219,20 @@ public struct InstabilityReport {
         - **Base policy**: \(baseDesc). Every run starts from it.
         - **Arms** (everything else identical):
 
-        | arm | tool calls C | void-turn filter | tool-output mask |
-        |---|---:|:---:|:---:|
+        | arm | tool calls C | void-turn filter | tool-output mask | rollout correction |
+        |---|---:|:---:|:---:|:---:|
 
         """
         for a in settings.arms {
-            md += "| `\(a.name)` | \(a.maxToolCalls) | \(a.filterVoidTurns ? "on" : "off") | \(a.maskToolTokens ? "on" : "off") |\n"
+            md += "| `\(a.name)` | \(a.maxToolCalls) | \(a.filterVoidTurns ? "on" : "off") | \(a.maskToolTokens ? "on" : "off") | \(a.importanceCorrection.rawValue) |\n"
         }
         md += """
 
         - **Seeds**: \(settings.seeds.map(String.init).joined(separator: ", ")) (a seed fixes the task stream and the sampling, so arms are paired per seed).
         - **Compute per run**: \(c.steps) GRPO steps x \(c.promptsPerStep) prompts x \(c.groupSize) samples, \(c.miniBatches) optimizer updates per step (the same for every arm).
-        - **Paper conditions**: sampling temperature \(trim(Double(c.temperature))), top-k \(c.topK == 0 ? "off" : String(c.topK)), top-p \(trim(Double(c.topP))), KL weight \(trim(Double(c.klBeta))), gradient clipping at \(trim(Double(c.gradClip))) with the **pre-clip** norm recorded, no dynamic sampling; multi-turn arms may call the tool up to \(settings.arms.map(\.maxToolCalls).max() ?? 0) times, and the error messages of failed code are out of distribution (the pretraining corpus never shows a traceback).
-        - **Other settings**: lr \(c.lr) (\(c.lrSchedule.rawValue)), AdamW weight decay \(trim(Double(c.weightDecay))), advantage \(c.advantage.rawValue), clip range [1-\(trim(Double(c.epsLow))), 1+\(trim(Double(c.epsHigh)))], dual clip \(trim(Double(c.dualClip))), aggregation \(c.aggregation.rawValue), reward \(c.reward)\(c.executabilityPenalty ? " with the -0.5 executability penalty" : ""), at most \(c.maxTurnTokens) tokens per turn and \(c.maxTrajectoryTokens) per trajectory, toy-world difficulty \(c.difficulty). Full configs: `arms/<arm>/seed-<k>/config.json`.
+        - **Paper conditions**: sampling temperature \(trim(Double(c.rollout.sampling.temperature))), top-k \(c.rollout.sampling.topK == 0 ? "off" : String(c.rollout.sampling.topK)), top-p \(trim(Double(c.rollout.sampling.topP))), KL weight \(trim(Double(c.kl.beta))), gradient clipping at \(trim(Double(c.optimizer.gradClip))) with the **pre-clip** norm recorded, no dynamic sampling; multi-turn arms may call the tool up to \(settings.arms.map(\.maxToolCalls).max() ?? 0) times, and the error messages of failed code are out of distribution (the pretraining corpus never shows a traceback).
+        - **Other settings**: lr \(c.optimizer.lr) (\(c.optimizer.schedule.rawValue)), AdamW weight decay \(trim(Double(c.optimizer.weightDecay))), advantage \(c.advantage.rawValue), clip range [1-\(trim(Double(c.loss.epsLow))), 1+\(trim(Double(c.loss.epsHigh)))], dual clip \(c.loss.dualClip.map { trim(Double($0)) } ?? "off"), aggregation \(c.loss.aggregation.rawValue), reward \(c.reward.scheme.rawValue)\(c.reward.executabilityPenalty ? " with the -0.5 executability penalty" : ""), at most \(c.rollout.maxTurnTokens) tokens per turn and \(c.rollout.maxTrajectoryTokens) per trajectory, toy-world difficulty \(c.tasks.difficulty). Full configs: `arms/<arm>/seed-<k>/config.json`.
+        - **Instability levers**: \(c.miniBatches * c.ppoEpochs) optimizer updates per rollout batch (\(c.miniBatches) mini-batches x \(c.ppoEpochs) epochs), old log-probs \(c.correction.recomputeOldLogProbs ? "recomputed by the trainer" : "from the sampler"), rollout weights \(c.rolloutWeights.rawValue) and KV cache \(c.rolloutKVCache.rawValue) (training fp32), \(c.rollout.observationStyle.rawValue) observations.
 
         """
         if !overrides.isEmpty { md += "- **Command-line overrides** of the shared config: " + overrides.map { "`\($0)`" }.joined(separator: ", ") + ".\n" }
@@ -230,6 +244,8 @@ public struct InstabilityReport {
         md += """
         ![gradient norm per step](grad_norm.\(ext))
 
+        ![gradient attribution per step](grad_attribution.\(ext))
+
         ![training accuracy per step](accuracy.\(ext))
 
         ![low-probability tokens per step](low_prob.\(ext))
@@ -240,6 +256,9 @@ public struct InstabilityReport {
 
         \(table(stabilityKeys))
         \(table(tokenKeys))
+        Where the gradient sits (logit-gradient attribution, `tir/` metrics; see docs/INSTABILITY.md):
+
+        \(table(attributionKeys))
         Columns:
 
         """
@@ -252,8 +271,8 @@ public struct InstabilityReport {
         ## Files
 
         - `summary.csv`: per arm, mean and sd over seeds of every column above; `runs.csv`: per arm and seed, with the spike steps.
-        - `arms/<arm>/seed-<k>/metrics.jsonl`: every metric of every step (`grad_norm` is the pre-clip norm, mean over the step's updates; `grad_norm_max` the largest); `config.json` next to it.
-        - `grad_norm.svg`, `accuracy.svg`, `low_prob.svg`\(pngs ? " and their PNGs" : ""); `experiment.json`: the settings.
+        - `arms/<arm>/seed-<k>/metrics.jsonl`: every metric of every step, named as in docs/METRICS.md (`actor/grad_norm` is the pre-clip norm, mean over the step's updates; `tir/grad_norm_max` the largest); `tb/` the same for `tensorboard --logdir arms`; `config.json` next to it.
+        - `grad_norm.svg`, `grad_attribution.svg`, `accuracy.svg`, `low_prob.svg`\(pngs ? " and their PNGs" : ""); `experiment.json`: the settings.
 
         """
         return md

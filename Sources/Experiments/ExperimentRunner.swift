@@ -28,7 +28,7 @@ public struct ExperimentProgress {
 }
 
 /// Runs every arm with every seed from one base checkpoint, each as a `GRPORun` in
-/// `out/arms/<arm>/seed-<k>/` (metrics.jsonl, config.json, base.txt, checkpoint/ while running). A finished
+/// `out/arms/<arm>/seed-<k>/` (metrics.jsonl, config.json, base.txt, checkpoints while running). A finished
 /// run (its metrics reach `steps` under the same config and base) is reused, an interrupted one resumes from its checkpoint,
 /// so a re-invocation of the same experiment continues where it stopped.
 public struct InstabilityExperiment {
@@ -60,34 +60,39 @@ public struct InstabilityExperiment {
         settings.seeds.flatMap { s in settings.arms.map { (arm: $0, seed: s) } }
     }
 
-    /// FNV-1a 64 of the base checkpoint's weights: a finished run is reused only if it started from the same
-    /// base (the run directory keeps it in base.txt).
-    public func baseFingerprint() throws -> String {
-        let data = try Data(contentsOf: base.appendingPathComponent("model.safetensors"), options: .mappedIfSafe)
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        }
-        return String(h, radix: 16) + " " + base.standardizedFileURL.path
-    }
+    /// Which base the runs start from (`checkpointFingerprint`): a finished run is reused only if it started
+    /// from the same base (each run directory records it in base.txt).
+    public func baseFingerprint() throws -> String { try checkpointFingerprint(try resolveCheckpoint(base)) }
 
     /// Whether `dir` holds a run with this config that started from this base.
     func sameRun(_ grpo: GRPORun, fingerprint: String) -> Bool {
-        (try? String(contentsOf: grpo.dir.appendingPathComponent("config.json"), encoding: .utf8)) == grpo.config.json
-            && (try? String(contentsOf: grpo.dir.appendingPathComponent("base.txt"), encoding: .utf8)) == fingerprint + "\n"
+        (try? GRPORun.savedConfig(grpo.dir)) == grpo.config && grpo.startedFrom(baseID: fingerprint)
     }
 
-    /// Runs (or reuses / resumes) every arm x seed. `executor` runs the code blocks (nil: code is not
-    /// executed, every tool call fails, which only tests the plumbing).
-    public func run(executor: CodeExecutor?, progress: (ExperimentProgress) -> Void = { _ in }) async throws -> [ExperimentRun] {
+    var settingsURL: URL { outDir.appendingPathComponent("experiment.json") }
+
+    /// Runs (or reuses / resumes) every arm x seed. `start` applies to the experiment: `.new` refuses an --out
+    /// that already holds one, `.resume` needs one, `.force` starts every run over; otherwise finished runs are
+    /// reused and interrupted ones resume. `executor` runs the code blocks (nil: code is not executed, every
+    /// tool call fails, which only tests the plumbing).
+    public func run(executor: CodeExecutor?, start: RunStart = .resumeOrNew,
+                    progress: (ExperimentProgress) -> Void = { _ in }) async throws -> [ExperimentRun] {
         let fm = FileManager.default
-        guard fm.fileExists(atPath: base.appendingPathComponent("model.safetensors").path) else {
+        let baseCheckpoint = try resolveCheckpoint(base)
+        guard Checkpoint.exists(baseCheckpoint) else {
             throw ConfigError("no base policy checkpoint in \(base.path) (expected model.safetensors there)")
+        }
+        if start == .new && fm.fileExists(atPath: settingsURL.path) {
+            throw ConfigError("\(outDir.path) already holds an experiment: pass --resume to continue it (finished runs are "
+                              + "reused), --force to run it all again, or choose another --out")
+        }
+        if start == .resume && !fm.fileExists(atPath: settingsURL.path) {
+            throw ConfigError("nothing to resume in \(outDir.path): it holds no experiment (no experiment.json)")
         }
         try fm.createDirectory(at: outDir, withIntermediateDirectories: true)
         try writeSettings()
         let fingerprint = try baseFingerprint()
-        let start = Date()
+        let began = Date()
         let plan = self.plan
         var results: [ExperimentRun] = []
         var doneSteps = 0, freshSteps = 0, freshSeconds = 0.0
@@ -95,27 +100,21 @@ public struct InstabilityExperiment {
         for (i, item) in plan.enumerated() {
             let c = config(arm: item.arm, seed: item.seed)
             let grpo = GRPORun(config: c, dir: runDir(arm: item.arm, seed: item.seed))
-            let same = sameRun(grpo, fingerprint: fingerprint)
-            var metrics = same ? try grpo.readMetrics() : []
+            var metrics = start != .force && sameRun(grpo, fingerprint: fingerprint) ? try grpo.readMetrics() : []
             let finished = metrics.count == c.steps && (metrics.last?["step"] ?? -1) == Double(c.steps)
             if !finished {
-                let resume = same && TrainCheckpoint.hasState(grpo.checkpointDir)
-                if !resume {
-                    if fm.fileExists(atPath: grpo.dir.path) { try fm.removeItem(at: grpo.dir) }
-                    try fm.createDirectory(at: grpo.dir, withIntermediateDirectories: true)
-                    try Data((fingerprint + "\n").utf8).write(to: grpo.dir.appendingPathComponent("base.txt"))
-                }
-                let tasks = ToyData(seed: item.seed, difficulty: c.difficulty).trainTasks
-                metrics = try await grpo.run(base: base, tasks: tasks, executor: executor, resume: resume) { m in
+                let tasks = ToyData(seed: item.seed, difficulty: c.tasks.difficulty).trainTasks
+                metrics = try await grpo.run(base: base, tasks: tasks, executor: executor,
+                                             start: start == .force ? .force : .resumeOrNew) { m in
                     freshSteps += 1
-                    freshSeconds += m["time_step"] ?? 0
+                    freshSeconds += m["timing_s/step"] ?? 0
                     let left = totalSteps - doneSteps - Int(m["step"] ?? 0)
                     progress(ExperimentProgress(arm: item.arm, seed: item.seed, run: i, runs: plan.count, metrics: m,
-                                                elapsed: Date().timeIntervalSince(start),
+                                                elapsed: Date().timeIntervalSince(began),
                                                 eta: freshSeconds / Double(freshSteps) * Double(left)))
                 }
             }
-            if !keepCheckpoints && fm.fileExists(atPath: grpo.checkpointDir.path) { try fm.removeItem(at: grpo.checkpointDir) }
+            if !keepCheckpoints { try grpo.directory.removeCheckpoints() }
             doneSteps += c.steps
             results.append(ExperimentRun(arm: item.arm, seed: item.seed, dir: grpo.dir, metrics: metrics))
         }
@@ -140,7 +139,7 @@ public struct InstabilityExperiment {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try enc.encode(Record(base: base.path, settings: settings))
-            .write(to: outDir.appendingPathComponent("experiment.json"), options: .atomic)
+            .write(to: settingsURL, options: .atomic)
     }
 
     /// Groups runs by arm (in arm order) into summaries.

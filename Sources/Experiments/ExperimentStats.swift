@@ -50,7 +50,7 @@ public struct RunStats: Sendable {
 
     public static let columns: [StatColumn] = [
         StatColumn(key: "grad_norm_max", title: "max grad norm", percent: false, digits: 3,
-                   explain: "largest pre-clip gradient norm of any update (metric grad_norm_max)"),
+                   explain: "largest pre-clip gradient norm of any update (metric tir/grad_norm_max)"),
         StatColumn(key: "grad_norm_p95", title: "p95 grad norm", percent: false, digits: 3,
                    explain: "95th percentile over steps of the step's pre-clip gradient norm (mean over its updates)"),
         StatColumn(key: "grad_norm_median", title: "median grad norm", percent: false, digits: 3,
@@ -83,6 +83,22 @@ public struct RunStats: Sendable {
                    explain: "updates skipped for a non-finite gradient, total"),
         StatColumn(key: "minutes", title: "minutes", percent: false, digits: 1,
                    explain: "wall-clock minutes of the run (sum of step times)"),
+        StatColumn(key: "nonfinite_steps", title: "non-finite steps", percent: false, digits: 0,
+                   explain: "steps with a non-finite gradient norm or a skipped update"),
+        StatColumn(key: "lowprob_grad_share", title: "grad share p<1e-3", percent: true, digits: 1,
+                   explain: "share of the logit-gradient mass (tir/lowprob_grad_share) on tokens sampled with p < 1e-3, mean over steps"),
+        StatColumn(key: "lowprob_grad_share_max", title: "max grad share p<1e-3", percent: true, digits: 1,
+                   explain: "the same, largest step"),
+        StatColumn(key: "after_tool_grad_share", title: "grad share after tool", percent: true, digits: 1,
+                   explain: "share of the logit-gradient mass on the first 4 policy tokens after a tool observation, mean over steps"),
+        StatColumn(key: "void_grad_share", title: "grad share void", percent: true, digits: 1,
+                   explain: "share of the logit-gradient mass on tokens of void turns, mean over steps"),
+        StatColumn(key: "clipped_grad_share", title: "clipped grad share", percent: true, digits: 1,
+                   explain: "share of the unclipped logit-gradient mass that clipping removed, mean over steps"),
+        StatColumn(key: "entropy_first", title: "entropy (first 5)", percent: false, digits: 3,
+                   explain: "mean entropy (nats) per loss token in the updates of the first \(finalWindow) steps"),
+        StatColumn(key: "probs_diff_mean", title: "rollout-trainer prob diff", percent: false, digits: 4,
+                   explain: "mean |p_rollout - p_trainer| per loss token (training/rollout_probs_diff_mean; only with recomputed old log-probs)"),
     ]
 
     /// Reduces one run's metrics lines (one per step, in order); `trajectoriesPerStep` = B x G.
@@ -90,28 +106,36 @@ public struct RunStats: Sendable {
         func series(_ k: String) -> [Double] { metrics.compactMap { $0[k] }.filter(\.isFinite) }
         func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
         // A step whose grad_norm was written as null (non-finite) reads back without the key.
-        let norms = metrics.map { $0["grad_norm"] ?? .infinity }
+        let norms = metrics.map { $0["actor/grad_norm"] ?? .infinity }
         let finite = norms.filter(\.isFinite)
-        let acc = metrics.map { $0["accuracy"] ?? .nan }
+        let acc = metrics.map { $0["tir/accuracy"] ?? .nan }
         spikeSteps = Experiments.spikeSteps(norms, factor: Self.spikeFactor, window: Self.spikeWindow)
         values = [
-            "grad_norm_max": metrics.map { $0["grad_norm_max"] ?? .infinity }.max() ?? .nan,
+            "grad_norm_max": metrics.map { $0["tir/grad_norm_max"] ?? .infinity }.max() ?? .nan,
             "grad_norm_p95": percentile(finite, 0.95),
             "grad_norm_median": median(of: finite),
             "spikes": Double(spikeSteps.count),
             "accuracy_first": mean(Array(acc.prefix(Self.finalWindow)).filter(\.isFinite)),
             "accuracy_final": mean(Array(acc.suffix(Self.finalWindow)).filter(\.isFinite)),
-            "low_prob": mean(series("low_prob_1e-3")),
-            "low_prob_after_tool": mean(series("low_prob_after_tool")),
-            "low_prob_elsewhere": mean(series("low_prob_elsewhere")),
-            "void_turn_ratio": mean(series("void_turn_ratio")),
-            "void_turn_final": mean(metrics.suffix(Self.finalWindow).compactMap { $0["void_turn_ratio"] }.filter(\.isFinite)),
-            "exec_error_rate": mean(series("exec_error_rate")),
-            "tool_calls": mean(series("tool_calls")),
-            "filtered_frac": mean(series("filtered_void").map { $0 / Double(max(1, trajectoriesPerStep)) }),
-            "zero_signal_groups": mean(series("zero_std_groups")),
-            "skipped_updates": series("skipped_updates").reduce(0, +),
-            "minutes": series("time_step").reduce(0, +) / 60,
+            "low_prob": mean(series("tir/low_prob/1e-3")),
+            "low_prob_after_tool": mean(series("tir/low_prob/after_tool")),
+            "low_prob_elsewhere": mean(series("tir/low_prob/elsewhere")),
+            "void_turn_ratio": mean(series("env/void_turn_ratio")),
+            "void_turn_final": mean(metrics.suffix(Self.finalWindow).compactMap { $0["env/void_turn_ratio"] }.filter(\.isFinite)),
+            "exec_error_rate": mean(series("tir/exec_error_rate")),
+            "tool_calls": mean(series("tool_call_counts/mean")),
+            "filtered_frac": mean(series("tir/filtered_void").map { $0 / Double(max(1, trajectoriesPerStep)) }),
+            "zero_signal_groups": mean(series("tir/zero_std_groups")),
+            "skipped_updates": series("tir/skipped_updates").reduce(0, +),
+            "minutes": series("timing_s/step").reduce(0, +) / 60,
+            "nonfinite_steps": Double(metrics.filter { !($0["actor/grad_norm"]?.isFinite ?? false) || ($0["tir/skipped_updates"] ?? 0) > 0 }.count),
+            "lowprob_grad_share": mean(series("tir/lowprob_grad_share")),
+            "lowprob_grad_share_max": series("tir/lowprob_grad_share").max() ?? .nan,
+            "after_tool_grad_share": mean(series("tir/grad_share_after_tool")),
+            "void_grad_share": mean(series("tir/grad_share_void")),
+            "clipped_grad_share": mean(series("tir/clipped_grad_share")),
+            "entropy_first": mean(Array(metrics.prefix(Self.finalWindow)).compactMap { $0["actor/entropy"] }.filter(\.isFinite)),
+            "probs_diff_mean": mean(series("training/rollout_probs_diff_mean")),
         ]
     }
 }

@@ -50,7 +50,18 @@ public struct LineChart {
 
     func usable(_ y: Double) -> Bool { y.isFinite && (!logY || y > 0) }
 
-    public func svg() -> String {
+    public func svg() -> String { Self.document(width: width, height: height, elements(clipID: "plot")) }
+
+    /// An SVG document around chart elements (one chart, or several translated into place).
+    public static func document(width: Double, height: Double, _ elements: String) -> String {
+        """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
+
+        """ + elements + "</svg>\n"
+    }
+
+    /// The chart's elements in its own width x height box; `clipID` names its clip path, unique per document.
+    public func elements(clipID: String) -> String {
         let left = 78.0, right = 250.0, top = 44.0, bottom = 58.0
         let pw = width - left - right, ph = height - top - bottom
         let xs = series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
@@ -70,7 +81,7 @@ public struct LineChart {
             if hi <= lo { hi = lo + 1 }
             let step = niceStep((hi - lo) / 5)
             lo = floor(lo / step) * step; hi = ceil(hi / step) * step
-            yTicks = stride(from: lo, through: hi + step / 2, by: step).map { $0 }
+            yTicks = stride(from: lo, through: hi + step / 2, by: step).map { ($0 / step).rounded() * step }   // exact multiples (summed steps miss 0)
             let (a, b) = (lo, hi)
             ty = { ($0 - a) / (b - a) }
         }
@@ -81,7 +92,6 @@ public struct LineChart {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
 
         var s = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
         <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="white"/>
         <text x="\(f(left + pw / 2))" y="24" text-anchor="middle" font-size="15" font-weight="bold">\(xml(title))</text>
 
@@ -104,8 +114,8 @@ public struct LineChart {
         s += "<text transform=\"translate(18 \(f(top + ph / 2))) rotate(-90)\" text-anchor=\"middle\">\(xml(yLabel))</text>\n"
 
         // Lines (clipped to the plot area) and markers.
-        s += "<clipPath id=\"plot\"><rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\"/></clipPath>\n"
-        s += "<g clip-path=\"url(#plot)\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
+        s += "<clipPath id=\"\(clipID)\"><rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\"/></clipPath>\n"
+        s += "<g clip-path=\"url(#\(clipID))\" fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
         for ser in series {
             var d = "", pen = false, lone: [(Double, Double)] = []
             for (i, p) in ser.points.enumerated() {
@@ -142,7 +152,7 @@ public struct LineChart {
             s += "<text x=\"\(f(lx))\" y=\"\(f(ly + 4))\" fill=\"#555\" font-size=\"11\">\(xml(n))</text>\n"
             ly += 14
         }
-        return s + "</svg>\n"
+        return s
     }
 
     func tickLabel(_ t: Double) -> String {

@@ -1,29 +1,21 @@
 import Foundation
 import Rollout
 
-/// Which trajectories lose their loss mask. A filtered trajectory still counts in its group's reward
-/// statistics (advantages are computed on all rewards first), as in SimpleTIR's code: filtering only
-/// removes its gradient.
+/// What carries no gradient: whole trajectories (void turns, truncation) and tool-output tokens. A filtered
+/// trajectory still counts in its group's reward statistics (advantages are computed on all rewards first),
+/// as in SimpleTIR's code: filtering only removes its gradient. The `filter` section of a GRPO config.
 public struct TrajectoryFilter: Codable, Equatable, Sendable {
     /// SimpleTIR: drop trajectories containing a void turn (no complete code block and no answer).
     public var voidTurns = true
     /// Drop trajectories that stopped at a token limit (finish == .tokenLimit), DAPO-style overlong filtering.
     public var truncated = false
+    /// Tool-output tokens carry no gradient (false only for the ablation experiment; see `lossMask`).
+    public var maskToolTokens = true
 
-    public init(voidTurns: Bool = true, truncated: Bool = false) {
+    public init(voidTurns: Bool = true, truncated: Bool = false, maskToolTokens: Bool = true) {
         self.voidTurns = voidTurns
         self.truncated = truncated
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case voidTurns, truncated }
-
-    /// Missing fields keep their defaults; unknown fields are an error.
-    public init(from decoder: Decoder) throws {
-        try rejectUnknownKeys(decoder, allowed: CodingKeys.allCases.map(\.rawValue), section: "TrajectoryFilter")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        voidTurns = try c.decodeIfPresent(Bool.self, forKey: .voidTurns) ?? voidTurns
-        truncated = try c.decodeIfPresent(Bool.self, forKey: .truncated) ?? truncated
+        self.maskToolTokens = maskToolTokens
     }
 }
 

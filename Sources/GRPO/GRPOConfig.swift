@@ -1,8 +1,13 @@
 import Foundation
+import Model
+import Rollout
+import Tensor
 import Training
 
-/// Every knob of a GRPO run. Loaded from a JSON file (unknown keys are an error) and overridable from the
-/// command line with `--set key=value`. `GRPOConfig.documentation` describes every field.
+/// Every knob of a GRPO run, in sections: the batch and schedule at the top, then `optimizer`, `loss`, `kl`,
+/// `filter`, `rollout` (episode limits and sampling, also what evaluation of the run uses), `reward`,
+/// `sandbox` and `tasks`. Loaded from JSON by `GRPOConfig.schema` (unknown keys are errors, a file names only
+/// what it changes) and overridable with `--set section.field=value`. `documentation` describes every field.
 public struct GRPOConfig: Codable, Equatable, Sendable {
     public var seed: UInt64 = 1
     public var steps: Int = 40
@@ -11,39 +16,66 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var miniBatches: Int = 2
     public var microBatch: Int = 16
     public var skipZeroAdvantage: Bool = true
-    public var lr: Float = 2e-4
-    public var lrSchedule: LRSchedule = .constant
-    public var warmupSteps: Int = 0
-    public var weightDecay: Float = 0
-    public var gradClip: Float = 1
     public var advantage: AdvantageEstimator = .grpo
-    public var epsLow: Float = 0.2
-    public var epsHigh: Float = 0.28
-    public var dualClip: Float = 3
-    public var aggregation: LossAggregation = .tokenMean
-    public var drGRPONormalizer: Float = 256
-    public var klBeta: Float = 0
-    public var klEstimator: KLEstimator = .k3
-    public var filterVoidTurns: Bool = true
-    public var filterTruncated: Bool = false
-    public var maskToolTokens: Bool = true
     public var dynamicSampling: Bool = false
     public var maxResampleRounds: Int = 2
-    public var temperature: Float = 1
-    public var topK: Int = 0
-    public var topP: Float = 1
-    public var maxToolCalls: Int = 2
-    public var maxTurnTokens: Int = 128
-    public var maxTrajectoryTokens: Int = 320
-    public var observationCap: Int = 256
-    public var reward: String = "torl"
-    public var executabilityPenalty: Bool = false
-    public var difficulty: Int = 2
+    /// Passes over each rollout batch; updates per step = miniBatches x ppoEpochs, all but the first off-policy.
+    public var ppoEpochs: Int = 1
+    /// The rollout samples from a copy of the policy rounded to this format, and rounds its KV cache to
+    /// `rolloutKVCache`; training stays fp32 (a reduced-precision inference engine, docs/INSTABILITY.md).
+    public var rolloutWeights: NumberFormat = .fp32
+    public var rolloutKVCache: NumberFormat = .fp32
     public var checkpointEvery: Int = 10
-    public var sandboxTimeout: Double = 3
-    public var sandboxWorkers: Int = 0
+    public var keepCheckpoints: Int = 2
+    public var optimizer = OptimizerConfig()
+    public var loss = PolicyLossConfig()
+    public var correction = ImportanceCorrectionConfig()
+    public var kl = KLConfig()
+    public var filter = TrajectoryFilter()
+    public var rollout = RolloutConfig()
+    public var reward = RewardConfig()
+    public var sandbox = SandboxConfig()
+    public var tasks = TaskConfig()
 
     public init() {}
+
+    /// Range-checks every field; the message names the field by its dotted path and gives the allowed range.
+    public func validate() throws {
+        let check = FieldCheck()
+        try check.int("steps", steps, 1...10_000_000)
+        try check.int("promptsPerStep", promptsPerStep, 1...4096)
+        try check.require((2...1024).contains(groupSize), "groupSize", "in 2...1024 (GRPO compares samples within a group)",
+                          got: groupSize)
+        try check.int("miniBatches", miniBatches, 1...(promptsPerStep * groupSize))
+        try check.int("microBatch", microBatch, 1...4096)
+        try check.int("maxResampleRounds", maxResampleRounds, 0...100)
+        try check.int("ppoEpochs", ppoEpochs, 1...100)
+        try check.int("checkpointEvery", checkpointEvery, 0...10_000_000)
+        try check.int("keepCheckpoints", keepCheckpoints, 1...1000)
+        try optimizer.validate(check.section("optimizer"))
+        try loss.validate(check.section("loss"))
+        try correction.validate(check.section("correction"))
+        try kl.validate(check.section("kl"))
+        try rollout.validate(check.section("rollout"))
+        try sandbox.validate(check.section("sandbox"))
+        try tasks.validate(check.section("tasks"))
+    }
+
+    /// Decodes (`base` or the defaults, then the file, then `--set` overrides) and validates.
+    public static func load(json data: Data, overrides: [String] = [], over base: GRPOConfig? = nil) throws -> GRPOConfig {
+        let config = try schema.decode(json: data, overrides: overrides, over: base)
+        try config.validate()
+        return config
+    }
+
+    public var json: String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    }
+
+    public static let schema = ConfigSchema(defaults: GRPOConfig(), documentation: documentation,
+                                            aliases: flatNames, migrate: migrateFlatValue)
 
     public static let documentation: [(key: String, doc: String)] = [
         ("seed", "fixes tasks, sampling and initialization"),
@@ -53,88 +85,74 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("miniBatches", "M: optimizer updates per rollout batch (the batch is split into M mini-batches)"),
         ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch)"),
         ("skipZeroAdvantage", "skip forward/backward of trajectories that carry no gradient (advantage 0 or fully masked, no KL): same update, less work"),
-        ("lr", "peak learning rate of AdamW"),
-        ("lrSchedule", "constant | cosine (linear warmup, then cosine to 10% of peak)"),
-        ("warmupSteps", "optimizer updates of linear warmup"),
-        ("weightDecay", "AdamW decoupled weight decay on matrices"),
-        ("gradClip", "clip-by-global-norm threshold; the logged grad_norm is before clipping"),
         ("advantage", "grpo ((R-mean)/(std+eps), unbiased std) | drGRPO (R-mean) | rloo (leave-one-out)"),
-        ("epsLow", "lower clip range of the ratio (1 - epsLow)"),
-        ("epsHigh", "upper clip range of the ratio (1 + epsHigh, clip-higher)"),
-        ("dualClip", "dual-clip constant c for negative advantages (0 = off)"),
-        ("aggregation", "tokenMean | seqMeanTokenMean | seqMeanTokenSum | drGRPO"),
-        ("drGRPONormalizer", "the constant divisor of the drGRPO aggregation"),
-        ("klBeta", "weight of the KL penalty to the frozen initial policy (0 = off, as in ToRL)"),
-        ("klEstimator", "k1 | k2 | k3"),
-        ("filterVoidTurns", "SimpleTIR: trajectories with a void turn get loss mask 0"),
-        ("filterTruncated", "trajectories that hit a token limit get loss mask 0"),
-        ("maskToolTokens", "tool-output tokens carry no gradient (false only for the ablation experiment)"),
         ("dynamicSampling", "DAPO: resample prompts until the batch has B groups with reward signal"),
         ("maxResampleRounds", "extra rollout rounds allowed by dynamic sampling per step"),
-        ("temperature", "sampling temperature of rollouts (1 = the policy's distribution)"),
-        ("topK", "top-k truncation of rollouts (0 = off)"),
-        ("topP", "nucleus truncation of rollouts (1 = off)"),
-        ("maxToolCalls", "ToRL's C: executed code blocks per trajectory (1 = single-turn)"),
-        ("maxTurnTokens", "new policy tokens per turn; a cut turn is void"),
-        ("maxTrajectoryTokens", "new tokens per trajectory (policy + tool)"),
-        ("observationCap", "bytes of tool output inserted (head + marker + tail)"),
-        ("reward", "torl (+1/-1) | simpletir (1/0)"),
-        ("executabilityPenalty", "ToRL: -0.5 when no code ran successfully"),
-        ("difficulty", "toy-world difficulty knob (operand sizes, steps)"),
         ("checkpointEvery", "save a resumable checkpoint every K steps (0 = only at the end)"),
-        ("sandboxTimeout", "wall-clock seconds per code execution"),
-        ("sandboxWorkers", "sandbox worker processes (0 = one per core)"),
+        ("keepCheckpoints", "checkpoint-NNNNNN/ directories kept in the run (the newest ones)"),
+        ("ppoEpochs", "passes over each rollout batch (each of M mini-batches); updates per step = miniBatches x ppoEpochs, all but the first off-policy"),
+        ("rolloutWeights", "fp32 | bf16 | fp16: the rollout samples from a copy of the policy rounded to this format (training stays fp32)"),
+        ("rolloutKVCache", "fp32 | bf16 | fp16: the rollout's KV cache rounds keys and values to this format"),
+        ("optimizer.lr", "peak learning rate of AdamW"),
+        ("optimizer.schedule", "constant | cosine (linear warmup, then cosine to 10% of peak)"),
+        ("optimizer.warmupSteps", "optimizer updates of linear warmup"),
+        ("optimizer.weightDecay", "AdamW decoupled weight decay on matrices"),
+        ("optimizer.gradClip", "clip-by-global-norm threshold; the logged grad_norm is before clipping"),
+        ("loss.epsLow", "lower clip range of the ratio (1 - epsLow)"),
+        ("loss.epsHigh", "upper clip range of the ratio (1 + epsHigh, clip-higher)"),
+        ("loss.dualClip", "dual-clip constant c > 1 for negative advantages (null = off)"),
+        ("loss.aggregation", "tokenMean | seqMeanTokenMean | seqMeanTokenSum | drGRPO"),
+        ("loss.drGRPONormalizer", "the constant divisor of the drGRPO aggregation"),
+        ("correction.recomputeOldLogProbs", "old log-probs from one no-grad trainer forward before the first update (verl), instead of the sampler's behaviour log-probs"),
+        ("correction.mode", "none | tis (loss x min(rho, tisCap)) | mis (loss x rho, 0 outside [misLow, misHigh]); rho = exp(old - behaviour), needs recomputeOldLogProbs"),
+        ("correction.tisCap", "truncation cap of tis"),
+        ("correction.misLow", "lower bound of the rho band mis keeps"),
+        ("correction.misHigh", "upper bound of the rho band mis keeps"),
+        ("kl.beta", "weight of the KL penalty to the frozen base policy (0 = off, as in ToRL)"),
+        ("kl.estimator", "k1 | k2 | k3"),
+        ("filter.voidTurns", "SimpleTIR: trajectories with a void turn get loss mask 0"),
+        ("filter.truncated", "trajectories that hit a token limit get loss mask 0"),
+        ("filter.maskToolTokens", "tool-output tokens carry no gradient (false only for the ablation experiment)"),
+        ("rollout.maxToolCalls", "ToRL's C: executed code blocks per trajectory (1 = single-turn)"),
+        ("rollout.maxTurnTokens", "new policy tokens per turn; a cut turn is void"),
+        ("rollout.maxTrajectoryTokens", "new tokens per trajectory (policy + tool)"),
+        ("rollout.observationCap", "bytes of tool output inserted (head + marker + tail)"),
+        ("rollout.observationStyle", "torl (tool output capped at observationCap) | simpletir ('Code execution result: ...', first and last 256 characters)"),
+        ("rollout.executeCode", "run closed code blocks in the sandbox (false: a code block ends the trajectory)"),
+        ("rollout.sampling.temperature", "sampling temperature of rollouts (1 = the policy's distribution)"),
+        ("rollout.sampling.topK", "top-k truncation of rollouts (0 = off)"),
+        ("rollout.sampling.topP", "nucleus truncation of rollouts (1 = off)"),
+        ("reward.scheme", "torl (+1/-1) | simpletir (1/0)"),
+        ("reward.executabilityPenalty", "ToRL: -0.5 when no code ran successfully"),
+        ("sandbox.timeout", "wall-clock seconds per code execution"),
+        ("sandbox.workers", "sandbox worker processes (0 = one per core)"),
+        ("tasks.difficulty", "toy-world difficulty 1...4 (operand sizes, steps)"),
+        ("tasks.data", "JSONL file of {question|problem, answer|solution} records to train on (\"\" = the toy world)"),
+        ("tasks.evalData", "JSONL file to evaluate on (\"\" = the held-out part of tasks.data)"),
+        ("tasks.heldOutFraction", "fraction of tasks.data held out for evaluation when tasks.evalData is empty"),
     ]
 
-    /// Decodes a config from JSON, rejecting unknown keys with the list of valid ones.
-    public static func load(json data: Data, overrides: [String] = []) throws -> GRPOConfig {
-        guard var dict = try JSONSerialization.jsonObject(with: data.isEmpty ? Data("{}".utf8) : data) as? [String: Any] else {
-            throw ConfigError("the config must be a JSON object")
-        }
-        for o in overrides {
-            guard let eq = o.firstIndex(of: "=") else { throw ConfigError("override '\(o)' is not key=value") }
-            let key = String(o[..<eq]), raw = String(o[o.index(after: eq)...])
-            dict[key] = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: .fragmentsAllowed)) ?? raw
-        }
-        let known = Set(documentation.map(\.key))
-        if let bad = dict.keys.sorted().first(where: { !known.contains($0) }) {
-            throw ConfigError("unknown config field '\(bad)'; valid fields: \(documentation.map(\.key).joined(separator: ", "))")
-        }
-        // Start from the defaults so a file may name only what it changes.
-        var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(GRPOConfig())) as! [String: Any]
-        merged.merge(dict) { _, new in new }
-        let config: GRPOConfig
-        do {
-            config = try JSONDecoder().decode(GRPOConfig.self, from: JSONSerialization.data(withJSONObject: merged))
-        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.dataCorrupted(ctx) {
-            throw ConfigError("config field '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))': \(ctx.debugDescription)")
-        }
-        try config.validate()
-        return config
-    }
+    /// The flat field names of configs before the sections (old runs' config.json and trainer_state.json,
+    /// old `--set` spellings): still accepted, mapped to their dotted paths.
+    public static let flatNames: [String: String] = [
+        "lr": "optimizer.lr", "lrSchedule": "optimizer.schedule", "warmupSteps": "optimizer.warmupSteps",
+        "weightDecay": "optimizer.weightDecay", "gradClip": "optimizer.gradClip",
+        "epsLow": "loss.epsLow", "epsHigh": "loss.epsHigh", "dualClip": "loss.dualClip",
+        "aggregation": "loss.aggregation", "drGRPONormalizer": "loss.drGRPONormalizer",
+        "klBeta": "kl.beta", "klEstimator": "kl.estimator",
+        "filterVoidTurns": "filter.voidTurns", "filterTruncated": "filter.truncated",
+        "maskToolTokens": "filter.maskToolTokens",
+        "maxToolCalls": "rollout.maxToolCalls", "maxTurnTokens": "rollout.maxTurnTokens",
+        "maxTrajectoryTokens": "rollout.maxTrajectoryTokens", "observationCap": "rollout.observationCap",
+        "temperature": "rollout.sampling.temperature", "topK": "rollout.sampling.topK", "topP": "rollout.sampling.topP",
+        "reward": "reward.scheme", "executabilityPenalty": "reward.executabilityPenalty",
+        "sandboxTimeout": "sandbox.timeout", "sandboxWorkers": "sandbox.workers", "difficulty": "tasks.difficulty",
+    ]
 
-    public func validate() throws {
-        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigError(msg) } }
-        try need(steps >= 0, "steps must be >= 0")
-        try need(promptsPerStep > 0, "promptsPerStep must be > 0")
-        try need(groupSize >= 2, "groupSize must be >= 2 (GRPO compares samples within a group)")
-        try need(miniBatches >= 1 && miniBatches <= promptsPerStep * groupSize, "miniBatches must be in 1...B*G")
-        try need(microBatch >= 1, "microBatch must be >= 1")
-        try need(lr > 0 && lr.isFinite, "lr must be a positive number")
-        try need(gradClip > 0, "gradClip must be > 0")
-        try need(epsLow >= 0 && epsLow < 1 && epsHigh >= 0, "epsLow must be in [0,1) and epsHigh >= 0")
-        try need(dualClip == 0 || dualClip > 1, "dualClip must be 0 (off) or > 1")
-        try need(klBeta >= 0, "klBeta must be >= 0")
-        try need(["torl", "simpletir"].contains(reward), "reward must be torl or simpletir")
-        try need(maxToolCalls >= 0 && maxTurnTokens > 0 && maxTrajectoryTokens > 0, "token and tool limits must be positive")
-        try need(sandboxTimeout > 0, "sandboxTimeout must be > 0")
-        try need(difficulty >= 0, "difficulty must be >= 0")
-    }
-
-    public var json: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    /// The flat config turned dual-clip off with 0; the section uses null.
+    static func migrateFlatValue(_ path: String, _ value: Any) -> Any {
+        if path == "loss.dualClip", let n = value as? NSNumber, n.doubleValue == 0 { return NSNull() }
+        return value
     }
 }
 

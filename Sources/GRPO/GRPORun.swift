@@ -4,71 +4,157 @@ import Rollout
 import Tensor
 import Training
 
-/// A GRPO run on disk: `metrics.jsonl` (one line per step), `checkpoint/` (resumable, every K steps and at
-/// the end) and `config.json`. Resuming truncates metrics written after the last checkpoint, so a killed and
-/// resumed run produces the same file as an uninterrupted one.
+/// A GRPO run on disk: `config.json` (written first: the run exists from then on), `base.txt` (which base
+/// policy it started from), `metrics.jsonl` (one line per step, named by `MetricNames`), `tb/` (the same
+/// scalars for TensorBoard) and versioned checkpoints (`RunDirectory`).
+/// Resuming truncates metrics written after the current checkpoint (all of them when there is none yet, and
+/// the run starts again from the base), so a run killed at any moment and resumed produces the same files
+/// as an uninterrupted one.
 public struct GRPORun {
     public let config: GRPOConfig
     public let dir: URL
-    public var checkpointDir: URL { dir.appendingPathComponent("checkpoint") }
+    public var directory: RunDirectory {
+        RunDirectory(dir, settings: "config.json", runFiles: ["metrics.jsonl", "base.txt", "eval.json", "tb", "curves.svg"],
+                     legacyCheckpoint: "checkpoint", keep: config.keepCheckpoints)
+    }
     public var metricsURL: URL { dir.appendingPathComponent("metrics.jsonl") }
+    var baseURL: URL { dir.appendingPathComponent("base.txt") }
+    public var tensorBoardDir: URL { dir.appendingPathComponent("tb") }
 
     public init(config: GRPOConfig, dir: URL) {
         self.config = config
         self.dir = dir
     }
 
-    /// Trains from `base` (or resumes from this run's checkpoint) to `config.steps`; returns all metrics lines.
-    public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, resume: Bool, reward: RewardScheme? = nil,
-                    stopAfter: Int? = nil, progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
+    /// The run's current checkpoint (nil before the first one).
+    public func latestCheckpoint() throws -> URL? { try directory.latestCheckpoint() }
+
+    /// The config saved in a GRPO run directory (old flat configs are migrated), nil when `dir` holds no GRPO
+    /// run (a plain checkpoint's config.json is the policy's; a GRPO run also has metrics.jsonl).
+    public static func savedConfig(_ dir: URL) throws -> GRPOConfig? {
         let fm = FileManager.default
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        let trainer: GRPOTrainer
-        if resume && TrainCheckpoint.hasState(checkpointDir) {
-            let (policy, state, m, v) = try TrainCheckpoint.load(checkpointDir)
-            guard state.configJSON == config.json else {
-                throw ConfigError("\(checkpointDir.path) was written with a different configuration; use a new --out or the same settings")
-            }
-            trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward)
-            try trainer.restore(state, m: m, v: v)
-            try truncateMetrics(afterStep: state.step)
-        } else {
-            if fm.fileExists(atPath: metricsURL.path) {
-                guard !resume else { throw ConfigError("\(dir.path) has metrics but no checkpoint to resume from") }
-                try fm.removeItem(at: metricsURL)
-            }
-            trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(base), tasks: tasks, executor: executor,
-                                      reward: reward)
+        guard fm.fileExists(atPath: dir.appendingPathComponent("metrics.jsonl").path),
+              let data = fm.contents(atPath: dir.appendingPathComponent("config.json").path) else { return nil }
+        do { return try GRPOConfig.load(json: data) } catch {
+            throw ConfigError("\(dir.path)/config.json: \(error)")
         }
-        try writeSynced(Data(config.json.utf8), to: dir.appendingPathComponent("config.json"))
+    }
+
+    /// Trains from `base` (or continues this run, see `RunStart`) to `config.steps`; returns all metrics lines.
+    public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, start: RunStart, reward: RewardScheme? = nil,
+                    stopAfter: Int? = nil, progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
+        try config.validate()
+        let (lock, resume) = try directory.open(start, what: "GRPO")
+        defer { withExtendedLifetime(lock) {} }
+        let baseCheckpoint = try resolveCheckpoint(base)
+        let baseID = try checkpointFingerprint(baseCheckpoint)
+        let trainer: GRPOTrainer
+        if resume {
+            try checkSameRun(baseID: baseID)
+            if (try? String(contentsOf: directory.settingsURL, encoding: .utf8)) != config.json {   // an old flat config.json
+                try directory.writeAtomically(Data(config.json.utf8), name: "config.json")
+            }
+            if let checkpoint = try directory.latestCheckpoint() {
+                let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
+                guard try GRPOConfig.load(json: Data(state.configJSON.utf8)) == config else {
+                    throw ConfigError("\(checkpoint.path) was written with another configuration than \(dir.path)/config.json")
+                }
+                let reference = config.kl.beta > 0 ? try Checkpoint.load(baseCheckpoint) : nil
+                trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward,
+                                          reference: reference)
+                try trainer.restore(state, m: m, v: v)
+            } else {
+                trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
+                                          executor: executor, reward: reward)
+            }
+            try truncateMetrics(afterStep: trainer.step)
+        } else {
+            try directory.writeAtomically(Data((baseID + " " + baseCheckpoint.standardizedFileURL.path + "\n").utf8), name: "base.txt")
+            try directory.writeAtomically(Data(), name: "metrics.jsonl")
+            if FileManager.default.fileExists(atPath: tensorBoardDir.path) { try FileManager.default.removeItem(at: tensorBoardDir) }
+            try directory.writeAtomically(Data(config.json.utf8), name: "config.json")
+            trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
+                                      executor: executor, reward: reward)
+        }
         let log = try MetricsLog(url: metricsURL, append: true)
+        let board = try TensorBoardWriter(dir: tensorBoardDir, firstStep: trainer.step + 1)
         let last = min(config.steps, stopAfter ?? config.steps)   // stopAfter: simulate an interrupted run (tests)
         while trainer.step < last {
-            let m = try await trainer.trainStep()
+            let m = MetricNames.current(try await trainer.trainStep())
             try log.write(m)
+            try board.write(step: trainer.step, scalars: m.filter { $0.key != "step" })
             progress(m)
             if (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0) || trainer.step == config.steps {
-                try TrainCheckpoint.save(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, to: checkpointDir)
+                try directory.commitCheckpoint(step: trainer.step) { tmp in
+                    try TrainCheckpoint.write(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, into: tmp)
+                }
             }
         }
         return try readMetrics()
     }
 
-    public func readMetrics() throws -> [[String: Double]] {
-        guard let data = FileManager.default.contents(atPath: metricsURL.path) else { return [] }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-            return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    /// Throws what `run` would refuse (an existing run for `.new`, none for `.resume`, a run of other settings
+    /// or another base when continuing), without changing anything: commands call it before slow set-up.
+    public func check(_ start: RunStart, base: URL) throws {
+        try directory.check(start, what: "GRPO")
+        if (start == .resume || start == .resumeOrNew) && directory.hasRun {
+            try checkSameRun(baseID: try checkpointFingerprint(try resolveCheckpoint(base)))
         }
     }
 
-    func truncateMetrics(afterStep step: Int) throws {
-        guard let data = FileManager.default.contents(atPath: metricsURL.path) else { return }
-        let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let s = (obj["step"] as? NSNumber)?.intValue else { return false }   // a torn last line goes too
-            return s <= step
+    /// A resumed run must be the run on disk: the same config and the same base policy.
+    func checkSameRun(baseID: String) throws {
+        guard let saved = try Self.savedConfig(dir) else {
+            throw ConfigError("\(dir.path) has checkpoints but no config.json: not a GRPO run this version can resume")
         }
-        try writeSynced(Data(kept.map { $0 + "\n" }.joined().utf8), to: metricsURL)
+        let diff = try ConfigCoding.differences(saved, config)
+        guard diff.isEmpty else {
+            throw ConfigError("\(dir.path) holds a run with a different configuration (\(diff.prefix(6).joined(separator: "; ")))"
+                              + ": resume it with its own settings, or use --force or another --out to start a new one")
+        }
+        // Runs of the old layout have no base.txt: nothing to compare.
+        if let recorded = try? String(contentsOf: baseURL, encoding: .utf8),
+           let id = recorded.split(separator: " ").first, String(id) != baseID {
+            throw ConfigError("\(dir.path) was started from another base policy (\(recorded.trimmingCharacters(in: .whitespacesAndNewlines))): "
+                              + "resume it with that base, or use --force or another --out")
+        }
+    }
+
+    /// The base checkpoint a run in `dir` started from (base.txt), nil for runs of the old layout.
+    public static func recordedBase(_ dir: URL) -> URL? {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("base.txt"), encoding: .utf8),
+              let space = text.firstIndex(of: " ") else { return nil }
+        return URL(fileURLWithPath: text[text.index(after: space)...].trimmingCharacters(in: .newlines))
+    }
+
+    /// Whether this run directory started from the base with fingerprint `baseID`.
+    public func startedFrom(baseID: String) -> Bool {
+        (try? String(contentsOf: baseURL, encoding: .utf8))?.split(separator: " ").first.map(String.init) == baseID
+    }
+
+    public func readMetrics() throws -> [[String: Double]] { MetricsLog.read(metricsURL) }
+
+    /// Keeps the lines of steps 1...step (a torn or later line ends the kept part) and cuts the file there.
+    func truncateMetrics(afterStep step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: metricsURL.path) else {
+            if step > 0 { throw ConfigError("\(metricsURL.path) is missing: the run's metrics up to step \(step) are lost") }
+            return
+        }
+        var kept = 0, lines = 0, start = data.startIndex
+        while lines < step, let nl = data[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            guard let obj = try? JSONSerialization.jsonObject(with: data[start..<nl]) as? [String: Any],
+                  (obj["step"] as? NSNumber)?.intValue == lines + 1 else { break }
+            lines += 1
+            start = nl + 1
+            kept = start - data.startIndex
+        }
+        guard lines == step else {
+            throw ConfigError("\(metricsURL.path) has \(lines) complete lines before the checkpoint at step \(step): the metrics are damaged")
+        }
+        guard truncate(metricsURL.path, off_t(kept)) == 0 else {
+            throw ConfigError("cannot truncate \(metricsURL.path): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(metricsURL.path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
     }
 }

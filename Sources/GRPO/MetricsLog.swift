@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// JSON-lines metrics file: one object per `write`, keys sorted, numbers in Swift's shortest round-trip
 /// form, non-finite numbers as null. Each line goes out in one write(2) and is then fsync'ed, so a
@@ -34,6 +35,16 @@ public final class MetricsLog {
         let line = "{" + items.map { Self.quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}\n"
         try handle.write(contentsOf: Data(line.utf8))
         try handle.synchronize()
+    }
+
+    /// The numbers of every complete line of a metrics file, under the current names (`MetricNames.current`,
+    /// so a file written before the verl names reads the same); null values are absent, no file is no lines.
+    public static func read(_ url: URL) -> [[String: Double]] {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return MetricNames.current(obj.compactMapValues { ($0 as? NSNumber)?.doubleValue })
+        }
     }
 
     static func number(_ x: Double) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import Rollout
 import Tensor
 
@@ -27,10 +28,10 @@ public struct PolicyLossConfig: Codable, Equatable, Sendable {
     /// The constant of `.drGRPO` aggregation, e.g. the max response tokens. verl divides the sum over the
     /// whole batch by it (no mean over sequences); to get Dr. GRPO's per-sequence mean set it to
     /// max tokens x sequences per mini-batch.
-    public var drGRPONormalizer: Float = 1024
+    public var drGRPONormalizer: Float = 256
 
     public init(epsLow: Float = 0.2, epsHigh: Float = 0.28, dualClip: Float? = 3,
-                aggregation: LossAggregation = .tokenMean, drGRPONormalizer: Float = 1024) {
+                aggregation: LossAggregation = .tokenMean, drGRPONormalizer: Float = 256) {
         self.epsLow = epsLow
         self.epsHigh = epsHigh
         self.dualClip = dualClip
@@ -38,36 +39,19 @@ public struct PolicyLossConfig: Codable, Equatable, Sendable {
         self.drGRPONormalizer = drGRPONormalizer
     }
 
-    public func validate() throws {
-        try require(epsLow.isFinite && epsLow >= 0 && epsLow < 1, "epsLow must be in [0, 1), got \(epsLow)")
-        try require(epsHigh.isFinite && epsHigh >= 0, "epsHigh must be finite and >= 0, got \(epsHigh)")
+    public func validate(_ check: FieldCheck = FieldCheck("loss")) throws {
+        try check.number("epsLow", epsLow, 0...0.999)
+        try check.number("epsHigh", epsHigh, 0...10)
         if let c = dualClip {
-            try require(c.isFinite && c > 1, "dualClip must be > 1 (verl asserts clip_ratio_c > 1), got \(c); use null to disable")
+            try check.require(c.isFinite && c > 1 && c <= 1e6, "dualClip", "in (1, 1e6] (verl asserts clip_ratio_c > 1), or null to turn it off", got: c)
         }
-        try require(drGRPONormalizer.isFinite && drGRPONormalizer > 0,
-                    "drGRPONormalizer must be > 0, got \(drGRPONormalizer)")
+        try check.number("drGRPONormalizer", drGRPONormalizer, 0...1e9, openLow: true)
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case epsLow, epsHigh, dualClip, aggregation, drGRPONormalizer }
+    enum CodingKeys: String, CodingKey { case epsLow, epsHigh, dualClip, aggregation, drGRPONormalizer }
 
-    /// Missing fields keep their defaults, `"dualClip": null` disables dual-clip, unknown fields and
-    /// invalid values are errors.
-    public init(from decoder: Decoder) throws {
-        try rejectUnknownKeys(decoder, allowed: CodingKeys.allCases.map(\.rawValue), section: "PolicyLossConfig")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        epsLow = try c.decodeIfPresent(Float.self, forKey: .epsLow) ?? epsLow
-        epsHigh = try c.decodeIfPresent(Float.self, forKey: .epsHigh) ?? epsHigh
-        if c.contains(.dualClip) {
-            dualClip = try c.decodeNil(forKey: .dualClip) ? nil : try c.decode(Float.self, forKey: .dualClip)
-        }
-        aggregation = try c.decodeIfPresent(LossAggregation.self, forKey: .aggregation) ?? aggregation
-        drGRPONormalizer = try c.decodeIfPresent(Float.self, forKey: .drGRPONormalizer) ?? drGRPONormalizer
-        do { try validate() } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
-        }
-    }
-
+    /// Writes `"dualClip": null` when it is off, so the key is always present (decoding is synthesized:
+    /// `ConfigCoding` merges a file over these defaults, so every key is there).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(epsLow, forKey: .epsLow)
@@ -81,7 +65,7 @@ public struct PolicyLossConfig: Codable, Equatable, Sendable {
 /// A packed micro-batch: row i is one predicted token; rows of several sequences follow each other.
 /// All per-row arrays have the same length N as the log-prob tensor given to `policyLoss`.
 public struct PolicyLossBatch: Sendable {
-    /// Log-prob of row i's token under the old (sampling or recomputed) policy.
+    /// Log-prob of row i's token under the old policy: the behaviour log-prob, or one recomputed by the trainer.
     public var oldLogProbs: [Float]
     /// Advantage of row i (its sequence's advantage, broadcast).
     public var advantages: [Float]
@@ -89,36 +73,56 @@ public struct PolicyLossBatch: Sendable {
     public var mask: [Float]
     /// Row range of each sequence, in order, disjoint. Rows outside every range must have mask 0.
     public var sequences: [Range<Int>]
-    /// Target token of row i (for `gatherLogProbs`); filled by `append`, not used by `policyLoss`.
+    /// Importance weight of row i's loss (a rollout correction, see `ImportanceCorrection`); empty = all 1.
+    public var isWeights: [Float]
+    /// Filled by `append`, not used by `policyLoss`: the input token of row i (what the forward reads), its
+    /// target token (for `gatherLogProbs`), the target's behaviour log-prob (what the sampler assigned it)
+    /// and its place in the episode (for the gradient attribution).
+    public var inputs: [Int32]
     public var targets: [Int32]
+    public var behaviourLogProbs: [Float]
+    public var places: [TokenPlace]
 
     public init(oldLogProbs: [Float] = [], advantages: [Float] = [], mask: [Float] = [],
-                sequences: [Range<Int>] = [], targets: [Int32] = []) {
+                sequences: [Range<Int>] = [], targets: [Int32] = [], isWeights: [Float] = []) {
         self.oldLogProbs = oldLogProbs
         self.advantages = advantages
         self.mask = mask
         self.sequences = sequences
         self.targets = targets
+        self.isWeights = isWeights
+        inputs = []
+        behaviourLogProbs = []
+        places = []
     }
 
     public var count: Int { mask.count }
 
-    /// Appends the rows of one trajectory of L tokens: L - 1 rows, row j predicting token j+1 (logits row
-    /// j is the model's output after input token j). So row j takes target tokens[j+1], mask
-    /// tokenMask[j+1] (from `lossMask`, aligned with the tokens) and old log-prob samplingLogProbs[j+1].
-    /// To use recomputed old log-probs, overwrite `oldLogProbs` afterwards (it is row-aligned).
-    public mutating func append(_ t: Trajectory, tokenMask: [Float], advantage: Float) throws {
+    /// THE packing of a trajectory of L tokens into next-token rows: row j (j < L - 1) reads input tokens[j]
+    /// and predicts tokens[j+1] (logits row j is the model's output after input token j), so it takes target
+    /// tokens[j+1], mask tokenMask[j+1] (from `lossMask`, aligned with the tokens), old log-prob
+    /// oldLogProbs[j+1] (default: the behaviour log-probs t.samplingLogProbs) and behaviour log-prob
+    /// samplingLogProbs[j+1]. With `rows` > L - 1 the sequence is right-padded to `rows` rows (pad input, mask 0),
+    /// the layout of one row of a [batch, rows] forward.
+    public mutating func append(_ t: Trajectory, tokenMask: [Float], advantage: Float, oldLogProbs old: [Float]? = nil,
+                                rows: Int? = nil) throws {
         let n = t.tokens.count
         try require(n >= 2, "PolicyLossBatch.append: trajectory \(t.taskId) has \(n) token(s); need >= 2 to predict one")
-        try require(tokenMask.count == n && t.samplingLogProbs.count == n,
-                    "PolicyLossBatch.append: trajectory \(t.taskId) has \(n) tokens but \(tokenMask.count) mask "
-                    + "values and \(t.samplingLogProbs.count) sampling log-probs")
-        let start = count
-        targets += t.tokens[1...]
-        mask += tokenMask[1...]
-        oldLogProbs += t.samplingLogProbs[1...]
-        advantages += repeatElement(advantage, count: n - 1)
-        sequences.append(start..<(start + n - 1))
+        try require(tokenMask.count == n && t.samplingLogProbs.count == n && t.roles.count == n && (old?.count ?? n) == n,
+                    "PolicyLossBatch.append: trajectory \(t.taskId) has \(n) tokens but \(tokenMask.count) mask values, "
+                    + "\(t.roles.count) roles, \(t.samplingLogProbs.count) sampling log-probs and \(old?.count ?? n) old log-probs")
+        let width = rows ?? (n - 1)
+        try require(width >= n - 1, "PolicyLossBatch.append: \(n - 1) rows of trajectory \(t.taskId) do not fit in \(width)")
+        let pad = width - (n - 1), start = count
+        inputs += t.tokens[..<(n - 1)]; inputs += repeatElement(ByteTokenizer.pad, count: pad)
+        targets += t.tokens[1...]; targets += repeatElement(ByteTokenizer.pad, count: pad)
+        mask += tokenMask[1...]; mask += repeatElement(0, count: pad)
+        oldLogProbs += (old ?? t.samplingLogProbs)[1...]; oldLogProbs += repeatElement(0, count: pad)
+        behaviourLogProbs += t.samplingLogProbs[1...]; behaviourLogProbs += repeatElement(0, count: pad)
+        places += tokenPlaces(t)[1...]; places += repeatElement(.other, count: pad)
+        advantages += repeatElement(advantage, count: width)
+        if !isWeights.isEmpty { isWeights += repeatElement(1, count: width) }
+        sequences.append(start..<(start + width))
     }
 
     /// Throws unless the arrays have `rows` entries, masks are finite and >= 0, and sequences are
@@ -127,6 +131,11 @@ public struct PolicyLossBatch: Sendable {
         try require(oldLogProbs.count == rows && advantages.count == rows && mask.count == rows,
                     "PolicyLossBatch: \(rows) log-prob rows but \(oldLogProbs.count) old log-probs, "
                     + "\(advantages.count) advantages, \(mask.count) mask values")
+        try require(isWeights.isEmpty || isWeights.count == rows,
+                    "PolicyLossBatch: \(rows) log-prob rows but \(isWeights.count) importance weights")
+        if let i = isWeights.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+            throw GRPOError("PolicyLossBatch: isWeights[\(i)] = \(isWeights[i]); importance weights must be finite and >= 0")
+        }
         if let i = mask.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
             throw GRPOError("PolicyLossBatch: mask[\(i)] = \(mask[i]); masks must be finite and >= 0")
         }
@@ -259,8 +268,31 @@ public func lossNormalizer(_ config: PolicyLossConfig, batches: [PolicyLossBatch
 ///
 /// Rows with mask 0 are skipped entirely: their gradient is exactly 0 (their log-prob may even be
 /// non-finite), and so is the logits gradient of those rows after `gatherLogProbs`.
+///
+/// With importance weights (`batch.isWeights`, a rollout correction), row i's loss and gradient are scaled by
+/// its weight w_i: loss_i = w_i * (the case above), a constant factor (no gradient flows through w).
 public func policyLoss(_ logProbs: Tensor, batch: PolicyLossBatch, config: PolicyLossConfig,
                        normalizer: Float) throws -> (loss: Tensor, stats: PolicyLossStats) {
+    let r = try policyLossWithTerms(logProbs, batch: batch, config: config, normalizer: normalizer)
+    return (r.loss, r.stats)
+}
+
+/// How a row's loss was clipped (see `policyLoss`).
+public enum ClipState: UInt8, Sendable {
+    case none, low, high, dual
+}
+
+/// Per-row results of `policyLoss`, for the gradient attribution: d loss / d logp of each row (0 where
+/// clipped or masked), what it would have been without the clip, and the clip state.
+public struct PolicyLossTerms: Sendable {
+    public var coefficients: [Float]
+    public var unclippedCoefficients: [Float]
+    public var clip: [ClipState]
+}
+
+/// `policyLoss`, also returning its per-row terms.
+public func policyLossWithTerms(_ logProbs: Tensor, batch: PolicyLossBatch, config: PolicyLossConfig,
+                                normalizer: Float) throws -> (loss: Tensor, stats: PolicyLossStats, terms: PolicyLossTerms) {
     try require(logProbs.rank == 1, "policyLoss needs log-probs [N], got shape \(logProbs.shape)")
     let n = logProbs.count
     try batch.validate(rows: n)
@@ -270,7 +302,9 @@ public func policyLoss(_ logProbs: Tensor, batch: PolicyLossBatch, config: Polic
 
     let lo = 1 - config.epsLow, hi = 1 + config.epsHigh
     let norm = Double(normalizer)
-    var coef = [Float](repeating: 0, count: n)   // d loss / d logp_i
+    var terms = PolicyLossTerms(coefficients: [Float](repeating: 0, count: n),
+                                unclippedCoefficients: [Float](repeating: 0, count: n),
+                                clip: [ClipState](repeating: .none, count: n))
     var stats = PolicyLossStats()
     var total = 0.0
     let lp = logProbs.data
@@ -280,7 +314,7 @@ public func policyLoss(_ logProbs: Tensor, batch: PolicyLossBatch, config: Polic
         for i in s { seqMask += Double(batch.mask[i]) }
         if seqMask == 0 { continue }
         stats.sequences += 1
-        // Weight of a row's loss in the scalar: m_i / denom.
+        // Weight of a row's loss in the scalar: m_i * w_i / denom.
         let denom = config.aggregation == .seqMeanTokenMean ? seqMask * norm : norm
         for i in s {
             let m = batch.mask[i]
@@ -292,16 +326,18 @@ public func policyLoss(_ logProbs: Tensor, batch: PolicyLossBatch, config: Polic
             let loss: Float, dLoss: Float
             let w = Double(m)
             if a > 0 && ratio > hi {
-                loss = -a * hi; dLoss = 0; stats.clippedHigh += w
+                loss = -a * hi; dLoss = 0; stats.clippedHigh += w; terms.clip[i] = .high
             } else if a < 0 && ratio < lo {
-                loss = -a * lo; dLoss = 0; stats.clippedLow += w
+                loss = -a * lo; dLoss = 0; stats.clippedLow += w; terms.clip[i] = .low
             } else if a < 0, let c = config.dualClip, ratio > c {
-                loss = -a * c; dLoss = 0; stats.dualClipped += w
+                loss = -a * c; dLoss = 0; stats.dualClipped += w; terms.clip[i] = .dual
             } else {
                 loss = -a * ratio; dLoss = -a * dRatio
             }
-            total += w * Double(loss) / denom
-            coef[i] = Float(w * Double(dLoss) / denom)
+            let ww = w * Double(batch.isWeights.isEmpty ? 1 : batch.isWeights[i])   // (w * 1 is exactly w)
+            total += ww * Double(loss) / denom
+            terms.coefficients[i] = Float(ww * Double(dLoss) / denom)
+            terms.unclippedCoefficients[i] = Float(ww * Double(-a * dRatio) / denom)
             stats.maskedTokens += w
             let dd = Double(d)
             stats.klK1Sum += w * -dd
@@ -313,9 +349,10 @@ public func policyLoss(_ logProbs: Tensor, batch: PolicyLossBatch, config: Polic
 
     let out = Tensor(zeros: [])
     out.data[0] = Float(total)
+    let coef = terms.coefficients
     let result = Tensor.record(out, inputs: [logProbs]) { out in
         let g = out.grad![0], dx = logProbs.ensureGrad()
         for i in 0..<n where coef[i] != 0 { dx[i] += g * coef[i] }
     }
-    return (result, stats)
+    return (result, stats, terms)
 }

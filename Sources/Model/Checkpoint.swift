@@ -48,7 +48,8 @@ public enum Checkpoint {
 
     /// Writes the policy into `dir` atomically: everything goes to a sibling temp directory first, then
     /// replaces `dir` by rename, so a crash leaves either the old or the new checkpoint, never a mix.
-    /// `extra` files (e.g. optimizer state) are written into the same directory before the swap.
+    /// `extra` files (e.g. optimizer state) are written into the same directory before the swap. For a single
+    /// exported checkpoint; training runs keep versioned checkpoints (`RunDirectory`), which never replace one.
     public static func save(_ policy: Policy, to dir: URL, metadata: [String: String] = [:],
                             extra: (URL) throws -> Void = { _ in }) throws {
         let fm = FileManager.default
@@ -57,19 +58,25 @@ public enum Checkpoint {
         let tmp = parent.appendingPathComponent(".\(dir.lastPathComponent).tmp-\(getpid())")
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeSynced(try enc.encode(HFLlamaConfig(policy.config)), to: configURL(tmp))
-        let a = policy.arena
-        let entries = a.entries.map { e in
-            (name: e.name, shape: e.shape, data: UnsafeBufferPointer(start: a.data + e.offset, count: e.count))
-        }
-        try SafeTensors.write(entries, metadata: metadata.merging(["format": "pt"]) { a, _ in a }, to: weightsURL(tmp))
+        try write(policy, into: tmp, metadata: metadata)
         try extra(tmp)
         let old = parent.appendingPathComponent(".\(dir.lastPathComponent).old-\(getpid())")
         if fm.fileExists(atPath: dir.path) { try fm.moveItem(at: dir, to: old) }
         try fm.moveItem(at: tmp, to: dir)
         try? fm.removeItem(at: old)
+        try syncDirectory(parent)
+    }
+
+    /// Writes config.json and model.safetensors into the existing directory `dir`, each fsynced.
+    public static func write(_ policy: Policy, into dir: URL, metadata: [String: String] = [:]) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeSynced(try enc.encode(HFLlamaConfig(policy.config)), to: configURL(dir))
+        let a = policy.arena
+        let entries = a.entries.map { e in
+            (name: e.name, shape: e.shape, data: UnsafeBufferPointer(start: a.data + e.offset, count: e.count))
+        }
+        try SafeTensors.write(entries, metadata: metadata.merging(["format": "pt"]) { a, _ in a }, to: weightsURL(dir))
     }
 
     public static func loadConfig(_ dir: URL) throws -> PolicyConfig {
@@ -97,6 +104,10 @@ public enum Checkpoint {
             guard t.shape == e.shape else {
                 throw TensorError("checkpoint \(dir.path): \(e.name) has shape \(t.shape), config implies \(e.shape)")
             }
+            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw TensorError("checkpoint \(dir.path): \(e.name) holds a non-finite value (\(t.values[bad]) at index \(bad)): "
+                                  + "the run that wrote it diverged; use an earlier checkpoint")
+            }
             t.values.withUnsafeBufferPointer { (a.data + e.offset).update(from: $0.baseAddress!, count: e.count) }
         }
         if let extraName = tensors.keys.first(where: { k in !a.entries.contains { $0.name == k } && k != "lm_head.weight" }) {
@@ -106,11 +117,28 @@ public enum Checkpoint {
     }
 }
 
-/// Writes data to a file and fsyncs it before returning.
+/// Writes data to a new or truncated file and fsyncs it before returning (not atomic: write to a temporary
+/// name and rename it for that, see `RunDirectory.writeAtomically`).
 public func writeSynced(_ data: Data, to url: URL) throws {
-    guard FileManager.default.createFile(atPath: url.path, contents: data) else {
-        throw TensorError("cannot write \(url.path)")
+    let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw TensorError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+        var done = 0
+        while done < raw.count {
+            let n = write(fd, raw.baseAddress! + done, raw.count - done)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw TensorError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+            done += n
+        }
     }
-    let fd = open(url.path, O_RDONLY)
-    if fd >= 0 { fsync(fd); close(fd) }
+    guard fsync(fd) == 0 else { throw TensorError("cannot fsync \(url.path): \(String(cString: strerror(errno)))") }
+}
+
+/// Makes renames and new entries in `dir` durable.
+public func syncDirectory(_ dir: URL) throws {
+    let fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw TensorError("cannot open directory \(dir.path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw TensorError("cannot fsync directory \(dir.path): \(String(cString: strerror(errno)))") }
 }

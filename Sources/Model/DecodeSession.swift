@@ -12,18 +12,21 @@ public final class DecodeSession {
     public let policy: Policy
     public let slots: Int
     public let maxLen: Int
+    /// The format K and V are rounded to as they enter the cache (fp32: none); see `NumberFormat`.
+    public let cacheFormat: NumberFormat
     public private(set) var lengths: [Int]
     private let keys: [UnsafeMutablePointer<Float>]
     private let values: [UnsafeMutablePointer<Float>]
     private let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
     private let scratches = (0..<max(1, Threads.count)).map { _ in Scratch() }   // one per worker
 
-    public init(policy: Policy, slots: Int, maxLen: Int) throws {
+    public init(policy: Policy, slots: Int, maxLen: Int, cacheFormat: NumberFormat = .fp32) throws {
         let c = policy.config
         guard slots > 0, maxLen > 0 else { throw TensorError("DecodeSession needs slots > 0 and maxLen > 0") }
         self.policy = policy
         self.slots = slots
         self.maxLen = maxLen
+        self.cacheFormat = cacheFormat
         lengths = [Int](repeating: 0, count: slots)
         let n = slots * maxLen * c.dim
         keys = (0..<c.layers).map { _ in .allocate(capacity: n) }
@@ -49,6 +52,13 @@ public final class DecodeSession {
     /// Appends each item's tokens to its slot and returns logits [items.count, V] (row i = after the last
     /// token of item i). A slot may appear at most once per call.
     public func feed(_ items: [(slot: Int, tokens: [Int32])]) throws -> [Float] {
+        try feed(items, scoreFed: false).logits
+    }
+
+    /// `feed`, and with `scoreFed` also `fedLogits` [sum of (tokens.count - 1), V]: item by item, the logits
+    /// after each of its tokens but the last, so row k of an item is the distribution its token k+1 was fed
+    /// against (an observation prefill scores the observation). `logits` is computed exactly as without it.
+    public func feed(_ items: [(slot: Int, tokens: [Int32])], scoreFed: Bool) throws -> (logits: [Float], fedLogits: [Float]) {
         let v = policy.config.vocab
         var rowSlot: [Int] = [], rowPos: [Int32] = [], rowToken: [Int32] = [], lastRow: [Int] = []
         var seen = Set<Int>()
@@ -68,28 +78,35 @@ public final class DecodeSession {
         }
         let rows = RowTable(slot: rowSlot, pos: rowPos, token: rowToken, last: lastRow)
         var logits = [Float](repeating: 0, count: lastRow.count * v)
+        var fedLogits = [Float](repeating: 0, count: scoreFed ? (rowSlot.count - lastRow.count) * v : 0)
         logits.withUnsafeMutableBufferPointer { lp in
-            let groups = workerGroups(rows)
-            if groups.count == 1 {
-                forward(rows, rows: 0..<rowSlot.count, items: 0..<lastRow.count, scratch: scratches[0],
-                        logits: lp.baseAddress!)
-            } else {
-                // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
-                // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
-                // per GEMM and per attention: a decode step is too small to pay for many forks
-                // (docs/PERFORMANCE.md, decoding).
-                Kernels.withSingleThreadedBLAS {
-                    parallelFor(groups.count) { range in
-                        for g in range {
-                            forward(rows, rows: groups[g].rows, items: groups[g].items, scratch: scratches[g],
-                                    logits: lp.baseAddress! + groups[g].items.lowerBound * v)
+            fedLogits.withUnsafeMutableBufferPointer { fp in
+                let groups = workerGroups(rows)
+                // A group's fed rows follow the fed rows of the items before it: (first row - first item) rows in.
+                func fed(_ g: (items: Range<Int>, rows: Range<Int>)) -> UnsafeMutablePointer<Float>? {
+                    scoreFed ? fp.baseAddress.map { $0 + (g.rows.lowerBound - g.items.lowerBound) * v } : nil
+                }
+                if groups.count == 1 {
+                    forward(rows, rows: 0..<rowSlot.count, items: 0..<lastRow.count, scratch: scratches[0],
+                            logits: lp.baseAddress!, fedLogits: fed(groups[0]))
+                } else {
+                    // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
+                    // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
+                    // per GEMM and per attention: a decode step is too small to pay for many forks
+                    // (docs/PERFORMANCE.md, decoding).
+                    Kernels.withSingleThreadedBLAS {
+                        parallelFor(groups.count) { range in
+                            for g in range {
+                                forward(rows, rows: groups[g].rows, items: groups[g].items, scratch: scratches[g],
+                                        logits: lp.baseAddress! + groups[g].items.lowerBound * v, fedLogits: fed(groups[g]))
+                            }
                         }
                     }
                 }
             }
         }
         for r in 0..<rowSlot.count { lengths[rowSlot[r]] = max(lengths[rowSlot[r]], Int(rowPos[r]) + 1) }
-        return logits
+        return (logits, fedLogits)
     }
 
     /// Feeds of at most this many rows, and decode steps (one row per item) of any size, are split by items
@@ -128,7 +145,7 @@ public final class DecodeSession {
     /// Runs rows `rows` (whole items `items`) through the network, writing into the KV cache and the
     /// logits of those items.
     private func forward(_ t: RowTable, rows: Range<Int>, items: Range<Int>, scratch: Scratch,
-                         logits: UnsafeMutablePointer<Float>) {
+                         logits: UnsafeMutablePointer<Float>, fedLogits: UnsafeMutablePointer<Float>?) {
         let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads
         let n = rows.count, r0 = rows.lowerBound
         let rowSlot = Array(t.slot[rows]), rowPos = Array(t.pos[rows]), rowToken = Array(t.token[rows])
@@ -155,6 +172,8 @@ public final class DecodeSession {
                     let at = ((rowSlot[r] * heads + hh) * maxLen + Int(rowPos[r])) * hd
                     (kc + at).update(from: row + d + hh * hd, count: hd)
                     (vc + at).update(from: row + 2 * d + hh * hd, count: hd)
+                    cacheFormat.round(kc + at, count: hd)
+                    cacheFormat.round(vc + at, count: hd)
                 }
             }
             attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
@@ -174,6 +193,17 @@ public final class DecodeSession {
                             out: h + i * d, rstd: nil)
         }
         rowsLinear(h, policy.head.data, logits, rows: m, outDim: v, inDim: d, beta: 0)
+        // The other rows, in a call of their own so the last rows' logits do not depend on `scoreFed`.
+        guard let fedLogits, n > m else { return }
+        var k = 0
+        var last = t.last[items].makeIterator(), nextLast = last.next()
+        for r in 0..<n {
+            if r0 + r == nextLast { nextLast = last.next(); continue }
+            Kernels.rmsNorm(x: x + r * d, weight: policy.finalNorm.data, rows: 1, dim: d, eps: c.normEps,
+                            out: h + k * d, rstd: nil)
+            k += 1
+        }
+        rowsLinear(h, policy.head.data, fedLogits, rows: k, outDim: v, inDim: d, beta: 0)
     }
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout.

@@ -32,16 +32,16 @@ public struct PolicyConfig: Codable, Equatable, Sendable {
         }
     }
 
-    public func validate() throws {
-        guard vocab > 0, dim > 0, layers > 0, heads > 0, ffn > 0, context > 0 else {
-            throw TensorError("policy config has a non-positive size: \(self)")
-        }
-        guard dim % heads == 0, headDim % 2 == 0 else {
-            throw TensorError("policy config: dim \(dim) must split into \(heads) heads of even size")
-        }
-        guard vocab >= ByteTokenizer.vocabSize else {
-            throw TensorError("policy config: vocab \(vocab) is smaller than the byte tokenizer's \(ByteTokenizer.vocabSize)")
-        }
+    public func validate(_ check: FieldCheck = FieldCheck("policy")) throws {
+        try check.int("vocab", vocab, ByteTokenizer.vocabSize...(1 << 20))
+        try check.int("dim", dim, 2...16384)
+        try check.int("layers", layers, 1...256)
+        try check.int("heads", heads, 1...dim)
+        try check.require(dim % heads == 0 && headDim % 2 == 0, "heads", "a divisor of dim \(dim) that leaves an even head size", got: heads)
+        try check.int("ffn", ffn, 1...65536)
+        try check.int("context", context, 2...65536)
+        try check.number("ropeTheta", ropeTheta, 0...1e9, openLow: true)
+        try check.number("normEps", normEps, 0...0.1, openLow: true)
     }
 
     /// Parameter names and shapes in the Hugging Face Llama convention, in arena order. q, k, v are adjacent so

@@ -11,10 +11,10 @@ public struct SamplingParams: Codable, Equatable, Sendable {
         self.temperature = temperature; self.topK = topK; self.topP = topP
     }
 
-    public func validate() throws {
-        guard temperature >= 0, topK >= 0, topP > 0, topP <= 1 else {
-            throw TensorError("sampling: need temperature >= 0, topK >= 0 and 0 < topP <= 1 (got \(temperature), \(topK), \(topP))")
-        }
+    public func validate(_ check: FieldCheck = FieldCheck("sampling")) throws {
+        try check.number("temperature", temperature, 0...10)
+        try check.int("topK", topK, 0...(1 << 20))
+        try check.number("topP", topP, 0...1, openLow: true)
     }
 }
 

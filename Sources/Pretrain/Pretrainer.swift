@@ -23,6 +23,24 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Range-checks every field; the message names it ("seqLen must be in 2...512, got 1000").
+    public func validate() throws {
+        let check = FieldCheck()
+        try policy.validate(check.section("policy"))
+        try check.int("steps", steps, 1...10_000_000)
+        try check.int("batch", batch, 1...4096)
+        try check.int("seqLen", seqLen, 2...policy.context)
+        try check.number("lr", lr, 0...1, openLow: true)
+        try check.int("warmupSteps", warmupSteps, 0...10_000_000)
+        try check.number("minLRRatio", minLRRatio, 0...1)
+        try check.number("weightDecay", weightDecay, 0...1)
+        try check.number("gradClip", gradClip, 0...1e6, openLow: true)
+        try check.int("documents", documents, 1...10_000_000)
+        try check.number("countingDrills", countingDrills, 0...1)
+        try check.int("checkpointEvery", checkpointEvery, 0...10_000_000)
+        try check.int("evalEvery", evalEvery, 0...10_000_000)
+    }
+
     /// The demo's policy: 4 layers like `small`, half its width (cheaper to train), with room for multi-turn
     /// episodes. The head is untied and the token embeddings get no weight decay: in this corpus a digit's
     /// identity predicts nothing until the policy can copy numbers, so with a tied, decayed table the ten digit
@@ -84,8 +102,9 @@ public final class Pretrainer {
     public init(config: PretrainConfig, trainDocuments: [TrainingDocument], heldOutDocuments: [TrainingDocument],
                 policy: Policy? = nil) throws {
         guard !trainDocuments.isEmpty, !heldOutDocuments.isEmpty else { throw ConfigError("pretraining needs documents") }
-        guard config.steps >= 0, config.batch > 0, config.seqLen > 1, config.seqLen <= config.policy.context else {
-            throw ConfigError("pretrain: need steps >= 0, batch > 0 and 1 < seqLen <= context (\(config.policy.context))")
+        try config.validate()
+        if let policy, policy.config != config.policy {
+            throw ConfigError("the policy to continue has another architecture than the config's policy")
         }
         self.config = config
         self.policy = try policy ?? Policy(config: config.policy, seed: config.seed)
@@ -119,8 +138,7 @@ public final class Pretrainer {
         let logits = try policy.logits(tokens: b.inputs, batch: config.batch, seqLen: config.seqLen)
         let loss = try crossEntropy(logits, targets: b.targets, mask: b.mask)
         try loss.backward()
-        let norm = policy.arena.clipGradNorm(maxNorm: config.gradClip)
-        if norm.isFinite { optimizer.update() }
+        optimizer.clipAndUpdate(maxNorm: config.gradClip)
         step += 1
         return loss.item()
     }
@@ -139,8 +157,8 @@ public final class Pretrainer {
         return total / Float(batches)
     }
 
-    /// Trains to `config.steps`, checkpointing into `dir` every `checkpointEvery` steps and at the end.
-    public func run(checkpointDir dir: URL?, progress: (PretrainProgress) -> Void) throws {
+    /// Trains to `config.steps`, committing a checkpoint to `directory` every `checkpointEvery` steps and at the end.
+    public func run(directory: RunDirectory?, progress: (PretrainProgress) -> Void) throws {
         let start = Date(), startStep = step
         let tokensPerStep = Double(config.batch * config.seqLen)
         while step < config.steps {
@@ -154,8 +172,10 @@ public final class Pretrainer {
                 p.heldOutLoss = try heldOutLoss()
             }
             progress(p)
-            if let dir, (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) || step == config.steps {
-                try TrainCheckpoint.save(policy, optimizer: optimizer, state: state, to: dir)
+            if let directory, (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) || step == config.steps {
+                try directory.commitCheckpoint(step: step) { tmp in
+                    try TrainCheckpoint.write(policy, optimizer: optimizer, state: state, into: tmp)
+                }
             }
         }
     }

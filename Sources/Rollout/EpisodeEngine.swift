@@ -14,7 +14,9 @@ public struct CodeOutcome: Sendable {
 
 /// Runs code blocks (concurrently, results in order). The sandbox pool is the real one; tests may fake it.
 public protocol CodeExecutor: AnyObject {
-    func execute(_ codes: [String]) async -> [CodeOutcome]
+    /// Throws when the executor cannot run code at all (the run must stop rather than show the policy
+    /// infrastructure errors).
+    func execute(_ codes: [String]) async throws -> [CodeOutcome]
 }
 
 /// Wall time and volume of one rollout batch.
@@ -86,8 +88,17 @@ public final class EpisodeEngine {
             stats.decodeSeconds += Date().timeIntervalSince(t0)
             var next: [(slot: Int, tokens: [Int32])] = []
             var toRun: [(slot: Int, code: String, wroteMarker: Bool)] = []
+            guard sampled.count == pending.count else {
+                throw RolloutError("the token source returned \(sampled.count) results for \(pending.count) items")
+            }
             for (item, s) in zip(pending, sampled) {
                 let i = item.slot
+                // The fed tokens are the last ones of the record: their behaviour log-probs go in place.
+                guard s.fedLogProbs.count == item.tokens.count - 1 else {
+                    throw RolloutError("the token source scored \(s.fedLogProbs.count) of \(item.tokens.count - 1) fed tokens")
+                }
+                let fedEnd = live[i].logProbs.count
+                live[i].logProbs.replaceSubrange(fedEnd - s.fedLogProbs.count ..< fedEnd, with: s.fedLogProbs)
                 live[i].tokens.append(s.token); live[i].roles.append(.policy); live[i].logProbs.append(s.logProb)
                 live[i].newTokens += 1
                 if s.token == ByteTokenizer.eos {
@@ -136,7 +147,7 @@ public final class EpisodeEngine {
             }
             if !runnable.isEmpty, let executor {
                 let t1 = Date()
-                let outcomes = await executor.execute(runnable.map(\.code))
+                let outcomes = try await executor.execute(runnable.map(\.code))
                 guard outcomes.count == runnable.count else {
                     throw RolloutError("the code executor returned \(outcomes.count) outcomes for \(runnable.count) code blocks")
                 }
@@ -145,7 +156,7 @@ public final class EpisodeEngine {
                     let i = r.slot
                     closeTurn(&live[i], cutByLimit: false, execution: outcome.status)
                     live[i].toolCalls += 1
-                    var obs = format.observationBlock(formatObservation(
+                    var obs = format.observationBlock(config.observationStyle.format(
                         stdout: outcome.stdout, stderr: outcome.stderr, failed: outcome.status != .ok, cap: config.observationCap))
                     if r.wroteMarker { obs.removeFirst(format.outputMarker.count) }   // the policy wrote it already
                     let toks = tokenizer.encode(obs)
@@ -158,7 +169,7 @@ public final class EpisodeEngine {
                     let closing = live[i].tokens[from - 1]   // the token that ended the turn: sampled, not yet fed
                     live[i].tokens += toks
                     live[i].roles += Array(repeating: .tool, count: toks.count)
-                    live[i].logProbs += Array(repeating: 0, count: toks.count)
+                    live[i].logProbs += Array(repeating: 0, count: toks.count)   // scored by the prefill (next step)
                     live[i].newTokens += toks.count
                     live[i].turns[live[i].turns.count - 1].observationRange = from..<live[i].tokens.count
                     live[i].turnStart = live[i].tokens.count

@@ -1,27 +1,31 @@
 import Model
 
-/// Limits and sampling of TIR episodes.
+/// Limits and sampling of TIR episodes: the `rollout` section of a GRPO run's config, and what `tir eval`
+/// uses (the run's own section when it evaluates a run), so training and evaluation share one set of limits.
 public struct RolloutConfig: Codable, Equatable, Sendable {
     /// ToRL's C: code blocks executed per trajectory (1 = single-turn TIR; the toy world's two-step tasks need 2).
     /// A further closed code block ends the trajectory with `toolCallLimit`.
     public var maxToolCalls: Int = 2
     /// New policy tokens per turn; a turn cut by this limit is void.
-    public var maxTurnTokens: Int = 160
+    public var maxTurnTokens: Int = 128
     /// New tokens per trajectory (policy + tool); reaching it ends the trajectory (the cut turn is void).
-    public var maxTrajectoryTokens: Int = 384
+    public var maxTrajectoryTokens: Int = 320
     /// Observation cap in bytes (head + marker + tail).
     public var observationCap: Int = 256
+    /// How tool output is shown (ToRL's capped text, or SimpleTIR's "Code execution result: ..." format).
+    public var observationStyle: ObservationStyle = .torl
     public var sampling = SamplingParams()
     /// Run closed code blocks in the sandbox. Off: a closed code block ends the trajectory (benchmarks).
     public var executeCode: Bool = true
 
     public init() {}
 
-    public func validate() throws {
-        guard maxToolCalls >= 0, maxTurnTokens > 0, maxTrajectoryTokens > 0, observationCap > 16 else {
-            throw RolloutError("rollout config: need maxToolCalls >= 0, maxTurnTokens > 0, maxTrajectoryTokens > 0, observationCap > 16")
-        }
-        try sampling.validate()
+    public func validate(_ check: FieldCheck = FieldCheck("rollout")) throws {
+        try check.int("maxToolCalls", maxToolCalls, 0...64)
+        try check.int("maxTurnTokens", maxTurnTokens, 1...65536)
+        try check.int("maxTrajectoryTokens", maxTrajectoryTokens, 1...(1 << 20))
+        try check.int("observationCap", observationCap, 17...(1 << 20))
+        try sampling.validate(check.section("sampling"))
     }
 }
 

@@ -50,6 +50,18 @@ public struct ArrayTaskSource: TaskSource, Sendable {
     public func task(at index: Int) -> MathTask { tasks[index] }
 }
 
+/// Splits a dataset into train and held-out parts: a seeded shuffle, then the first `fraction` (rounded,
+/// at least one task when `fraction > 0`) is held out. Both parts keep the file's order.
+public func heldOutSplit(_ tasks: [MathTask], fraction: Double, seed: UInt64) -> (train: [MathTask], heldOut: [MathTask]) {
+    guard fraction > 0, !tasks.isEmpty else { return (tasks, []) }
+    var order = Array(tasks.indices)
+    var rng = ToyRNG(seed: seed, stream: 0x68_656c_64, index: 0)
+    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(0...i)) }
+    let n = max(1, Int((Double(tasks.count) * fraction).rounded()))
+    let held = Set(order.prefix(n))
+    return (tasks.indices.filter { !held.contains($0) }.map { tasks[$0] }, held.sorted().map { tasks[$0] })
+}
+
 // MARK: - JSONL datasets
 
 /// A malformed dataset file; `line` is 1-based (0 when the file itself could not be read).

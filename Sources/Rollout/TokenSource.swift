@@ -2,21 +2,37 @@ import Foundation
 import Model
 import Tensor
 
+/// What a token source returns for one fed item.
+public struct SourceStep: Sendable, Equatable {
+    /// The next token and its log-prob under the sampling distribution (logits / temperature, before top-k/p).
+    public var token: Int32
+    public var logProb: Float
+    /// The log-probs of the item's tokens after its first (tokens[1...]) under the same distribution, each given
+    /// the tokens before it: the behaviour log-probs of a prefilled prompt or observation. Count tokens.count - 1.
+    public var fedLogProbs: [Float]
+
+    public init(token: Int32, logProb: Float, fedLogProbs: [Float] = []) {
+        self.token = token; self.logProb = logProb; self.fedLogProbs = fedLogProbs
+    }
+}
+
 /// Where the episode engine gets its next tokens. The engine feeds each live slot its new tokens (a prompt
 /// or an observation to prefill, or the last sampled token) and gets one next token per fed slot.
 public protocol TokenSource: AnyObject {
     /// Prepares `slots` empty sequences of at most `maxLen` tokens each.
     func begin(slots: Int, maxLen: Int) throws
-    /// Appends each item's tokens to its slot; returns the next token and its sampling log-prob per item.
-    func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [(token: Int32, logProb: Float)]
+    /// Appends each item's tokens to its slot; returns per item the next token and the behaviour log-probs.
+    func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep]
 }
 
 /// The policy with its KV cache. Slot i samples from its own stream, so results do not depend on batching.
 /// With `script`, slot i emits script[i] token by token instead of sampling (teacher forcing, for tests),
 /// still reporting the policy's log-prob of each forced token and keeping every logits row it computed.
+/// `cacheFormat` rounds the KV cache (a reduced-precision rollout; the trainer's forward stays fp32).
 public final class PolicyTokenSource: TokenSource {
     public let policy: Policy
     public let params: SamplingParams
+    public let cacheFormat: NumberFormat
     let seed: UInt64
     var session: DecodeSession?
     var rngs: [RNG] = []
@@ -24,40 +40,50 @@ public final class PolicyTokenSource: TokenSource {
     public private(set) var emitted: [[Int32]] = []
     public private(set) var recordedLogits: [[[Float]]] = []   // [slot][step][V], only when scripted
 
-    public init(policy: Policy, params: SamplingParams, seed: UInt64, script: [[Int32]]? = nil) {
+    public init(policy: Policy, params: SamplingParams, seed: UInt64, script: [[Int32]]? = nil,
+                cacheFormat: NumberFormat = .fp32) {
         self.policy = policy; self.params = params; self.seed = seed; self.script = script
+        self.cacheFormat = cacheFormat
     }
 
     public func begin(slots: Int, maxLen: Int) throws {
-        session = try DecodeSession(policy: policy, slots: slots, maxLen: maxLen)
+        session = try DecodeSession(policy: policy, slots: slots, maxLen: maxLen, cacheFormat: cacheFormat)
         rngs = streams(seed: seed, count: slots)
         emitted = Array(repeating: [], count: slots)
         recordedLogits = Array(repeating: [], count: slots)
     }
 
-    public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [(token: Int32, logProb: Float)] {
+    public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep] {
         guard let session else { throw RolloutError("PolicyTokenSource.step before begin") }
-        let v = policy.config.vocab
+        let v = policy.config.vocab, t = params.temperature
         if let script {
             for item in items where emitted[item.slot].count >= script[item.slot].count {
                 throw RolloutError("the script for slot \(item.slot) ran out after \(script[item.slot].count) tokens")
             }
         }
-        let logits = try session.feed(items)
+        let (logits, fedLogits) = try session.feed(items, scoreFed: true)
+        var fedRow = 0
         return logits.withUnsafeBufferPointer { all in
-            items.enumerated().map { row, item in
-                let rowLogits = UnsafeBufferPointer(rebasing: all[row * v ..< (row + 1) * v])
-                let s = item.slot
-                let out: (token: Int32, logProb: Float)
-                if let script {
-                    let tok = script[s][emitted[s].count]
-                    recordedLogits[s].append(Array(rowLogits))
-                    out = (tok, logSoftmaxAt(rowLogits, Int(tok), temperature: params.temperature))
-                } else {
-                    out = Sampler.sample(rowLogits, params: params, rng: &rngs[s])
+            fedLogits.withUnsafeBufferPointer { fed in
+                items.enumerated().map { row, item in
+                    let rowLogits = UnsafeBufferPointer(rebasing: all[row * v ..< (row + 1) * v])
+                    let s = item.slot
+                    var out: SourceStep
+                    if let script {
+                        let tok = script[s][emitted[s].count]
+                        recordedLogits[s].append(Array(rowLogits))
+                        out = SourceStep(token: tok, logProb: logSoftmaxAt(rowLogits, Int(tok), temperature: t))
+                    } else {
+                        let (tok, lp) = Sampler.sample(rowLogits, params: params, rng: &rngs[s])
+                        out = SourceStep(token: tok, logProb: lp)
+                    }
+                    out.fedLogProbs = item.tokens.dropFirst().map { next in
+                        defer { fedRow += 1 }
+                        return logSoftmaxAt(UnsafeBufferPointer(rebasing: fed[fedRow * v ..< (fedRow + 1) * v]), Int(next), temperature: t)
+                    }
+                    emitted[s].append(out.token)
+                    return out
                 }
-                emitted[s].append(out.token)
-                return out
             }
         }
     }
@@ -72,7 +98,7 @@ func logSoftmaxAt(_ x: UnsafeBufferPointer<Float>, _ j: Int, temperature: Float)
     return (x[j] - mx) / t - logf(s)
 }
 
-/// A deterministic stand-in policy: slot i emits script[i] in order (log-prob 0), and records what it was fed.
+/// A deterministic stand-in policy: slot i emits script[i] in order (all log-probs 0), and records what it was fed.
 public final class ScriptedTokenSource: TokenSource {
     public let script: [[Int32]]
     public private(set) var fed: [[Int32]] = []
@@ -86,13 +112,14 @@ public final class ScriptedTokenSource: TokenSource {
         position = Array(repeating: 0, count: slots)
     }
 
-    public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [(token: Int32, logProb: Float)] {
+    public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep] {
         try items.map { item in
             fed[item.slot] += item.tokens
             let p = position[item.slot]
             guard p < script[item.slot].count else { throw RolloutError("script for slot \(item.slot) ran out") }
             position[item.slot] += 1
-            return (script[item.slot][p], 0)
+            return SourceStep(token: script[item.slot][p], logProb: 0,
+                              fedLogProbs: [Float](repeating: 0, count: item.tokens.count - 1))
         }
     }
 }

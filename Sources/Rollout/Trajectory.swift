@@ -9,7 +9,7 @@ public enum ExecutionStatus: String, Codable, Sendable {
     case ok            // ran to completion with exit code 0
     case error         // raised / non-zero exit
     case timeout       // killed at the wall-clock limit
-    case failed        // memory/output limit, signal, or sandbox failure
+    case failed        // memory/output limit or signal (a failure of the sandbox itself is never recorded)
 }
 
 /// One policy turn: the policy tokens it wrote, and the tool observation inserted after it (if any).
@@ -42,7 +42,10 @@ public enum FinishReason: String, Codable, Sendable {
 }
 
 /// One sampled episode with per-token provenance. `tokens`, `roles` and `samplingLogProbs` have equal
-/// length; `samplingLogProbs[i]` is the log-prob under the sampling policy for policy tokens, 0 otherwise.
+/// length. `samplingLogProbs[i]` is the behaviour log-prob of token i given tokens[..<i]: what the policy
+/// that ran the rollout assigned to it, under the sampling distribution (logits / temperature), for every
+/// token it was fed or sampled: prompt and tool tokens from their prefill, policy tokens from sampling.
+/// Token 0 (BOS) follows nothing and has 0; so does a token the source did not score (a scripted source).
 public struct Trajectory: Codable, Sendable {
     public var taskId: String
     public var group: Int

@@ -172,3 +172,28 @@ private func boundaryAtOrBefore(_ bytes: [UInt8], _ i: Int) -> Int {
     while i > 0 && i < bytes.count && (bytes[i] & 0xC0) == 0x80 { i -= 1 }
     return i
 }
+
+/// How tool output is shown to the policy inside the observation block.
+public enum ObservationStyle: String, Codable, CaseIterable, Sendable {
+    /// ToRL: `formatObservation` with the rollout's observation cap.
+    case torl
+    /// SimpleTIR: "Code execution result: " + the same text (stdout, or stderr's last line on failure), cut to
+    /// its first and last `simpleTIRKeep` characters; the observation cap does not apply.
+    case simpletir
+
+    public static let simpleTIRPrefix = "Code execution result: "
+    public static let simpleTIRKeep = 256
+
+    public func format(stdout: String, stderr: String, failed: Bool, cap: Int) -> String {
+        switch self {
+        case .torl:
+            return formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: cap)
+        case .simpletir:
+            let full = formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: Int.max)
+            let text = full.count > 2 * Self.simpleTIRKeep
+                ? String(full.prefix(Self.simpleTIRKeep)) + observationTruncationMarker + String(full.suffix(Self.simpleTIRKeep))
+                : full
+            return Self.simpleTIRPrefix + text
+        }
+    }
+}

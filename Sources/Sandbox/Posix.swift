@@ -11,17 +11,29 @@ enum Posix {
         var description: String { "\(what): \(String(cString: strerror(code)))" }
     }
 
-    /// Spawns `argv[0]` with the given fds as its 0/1/2 and every other fd closed, default signal dispositions,
-    /// an empty signal mask, cwd "/" and exactly `env` as environment.
-    static func spawn(_ argv: [String], env: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
+    /// Spawns `argv[0]` with the given fds as its 0/1/2, `inherit` as its 3, 4, ..., every other fd closed,
+    /// default signal dispositions, an empty signal mask, cwd "/" and exactly `env` as environment.
+    static func spawn(_ argv: [String], env: [String], stdin: Int32, stdout: Int32, stderr: Int32,
+                      inherit: [Int32] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        // Copies above the target numbers first: dup2 onto a number that is still a source would clobber it,
+        // and dup2(fd, fd) would keep its close-on-exec flag.
+        let firstFree = 3 + Int32(inherit.count)
+        var copies: [Int32] = []
+        defer { copies.forEach { close($0) } }
+        for fd in inherit {
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, firstFree)
+            if copy < 0 { throw Failure(what: "fcntl(F_DUPFD_CLOEXEC)", code: errno) }
+            copies.append(copy)
+        }
+        for (i, copy) in copies.enumerated() { posix_spawn_file_actions_adddup2(&actions, copy, 3 + Int32(i)) }
         // Belt and braces against fds opened elsewhere in the process without O_CLOEXEC (glibc >= 2.34).
-        if let closeFrom = glibcCloseFrom { _ = closeFrom(&actions, 3) }
+        if let closeFrom = glibcCloseFrom { _ = closeFrom(&actions, firstFree) }
         if let chdir = glibcAddChdir { _ = chdir(&actions, "/") }
 
         var attr = posix_spawnattr_t()

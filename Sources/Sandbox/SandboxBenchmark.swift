@@ -39,7 +39,7 @@ public struct SandboxBenchmark: Codable, Sendable {
 
         let plain = try perSecond(baseline, [limits.pythonPath, "-c", snippet])
         let cold = try perSecond(baseline / 2, SandboxWorker.bwrapArguments(limits) + [limits.pythonPath, "-I", "-c", snippet],
-                                 dropRoot: geteuid() == 0)
+                                 dropRoot: geteuid() == 0, seccomp: true)
         return SandboxBenchmark(sequential_per_s: seq, concurrent_per_s: conc, plain_python_per_s: plain,
                                 cold_bwrap_per_s: cold, concurrent_over_plain: conc / plain, workers: workers,
                                 sequential_snippets: sequential, concurrent_snippets: concurrent,
@@ -48,13 +48,16 @@ public struct SandboxBenchmark: Codable, Sendable {
     }
 
     /// Spawns `argv` `n` times one after another (stdout to a socket we drain), returns runs per second.
-    private static func perSecond(_ n: Int, _ argv: [String], dropRoot: Bool = false) throws -> Double {
+    /// `seccomp`: hand it the filter on fd 3, as bwrapArguments expects.
+    private static func perSecond(_ n: Int, _ argv: [String], dropRoot: Bool = false, seccomp: Bool = false) throws -> Double {
         let full = (dropRoot ? [SandboxWorker.setprivPath, "--reuid=65534", "--regid=65534", "--clear-groups"] : []) + argv
         let t = Posix.now()
         for _ in 0..<n {
             let (mine, theirs) = try Posix.socketPair()
-            let pid = try Posix.spawn(full, env: ["PATH=/usr/bin:/bin"], stdin: theirs, stdout: theirs, stderr: theirs)
-            close(theirs)
+            let filter = seccomp ? [try SeccompFilter.descriptor()] : []
+            let pid = try Posix.spawn(full, env: ["PATH=/usr/bin:/bin"], stdin: theirs, stdout: theirs, stderr: theirs,
+                                      inherit: filter)
+            close(theirs); filter.forEach { close($0) }
             let out = (try? Posix.readExact(mine, 2, deadline: Posix.now() + 10)) ?? []
             close(mine)
             Posix.reap(pid, grace: 10)

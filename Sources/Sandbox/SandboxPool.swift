@@ -16,13 +16,19 @@ public final class SandboxPool: @unchecked Sendable {
     public let isolation: SandboxIsolationReport
     public static var isolationMeasures: [String] { SandboxWorker.isolationMeasures }
 
+    /// Counts sandbox failures in a row for `runRetryingSandboxFailures`.
+    public let failureGuard: SandboxFailureGuard
+
     private let core: PoolCore
 
     /// Starts `workers` sandboxes and waits until each has reported a verified isolated sandbox.
     /// Throws `SandboxError.isolationUnavailable` (with bwrap's message) rather than ever running unprotected.
-    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, limits: SandboxLimits = .init()) throws {
+    /// `maxConsecutiveFailures`: sandbox failures in a row after which `runRetryingSandboxFailures` gives up.
+    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, limits: SandboxLimits = .init(),
+                maxConsecutiveFailures: Int = 8) throws {
         guard workers >= 1 else { throw SandboxError.invalidLimits("workers must be >= 1 (got \(workers))") }
         try limits.validate()
+        failureGuard = try SandboxFailureGuard(limit: maxConsecutiveFailures)
         self.limits = limits
         self.workerCount = workers
         core = PoolCore(limits: limits)
@@ -48,6 +54,23 @@ public final class SandboxPool: @unchecked Sendable {
             for await (i, r) in group { results[i] = r }
             return results
         }
+    }
+
+    /// Like `run(batch:)`, but a result is never a sandbox failure: a snippet whose sandbox failed (not the
+    /// snippet's own error) runs again on a fresh worker, so infrastructure noise never reaches a caller that
+    /// learns from results. After `failureGuard.limit` sandbox failures in a row it throws
+    /// `SandboxError.repeatedFailures` instead.
+    public func runRetryingSandboxFailures(batch codes: [String]) async throws -> [SandboxResult] {
+        var results = await run(batch: codes)
+        try failureGuard.record(results)
+        var again = results.indices.filter { results[$0].status == .sandboxFailure }
+        while !again.isEmpty {   // each round records at least one failure, so the guard ends the loop
+            let retried = await run(batch: again.map { codes[$0] })
+            try failureGuard.record(retried)
+            for (i, r) in zip(again, retried) { results[i] = r }
+            again = again.filter { results[$0].status == .sandboxFailure }
+        }
+        return results
     }
 
     /// Blocking variant for synchronous callers (command-line tools). Do not call from an async context.
@@ -165,6 +188,12 @@ private final class PoolCore: @unchecked Sendable {
             cond.lock(); startupResults.append(.failure(error)); cond.broadcast(); cond.unlock()
         }
         while let job = nextJob() {
+            let code = Array(job.code.utf8)
+            if code.count > limits.maxCodeBytes {   // the snippet's own fault: an error the policy may see
+                job.done(SandboxResult(status: .error, stderr: "the snippet was not run: it is \(code.count) bytes, "
+                                       + "more than maxCodeBytes = \(limits.maxCodeBytes)\n"))
+                continue
+            }
             if worker == nil {
                 do { worker = try startWorker() } catch { lastError = "\(error)" }
             }
@@ -172,11 +201,7 @@ private final class PoolCore: @unchecked Sendable {
                 job.done(.failure("could not start a sandbox worker: \(lastError)"))
                 continue
             }
-            let code = Array(job.code.utf8)
-            let result = code.count > limits.maxCodeBytes
-                ? .failure("snippet is \(code.count) bytes, more than maxCodeBytes = \(limits.maxCodeBytes)")
-                : w.run(code, limits: limits)
-            job.done(result)
+            job.done(w.run(code, limits: limits))
             // Replace after the caller has its result, so the ~50 ms start-up is off the critical path.
             if !w.healthy || w.snippetsRun >= limits.snippetsPerWorker {
                 w.stop()

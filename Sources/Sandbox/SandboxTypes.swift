@@ -9,7 +9,12 @@ public struct SandboxLimits: Sendable, Codable, Equatable {
     /// RLIMIT_AS bytes per process (an allocation beyond it raises MemoryError; status .memoryLimit).
     public var memoryBytes: Int = 512 << 20
     /// RLIMIT_NPROC: tasks (processes + threads) of the sandbox uid in the worker's namespace, server included.
-    public var maxProcesses: Int = 16
+    /// Bounded by totalMemoryBytes (see there).
+    public var maxProcesses: Int = 5
+    /// The memory one snippet with all its children can hold. Enforced without cgroups: every snippet task
+    /// (maxProcesses - 1, the server excluded) may map memoryBytes, and the two tmpfs can hold tmpfsBytes each,
+    /// so validate() requires (maxProcesses - 1) * memoryBytes + 2 * tmpfsBytes <= totalMemoryBytes.
+    public var totalMemoryBytes: Int = 2560 << 20
     /// RLIMIT_FSIZE bytes: the largest file a snippet may write.
     public var maxFileBytes: Int = 16 << 20
     /// RLIMIT_NOFILE.
@@ -36,6 +41,15 @@ public struct SandboxLimits: Sendable, Codable, Equatable {
 
     public init() {}
 
+    /// The most memory one snippet with all its children can hold under these limits (see totalMemoryBytes).
+    /// Saturates at Int.max instead of overflowing.
+    public var worstCaseMemoryBytes: Int {
+        let (tasks, o1) = max(0, maxProcesses - 1).multipliedReportingOverflow(by: max(0, memoryBytes))
+        let (files, o2) = max(0, tmpfsBytes).multipliedReportingOverflow(by: 2)
+        let (sum, o3) = tasks.addingReportingOverflow(files)
+        return o1 || o2 || o3 ? .max : sum
+    }
+
     /// Throws a message naming the bad field; a pool is never built on nonsense limits.
     public func validate() throws {
         func check(_ ok: Bool, _ what: String) throws {
@@ -45,8 +59,14 @@ public struct SandboxLimits: Sendable, Codable, Equatable {
         try check(cpuSeconds >= 1, "cpuSeconds must be >= 1 (got \(cpuSeconds))")
         try check(memoryBytes >= 64 << 20, "memoryBytes must be >= 64 MiB so Python can start (got \(memoryBytes))")
         try check(maxProcesses >= 2, "maxProcesses must be >= 2: the fork-server and the snippet (got \(maxProcesses))")
+        let worst = worstCaseMemoryBytes
+        try check(worst <= totalMemoryBytes,
+                  "(maxProcesses - 1) * memoryBytes + 2 * tmpfsBytes = \(worst >> 20) MiB exceeds totalMemoryBytes = "
+                  + "\(totalMemoryBytes >> 20) MiB; lower maxProcesses to \(max(1, (totalMemoryBytes - 2 * tmpfsBytes) / memoryBytes) + 1) "
+                  + "or memoryBytes, or raise totalMemoryBytes")
         try check(maxFileBytes >= 0, "maxFileBytes must be >= 0 (got \(maxFileBytes))")
-        try check(maxOpenFiles >= 8, "maxOpenFiles must be >= 8 (got \(maxOpenFiles))")
+        try check(maxOpenFiles >= 8 && maxOpenFiles <= 256,
+                  "maxOpenFiles must be in 8...256, the fork-server's own limit (got \(maxOpenFiles))")
         try check(outputCapBytes >= 64, "outputCapBytes must be >= 64 (got \(outputCapBytes))")
         try check(outputKillBytes >= outputCapBytes, "outputKillBytes must be >= outputCapBytes")
         try check(tmpfsBytes >= 1 << 20, "tmpfsBytes must be >= 1 MiB (got \(tmpfsBytes))")
@@ -65,7 +85,8 @@ public struct SandboxLimits: Sendable, Codable, Equatable {
 public enum SandboxStatus: String, Codable, Sendable {
     /// Ran to completion with exit code 0.
     case ok
-    /// Ran to completion with a non-zero exit code (uncaught exception, sys.exit(n)).
+    /// Ran to completion with a non-zero exit code (uncaught exception, sys.exit(n)), or was refused without
+    /// running because it is larger than maxCodeBytes (exitCode nil, stderr says so).
     case error
     /// Wall-clock timeout or CPU-time limit.
     case timeout
@@ -75,7 +96,9 @@ public enum SandboxStatus: String, Codable, Sendable {
     case outputLimit
     /// The snippet was killed by a signal (segfault, abort, killed itself).
     case signaled
-    /// The sandbox itself failed (worker died, protocol error, pool shut down); the snippet may not have run.
+    /// The sandbox itself failed: bwrap could not start, a worker died or broke the protocol, the snippet's
+    /// process could not be set up, or the pool was shut down. Says nothing about the snippet (it may not have
+    /// run): never show it to a policy or reward it; SandboxFailureGuard stops a run after repeated ones.
     case sandboxFailure
 }
 
@@ -114,6 +137,8 @@ public enum SandboxError: Error, CustomStringConvertible {
     case invalidLimits(String)
     case isolationUnavailable(String)
     case benchmarkFailed(String)
+    /// `count` sandbox failures in a row (SandboxFailureGuard); `last` is the last one's message.
+    case repeatedFailures(count: Int, last: String)
 
     public var description: String {
         switch self {
@@ -122,6 +147,10 @@ public enum SandboxError: Error, CustomStringConvertible {
             return "sandbox isolation is unavailable, refusing to run untrusted code: \(s) "
                 + "(run scripts/setup.sh to install bubblewrap and python3; unprivileged user namespaces must be allowed)"
         case .benchmarkFailed(let s): return "sandbox benchmark failed: \(s)"
+        case .repeatedFailures(let count, let last):
+            return "the sandbox failed \(count) times in a row (last: \(last)); stopping rather than training on "
+                + "infrastructure errors, none of which was shown to the policy. Check the sandbox with "
+                + "`tir bench sandbox` and scripts/setup.sh"
         }
     }
 }
@@ -133,6 +162,8 @@ public struct SandboxIsolationReport: Codable, Sendable {
     public var pid: Int
     public var caps: [String]
     public var net: [String]
+    /// The Seccomp field of /proc/self/status: 2 when a filter is in force.
+    public var seccomp: Int
     public var python: String
     public var preloaded: [String]
 }

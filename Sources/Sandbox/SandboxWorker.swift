@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// One bubblewrap sandbox running the Python fork-server (ForkServer.py.swift), and the Swift end of its
+/// One bubblewrap sandbox running the Python fork-server (fork_server.py), and the Swift end of its
 /// socket. Used by exactly one pool thread at a time; not thread-safe by itself.
 final class SandboxWorker {
     let pid: pid_t               // setpriv/bwrap outside the sandbox; killing it tears the namespace down
@@ -23,12 +23,16 @@ final class SandboxWorker {
         "no network: only a loopback interface of its own",
         "runs as uid/gid 65534 inside and outside the user namespace (setpriv when the trainer is root)",
         "no capabilities (--cap-drop ALL), no nested user namespaces (--disable-userns)",
+        "seccomp filter: io_uring, keyrings, perf_event_open, bpf, userfaultfd, ptrace and process_vm_*, mount "
+            + "and the new mount API, unshare/setns/namespace clones, kexec, modules, file handles, fanotify, "
+            + "swap and reboot fail with EPERM/ENOSYS; other ABIs (i386, x32) are refused",
         "cleared environment with an allow-list; HOME and TMPDIR point at the snippet's private dir",
         "file system: read-only /usr (+ /bin, /lib, /lib64, /sbin links), own /proc, minimal read-only /dev, "
             + "size-capped tmpfs /tmp and /dev/shm, read-only empty root; no /etc, /home, /root or trainer files",
         "fork-server is PID 1 of the namespace: snippets cannot signal it; non-dumpable: no ptrace or /proc/1/fd",
         "fresh forked child per snippet in its own session/process group, stdin = /dev/null",
-        "per-child rlimits: AS, CPU, FSIZE, NOFILE, NPROC, CORE=0",
+        "per-child rlimits: AS, CPU, FSIZE, NOFILE, NPROC, CORE=0; NPROC x AS + tmpfs sizes <= totalMemoryBytes "
+            + "caps the memory of a snippet with all its children",
         "wall-clock kill: kill(-1, SIGKILL) from PID 1 ends every process in the namespace, setsid daemons included",
         "after each snippet: all processes reaped, /tmp and /dev/shm wiped, SysV IPC removed",
         "output capped to head + marker + tail inside the sandbox; total output beyond a limit kills the snippet",
@@ -50,6 +54,10 @@ final class SandboxWorker {
         if asRoot && !fm.isExecutableFile(atPath: setprivPath) {
             throw SandboxError.isolationUnavailable("\(setprivPath) (util-linux) is needed to drop root before bwrap")
         }
+        guard SeccompFilter.isSupported else {
+            throw SandboxError.isolationUnavailable("no seccomp syscall table for this CPU architecture "
+                                                    + "(x86_64 and arm64 have one)")
+        }
         let argv = (asRoot ? [setprivPath, "--reuid=\(sandboxUid)", "--regid=\(sandboxUid)", "--clear-groups"] : [])
             + bwrapArguments(limits) + [limits.pythonPath, "-I", "-c", forkServerSource, try serverConfig(limits)]
 
@@ -57,7 +65,10 @@ final class SandboxWorker {
         let (errRead, errWrite) = try Posix.socketPair()   // bwrap's start-up errors
         let pid: pid_t
         do {
-            pid = try Posix.spawn(argv, env: ["PATH=/usr/bin:/bin"], stdin: theirs, stdout: theirs, stderr: errWrite)
+            let filter = try SeccompFilter.descriptor()
+            defer { close(filter) }
+            pid = try Posix.spawn(argv, env: ["PATH=/usr/bin:/bin"], stdin: theirs, stdout: theirs, stderr: errWrite,
+                                  inherit: [filter])
         } catch {
             [mine, theirs, errRead, errWrite].forEach { close($0) }
             throw SandboxError.isolationUnavailable("\(error)")
@@ -95,6 +106,7 @@ final class SandboxWorker {
             problems.append("has capabilities \(report.caps)")
         }
         if report.net.contains(where: { $0 != "lo" }) { problems.append("sees network interfaces \(report.net)") }
+        if report.seccomp != 2 { problems.append("no seccomp filter in force (Seccomp: \(report.seccomp))") }
         if !problems.isEmpty { throw fail("isolation check failed: " + problems.joined(separator: ", ")) }
         return SandboxWorker(pid: pid, fd: mine, report: report)
     }
@@ -103,9 +115,9 @@ final class SandboxWorker {
         self.pid = pid; self.fd = fd; self.report = report
     }
 
-    /// bwrap options; the fork-server command follows them.
+    /// bwrap options; the fork-server command follows them. The seccomp program must be readable on fd 3.
     static func bwrapArguments(_ limits: SandboxLimits) -> [String] {
-        var a = [bwrapPath,
+        var a = [bwrapPath, "--seccomp", "3",
                  "--unshare-all", "--unshare-user", "--disable-userns",
                  "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                  "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
@@ -178,6 +190,7 @@ final class SandboxWorker {
             case 3: r.status = .outputLimit; r.signal = code
             case 4: r.status = .timeout; r.signal = code
             case 5: r.status = .memoryLimit; r.exitCode = code
+            case 6: return broken(r.stderr)
             default: return broken("unknown result kind \(kind)")
             }
             return r

@@ -50,6 +50,17 @@ public final class AdamW {
         v.deallocate()
     }
 
+    /// The end of every trainer's optimizer step: the gradient norm before clipping (the figure to log),
+    /// then clip-by-global-norm and an update, but only when every gradient is finite: a non-finite
+    /// gradient never reaches the weights. Returns the pre-clip norm and whether the update ran.
+    @discardableResult
+    public func clipAndUpdate(maxNorm: Float) -> (preClipNorm: Float, applied: Bool) {
+        let norm = arena.clipGradNorm(maxNorm: maxNorm)   // untouched when not finite
+        guard norm.isFinite else { return (norm, false) }
+        update()
+        return (norm, true)
+    }
+
     /// One optimizer step over the whole arena, reading `arena.grad`. Gradients are left as they are.
     public func update() {
         step += 1

@@ -3,7 +3,7 @@ import Model
 import Tensor
 
 /// Everything beyond the weights that a resumed run needs to continue exactly.
-public struct TrainerState: Codable, Equatable {
+public struct TrainerState: Codable, Equatable, Sendable {
     public var step: Int
     public var optimizerStep: Int
     public var rngState: [UInt64]
@@ -17,40 +17,49 @@ public struct TrainerState: Codable, Equatable {
 }
 
 /// A training checkpoint: the policy checkpoint directory (config.json + model.safetensors, loadable by
-/// transformers) plus `optimizer.safetensors` (AdamW m and v) and `trainer_state.json`. Written atomically
-/// as one directory (see `Checkpoint.save`), so a kill -9 at any moment leaves the previous checkpoint intact.
+/// transformers) plus `optimizer.safetensors` (AdamW m and v) and `trainer_state.json`. A run writes each one
+/// into a fresh directory and then makes it current (`RunDirectory.commitCheckpoint`).
 public enum TrainCheckpoint {
-    public static func save(_ policy: Policy, optimizer: AdamW, state: TrainerState, to dir: URL) throws {
-        try Checkpoint.save(policy, to: dir) { tmp in
-            let n = policy.arena.count
-            try SafeTensors.write([(name: "adam.m", shape: [n], data: UnsafeBufferPointer(start: optimizer.m, count: n)),
-                                   (name: "adam.v", shape: [n], data: UnsafeBufferPointer(start: optimizer.v, count: n))],
-                                  to: tmp.appendingPathComponent("optimizer.safetensors"))
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try writeSynced(try enc.encode(state), to: tmp.appendingPathComponent("trainer_state.json"))
-        }
+    /// Writes every file into the existing directory `dir`, each fsynced.
+    public static func write(_ policy: Policy, optimizer: AdamW, state: TrainerState, into dir: URL) throws {
+        try Checkpoint.write(policy, into: dir)
+        let n = policy.arena.count
+        try SafeTensors.write([(name: "adam.m", shape: [n], data: UnsafeBufferPointer(start: optimizer.m, count: n)),
+                               (name: "adam.v", shape: [n], data: UnsafeBufferPointer(start: optimizer.v, count: n))],
+                              to: dir.appendingPathComponent("optimizer.safetensors"))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeSynced(try enc.encode(state), to: dir.appendingPathComponent("trainer_state.json"))
     }
 
     public static func hasState(_ dir: URL) -> Bool {
         FileManager.default.fileExists(atPath: dir.appendingPathComponent("trainer_state.json").path)
     }
 
-    /// Loads weights into a new policy, optimizer moments into `optimizer`-to-be, and the trainer state.
-    public static func load(_ dir: URL) throws -> (policy: Policy, state: TrainerState, m: [Float], v: [Float]) {
-        let policy = try Checkpoint.load(dir)
+    /// The trainer state alone (cheap: no weights).
+    public static func loadState(_ dir: URL) throws -> TrainerState {
         let stateURL = dir.appendingPathComponent("trainer_state.json")
         guard let data = FileManager.default.contents(atPath: stateURL.path) else {
             throw TensorError("\(dir.path) has no trainer_state.json: not a resumable training checkpoint")
         }
-        let state: TrainerState
-        do { state = try JSONDecoder().decode(TrainerState.self, from: data) } catch {
+        do { return try JSONDecoder().decode(TrainerState.self, from: data) } catch {
             throw TensorError("\(stateURL.path) is corrupted: \(error)")
         }
+    }
+
+    /// Loads weights into a new policy, the optimizer moments and the trainer state. Weights must be finite
+    /// with the shapes their config implies (`Checkpoint.load`); moments finite, one per parameter, v >= 0.
+    public static func load(_ dir: URL) throws -> (policy: Policy, state: TrainerState, m: [Float], v: [Float]) {
+        let policy = try Checkpoint.load(dir)
+        let state = try loadState(dir)
         let (opt, _) = try SafeTensors.read(dir.appendingPathComponent("optimizer.safetensors"))
         guard let m = opt["adam.m"]?.values, let v = opt["adam.v"]?.values,
               m.count == policy.arena.count, v.count == policy.arena.count else {
             throw TensorError("\(dir.path)/optimizer.safetensors does not match the policy's \(policy.arena.count) parameters")
+        }
+        guard m.allSatisfy(\.isFinite), v.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw TensorError("\(dir.path)/optimizer.safetensors holds non-finite (or negative second) moments: "
+                              + "the run that wrote it diverged; use an earlier checkpoint")
         }
         return (policy, state, m, v)
     }

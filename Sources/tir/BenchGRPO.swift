@@ -4,6 +4,7 @@ import GRPO
 import Model
 import Rollout
 import Tensor
+import Training
 
 /// `tir bench grpo`: seconds per full GRPO step on the shape of ../shared/reference/trl_reference.py:
 /// `small` policy (random init), B prompts x G samples, at most L new tokens, single turn, a cheap string
@@ -20,6 +21,15 @@ struct BenchGRPO: AsyncParsableCommand {
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        try requireCount("prompts", prompts)
+        try requireCount("samples", samples, min: 2)
+        try requireCount("max-new-tokens", maxNewTokens)
+        try requireCount("steps", steps)
+        try requireCount("micro-batch", microBatch)
+        try requireCount("threads", threads)
+    }
+
     func run() async throws {
         Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         var c = GRPOConfig()
@@ -27,13 +37,13 @@ struct BenchGRPO: AsyncParsableCommand {
         c.groupSize = samples
         c.miniBatches = 1
         c.microBatch = microBatch
-        c.maxTurnTokens = maxNewTokens
-        c.maxTrajectoryTokens = maxNewTokens
-        c.maxToolCalls = 0
-        c.filterVoidTurns = false
+        c.rollout.maxTurnTokens = maxNewTokens
+        c.rollout.maxTrajectoryTokens = maxNewTokens
+        c.rollout.maxToolCalls = 0
+        c.filter.voidTurns = false
         c.skipZeroAdvantage = false     // TRL computes every sequence; so do we, for a like-for-like figure
         c.steps = steps + 1
-        c.lr = 1e-5
+        c.optimizer.lr = 1e-5
         let tasks = ArrayTaskSource((0..<(prompts * (steps + 2))).map { i in
             MathTask(id: "\(i)", question: "What is \(1000 + i) * \(37 + i)?", answer: "\((1000 + i) * (37 + i))",
                      kind: "bench", steps: 1)
@@ -42,22 +52,22 @@ struct BenchGRPO: AsyncParsableCommand {
         let trainer = try GRPOTrainer(config: c, policy: policy, tasks: tasks, executor: nil)
         var rows: [[String: Double]] = []
         for s in 0...steps {
-            let m = try await trainer.trainStep()
+            let m = MetricNames.current(try await trainer.trainStep())
             if s > 0 { rows.append(m) }
-            if !json { printStepLine(m) }
+            if !json { Status.line("grpo step \(s)  " + grpoSummary(m), final: true) }
         }
-        let med = rows.sorted { $0["time_step"]! < $1["time_step"]! }[rows.count / 2]
+        let med = rows.sorted { $0["timing_s/step"]! < $1["timing_s/step"]! }[rows.count / 2]
         let out: [String: Any] = [
             "config": "small", "threads": Threads.count, "B": prompts, "G": samples, "max_new_tokens": maxNewTokens,
-            "step_s": med["time_step"]!, "rollout_s": med["time_rollout"]!, "logprob_s": med["time_logprob"]!,
-            "update_s": med["time_update"]!, "response_length": med["response_length"]!,
-            "completions_per_s": Double(prompts * samples) / med["time_step"]!,
-            "steps": rows.map { $0["time_step"]! },
+            "step_s": med["timing_s/step"]!, "rollout_s": med["tir/timing_s/rollout"]!, "logprob_s": med["tir/timing_s/logprob"]!,
+            "update_s": med["tir/timing_s/update"]!, "response_length": med["response_length/mean"]!,
+            "completions_per_s": Double(prompts * samples) / med["timing_s/step"]!,
+            "steps": rows.map { $0["timing_s/step"]! },
         ]
         if json { try printBenchJSON(out) } else {
             print(String(format: "bench grpo: %d x %d, <= %d new tokens, %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f)",
-                         prompts, samples, maxNewTokens, Threads.count, med["time_step"]!, med["time_rollout"]!,
-                         med["time_logprob"]!, med["time_update"]!))
+                         prompts, samples, maxNewTokens, Threads.count, med["timing_s/step"]!, med["tir/timing_s/rollout"]!,
+                         med["tir/timing_s/logprob"]!, med["tir/timing_s/update"]!))
         }
     }
 }

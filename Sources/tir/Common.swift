@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Tensor
 
@@ -31,6 +32,13 @@ func printJSON<T: Encodable>(_ value: T, pretty: Bool = false) throws {
     print(String(decoding: try enc.encode(value), as: UTF8.self))
 }
 
+/// Writes a value as pretty, sorted JSON to a file.
+func writeJSON<T: Encodable>(_ value: T, to file: URL) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try enc.encode(value).write(to: file, options: .atomic)
+}
+
 /// A benchmark report: the figures plus the CPU, BLAS core and threads they were measured with.
 func printBenchJSON(_ object: [String: Any]) throws {
     try printJSONObject(object.merging(MachineInfo.current.jsonFields) { figure, _ in figure })
@@ -43,6 +51,11 @@ func printJSONObject(_ object: [String: Any]) throws {
 }
 
 func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
+
+/// A command-line count must be at least `min` (`--steps 0` would train or measure nothing).
+func requireCount(_ flag: String, _ value: Int?, min: Int = 1) throws {
+    if let value, value < min { throw ValidationError("--\(flag) must be >= \(min), got \(value)") }
+}
 
 /// A unicode sparkline of a series (reward curves in terminal summaries).
 func sparkline(_ xs: [Double]) -> String {

@@ -17,6 +17,14 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Held-out tasks in each evaluation.") var evalTasks = 200
     @Option(help: "Samples per held-out task.") var evalSamples = 2
     @Option(help: "Seed of everything.") var seed: UInt64 = 1
+    @Flag(help: "Delete the runs in --out (base and GRPO) and start over.") var force = false
+
+    func validate() throws {
+        try requireCount("steps", steps)
+        try requireCount("pretrain-steps", pretrainSteps)
+        try requireCount("eval-tasks", evalTasks)
+        try requireCount("eval-samples", evalSamples)
+    }
 
     func run() async throws {
         let start = Date()
@@ -28,30 +36,32 @@ struct Demo: AsyncParsableCommand {
         var gc = GRPOConfig.demo
         gc.seed = seed
         if let steps { gc.steps = steps }
+        try gc.validate()
 
         Status.machine()
-        // 1. Base policy: reuse a finished one, resume a partial one, or train it.
-        if TrainCheckpoint.hasState(baseDir), let (_, state, _, _) = try? TrainCheckpoint.load(baseDir), state.step >= pc.steps {
-            Status.info("[1/4] reusing the base policy in \(baseDir.path)")
-        } else {
-            Status.info("[1/4] pretraining the base policy")
-            try await pretrainBase(pc, dir: baseDir, resume: true)
-        }
-        // 2. Evaluate it.
+        // 1. Base policy: reuse a finished one with these settings, resume a partial one, or train it; a base
+        // pretrained with other settings (another seed, other steps) is an error, not reused.
+        Status.info("[1/4] base policy in \(baseDir.path)")
+        try pretrainBase(pc, dir: baseDir, start: force ? .force : .resumeOrNew)
+        let run = GRPORun(config: gc, dir: dir.appendingPathComponent("grpo"))
+        if !force { try run.check(.resumeOrNew, base: baseDir) }   // before the evaluation, not after it
+        // 2. Evaluate it, under the episode limits GRPO trains with.
         Status.info("[2/4] evaluating the base policy on \(evalTasks) held-out tasks x \(evalSamples) samples")
-        let before = try await evaluateOnHeldOut(try Checkpoint.load(baseDir), tasks: evalTasks, samples: evalSamples, seed: seed)
+        let before = try await evaluateOnHeldOut(try loadPolicy(baseDir), tasks: evalTasks, samples: evalSamples, seed: seed,
+                                                 rollout: gc.rollout, difficulty: gc.tasks.difficulty)
         // 3. GRPO (resumes if a previous demo was interrupted).
         Status.info("[3/4] GRPO: \(gc.steps) steps of \(gc.promptsPerStep) prompts x \(gc.groupSize) samples")
-        let run = GRPORun(config: gc, dir: dir.appendingPathComponent("grpo"))
-        let metrics = try await run.run(base: baseDir, tasks: ToyData(seed: seed, difficulty: gc.difficulty).trainTasks,
-                                        executor: try makeSandbox(timeout: gc.sandboxTimeout), resume: true,
-                                        progress: printStepLine)
-        // 4. Evaluate the trained policy with the same tasks and samples.
+        let pool = try makeSandbox(gc.sandbox)
+        defer { pool.shutdown() }
+        let metrics = try await run.run(base: baseDir, tasks: ToyData(seed: seed, difficulty: gc.tasks.difficulty).trainTasks,
+                                        executor: pool, start: force ? .force : .resumeOrNew, progress: ProgressLine("grpo step", total: gc.steps).showGRPO)
+        // 4. Evaluate the trained policy with the same tasks, samples and limits.
         Status.info("[4/4] evaluating the trained policy")
-        let after = try await evaluateOnHeldOut(try Checkpoint.load(run.checkpointDir), tasks: evalTasks,
-                                                samples: evalSamples, seed: seed)
+        guard let trained = try run.latestCheckpoint() else { throw ConfigError("the GRPO run left no checkpoint") }
+        let after = try await evaluateOnHeldOut(try Checkpoint.load(trained), tasks: evalTasks, samples: evalSamples,
+                                                seed: seed, rollout: gc.rollout, difficulty: gc.tasks.difficulty)
         let table = beforeAfterTable(before, after)
-        let rewards = metrics.compactMap { $0["reward_mean"] }
+        let rewards = metrics.compactMap { $0["critic/score/mean"] }
         let summary = """
         \(table)
 
@@ -60,7 +70,7 @@ struct Demo: AsyncParsableCommand {
 
         artefacts
           base policy         \(baseDir.path)
-          trained policy      \(run.checkpointDir.path)
+          trained policy      \(trained.path)
           GRPO metrics        \(run.metricsURL.path)
           this summary        \(dir.appendingPathComponent("summary.md").path)
         """

@@ -24,10 +24,16 @@ struct ExperimentInstability: AsyncParsableCommand {
         void-turn filtering on/off x tool-output masking on/off, and single-turn (C = 1); temperature 1, no KL, \
         clipping at 1 with the pre-clip norm recorded. Writes per-arm metrics (arms/<arm>/seed-<k>/metrics.jsonl), \
         summary.csv, runs.csv, plots (SVG, and PNG when rsvg-convert is installed) and REPORT.md into --out. \
-        Re-running the same command reuses finished runs and resumes interrupted ones; different settings in \
-        the same --out start those runs over. Defaults (100 steps x 3 seeds) take about 10 minutes on a \
+        Re-running the same command with --resume reuses finished runs and resumes interrupted ones (runs \
+        with other settings are an error); --force runs everything again. Defaults (100 steps x 3 seeds) take about 10 minutes on a \
         2-core machine, plus about 5 minutes of pretraining when --base does not exist; --quick takes a few \
         minutes and only checks the pipeline.
+
+        --sweep runs the lever conditions (off-policy updates, a bf16 rollout against the fp32 trainer with TIS \
+        and MIS arms, SimpleTIR observations with up to 10 calls, an earlier base, all together; --list-presets \
+        shows them) and writes a phase table (spikes, non-finite steps, void-turn collapse, final accuracy per \
+        seed; per fix whether it removes them) and the gradient attribution into <out>/REPORT.md. --preset NAME \
+        runs one condition with 3 seeds. Sizes and measured times: docs/INSTABILITY.md.
         """)
 
     @Option(help: "Output directory.") var out = "runs/experiment-instability"
@@ -41,13 +47,22 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Flag(help: "A few small steps (< 5 minutes): checks the pipeline, proves nothing.") var quick = false
     @Flag(help: "Keep each run's final checkpoint (about 40 MB each).") var keepCheckpoints = false
     @Flag(help: "Only rewrite the report from the finished runs in --out (no training).") var reportOnly = false
+    @Flag(help: "Continue the experiment in --out: reuse finished runs, resume interrupted ones.") var resume = false
+    @Flag(help: "Run every arm and seed in --out again from the base.") var force = false
+    @Flag(help: "Run the sweep: every lever condition (see --list-presets) x its arms, 2 seeds x 50 steps; writes a phase table.")
+    var sweep = false
+    @Flag(help: "With --sweep: the larger preset (3 seeds x 150 steps of 16 x 8).") var large = false
+    @Option(help: "Run one named condition of the sweep with 3 seeds x 100 steps (see --list-presets).") var preset: String?
+    @Flag(help: "List the sweep's conditions (the presets) and exit.") var listPresets = false
+    @Option(help: "With --sweep: only these conditions, comma-separated (e.g. hot,bf16).") var conditions: String?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
         if let seeds, seeds < 1 { throw ValidationError("--seeds must be >= 1") }
         if multiTurnCalls < 2 { throw ValidationError("--multi-turn-calls must be >= 2 (1 is the single-turn arm)") }
+        if resume && force { throw ValidationError("--resume and --force exclude each other") }
         for o in overrides {
-            let key = String(o.prefix { $0 != "=" })
+            let key = GRPOConfig.schema.canonical(String(o.prefix { $0 != "=" }))
             if ExperimentArm.armKeys.contains(key) || key == "seed" || key == "steps" {
                 throw ValidationError("--set \(key)=... is not allowed: the arms set \(ExperimentArm.armKeys.sorted().joined(separator: ", ")); use --steps, --seeds, --multi-turn-calls")
             }
@@ -55,46 +70,26 @@ struct ExperimentInstability: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if listPresets {
+            for c in InstabilitySweep.catalog(calls: multiTurnCalls) {
+                print("\(c.name): \(c.summary)\n    overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"
+                      + (c.baseStep.map { ", base: pretraining step \($0)" } ?? "") + "\n    arms: \(c.arms.map(\.name).joined(separator: ", "))")
+            }
+            return
+        }
+        if sweep || preset != nil { return try await runSweep() }
         let start = Date()
         var settings = quick
             ? InstabilitySettings.quick(steps: steps ?? 4, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
             : InstabilitySettings.defaults(steps: steps ?? 100, seeds: seeds ?? 3, multiTurnCalls: multiTurnCalls)
         if !overrides.isEmpty {
-            var shared = try GRPOConfig.load(json: Data(settings.shared.json.utf8), overrides: overrides)
+            var shared = try GRPOConfig.load(json: Data(), overrides: overrides, over: settings.shared)
             shared.seed = settings.shared.seed
             settings.shared = shared
         }
         let outDir = url(out)
 
-        // The base policy: the given checkpoint, or pretrain one.
-        var baseDir = url(base)
-        var baseNote: String?
-        let quickBase = outDir.appendingPathComponent("base")
-        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
-        var pc = PretrainConfig()
-        if quick {
-            pc.steps = 60
-            pc.batch = 8
-            pc.warmupSteps = 10
-            pc.evalEvery = 0
-            pc.checkpointEvery = 0
-            pc.documents = 4000
-        }
-        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
-        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
-        let partial = unfinishedPretraining(baseDir)
-        if let partial, partial != pc {
-            throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
-        }
-        if !hasModel(baseDir) || partial != nil {
-            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
-            Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
-            let t0 = Date()
-            try await pretrainBase(pc, dir: baseDir, resume: true)
-            baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
-                + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
-                + (quick ? " (a --quick base: barely trained)" : "")
-        }
+        let (baseDir, baseNote) = try await mainBase(outDir: outDir)
 
         var experiment = try InstabilityExperiment(settings: settings, outDir: outDir, base: baseDir)
         experiment.keepCheckpoints = keepCheckpoints
@@ -106,15 +101,17 @@ struct ExperimentInstability: AsyncParsableCommand {
             let c = settings.shared
             Status.info("instability experiment: \(settings.arms.count) arms x \(settings.seeds.count) seeds x \(c.steps) steps of "
                         + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)")
-            let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
+            let pool = try makeSandbox(c.sandbox)
             defer { pool.shutdown() }
-            runs = try await experiment.run(executor: pool) { p in
+            let line = ProgressLine("experiment step", total: experiment.plan.count * c.steps)
+            runs = try await experiment.run(executor: pool, start: force ? .force : resume ? .resume : .new) { p in
                 let m = p.metrics
                 func f(_ k: String) -> Double { m[k] ?? .nan }
-                Status.line(String(format: "[%d/%d] %@ seed %llu step %.0f/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs  elapsed %@  ETA %@",
-                                   p.run + 1, p.runs, p.arm.name, p.seed, f("step"), c.steps, f("grad_norm"), f("grad_norm_max"),
-                                   f("accuracy"), f("low_prob_1e-3"), f("void_turn_ratio"), f("exec_error_rate"),
-                                   f("time_step"), duration(p.elapsed), duration(p.eta)), final: true)
+                let step = Int(f("step"))
+                line.show(step: p.run * c.steps + step, String(format: "run %d/%d %@ seed %llu step %d/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs",
+                                   p.run + 1, p.runs, p.arm.name, p.seed, step, c.steps, f("actor/grad_norm"), f("tir/grad_norm_max"),
+                                   f("tir/accuracy"), f("tir/low_prob/1e-3"), f("env/void_turn_ratio"), f("tir/exec_error_rate"),
+                                   f("timing_s/step")), eta: p.eta, final: step == c.steps)
             }
         }
         var report = InstabilityReport(experiment: experiment, runs: runs)
@@ -131,15 +128,42 @@ struct ExperimentInstability: AsyncParsableCommand {
         """)
     }
 
-    func hasModel(_ dir: URL) -> Bool {
-        FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path)
+    /// The base policy: the given checkpoint, or pretrain one (and how it came about, for the report).
+    func mainBase(outDir: URL) async throws -> (URL, String?) {
+        var baseDir = url(base)
+        var baseNote: String?
+        let quickBase = outDir.appendingPathComponent("base")
+        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
+        var pc = PretrainConfig()
+        if quick {
+            pc.steps = 60
+            pc.batch = 8
+            pc.warmupSteps = 10
+            pc.evalEvery = 0
+            pc.checkpointEvery = 0
+            pc.documents = 4000
+        }
+        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
+        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
+        let status = try? PretrainRun.status(baseDir)
+        let partial = status.flatMap { $0 }.flatMap { $0.step < $0.config.steps ? $0.config : nil }
+        if let partial, partial != pc {
+            throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
+        }
+        if !hasModel(baseDir) || partial != nil {
+            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
+            Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
+            let t0 = Date()
+            try pretrainBase(pc, dir: baseDir, start: .resumeOrNew)
+            baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
+                + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
+                + (quick ? " (a --quick base: barely trained)" : "")
+        }
+
+        return (baseDir, baseNote)
     }
 
-    /// The config of an unfinished pretraining checkpoint in `dir`, or nil (none, finished, or not pretraining).
-    func unfinishedPretraining(_ dir: URL) -> PretrainConfig? {
-        guard TrainCheckpoint.hasState(dir), let (_, state, _, _) = try? TrainCheckpoint.load(dir),
-              state.kind == "pretrain", let data = state.configJSON.data(using: .utf8),
-              let c = try? JSONDecoder().decode(PretrainConfig.self, from: data), state.step < c.steps else { return nil }
-        return c
+    func hasModel(_ dir: URL) -> Bool {
+        (try? resolveCheckpoint(dir)).map(Checkpoint.exists) ?? false
     }
 }

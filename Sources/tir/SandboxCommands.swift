@@ -76,10 +76,14 @@ struct BenchSandbox: ParsableCommand {
     @Option(help: "Snippets submitted at once.")
     var concurrent: Int = 1000
 
+    @Flag(help: "Instead: the soak, 10,000 ordinary and hostile snippets through one pool (about 5 minutes on 2 cores); fails on leaked processes or descriptors, growing memory, or a slowdown.")
+    var soak = false
+
     func run() throws {
         guard workers >= 1, sequential >= 1, concurrent >= 1 else {
             throw ValidationError("--workers, --sequential and --concurrent must be >= 1")
         }
+        if soak { return try runSoak() }
         let b = try SandboxBenchmark.run(workers: workers, sequential: sequential, concurrent: concurrent)
         if json {
             try printBenchJSON(try JSONSerialization.jsonObject(with: JSONEncoder().encode(b)) as? [String: Any] ?? [:])
@@ -90,5 +94,19 @@ struct BenchSandbox: ParsableCommand {
             print("isolation:\n  - " + b.isolation.joined(separator: "\n  - "))
         }
         if b.failures > 0 { throw ExitCode(1) }
+    }
+
+    private func runSoak() throws {
+        let r = try SandboxSoak.run(workers: workers)
+        if json {
+            try printBenchJSON(try JSONSerialization.jsonObject(with: JSONEncoder().encode(r)) as? [String: Any] ?? [:])
+        } else {
+            print(String(format: "soak: %d executions in %.0f s; first/last window %.1f/%.1f per s; fds %d -> %d; "
+                         + "RSS max %.1f MB; leaked processes %d", r.executions, r.seconds, r.first_window_per_s,
+                         r.last_window_per_s, r.fds_before, r.fds_after, Double(r.rss_max_bytes) / 1e6,
+                         r.leaked_processes))
+            for p in r.problems { print("  problem: \(p)") }
+        }
+        if !r.passed { throw ExitCode(1) }
     }
 }

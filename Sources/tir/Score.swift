@@ -2,18 +2,19 @@ import ArgumentParser
 import Foundation
 import Model
 import Tensor
+import Training
 
 /// `tir score`: token ids and per-token log-probs of a text under a policy, for checking against other
 /// implementations (e.g. transformers' LlamaForCausalLM on the same checkpoint).
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the token ids and per-token log-probs of a text under a policy.")
 
-    @Option(help: "Checkpoint directory (config.json + model.safetensors).") var checkpoint: String
+    @Option(help: "Checkpoint directory (config.json + model.safetensors), or a run (its current checkpoint).") var checkpoint: String
     @Option(help: "The text to score (BOS is prepended).") var text: String
     @Flag(help: "Print one JSON object with token_ids and logprobs.") var json = false
 
     func run() throws {
-        let policy = try Checkpoint.load(url(checkpoint))
+        let policy = try loadPolicy(url(checkpoint))
         let ids = [ByteTokenizer.bos] + ByteTokenizer().encode(text)
         guard ids.count >= 2 else { throw ValidationError("--text must not be empty") }
         guard ids.count <= policy.config.context else {

@@ -5,43 +5,77 @@ import Model
 import Pretrain
 import Rollout
 import SandboxExecutor
+import Training
 
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "GRPO training of a policy on the toy TIR task.",
-        discussion: "Settings come from defaults, then --config FILE (JSON), then --set key=value overrides. "
-            + "Run with --list-config to see every field with its default and meaning.")
+        abstract: "GRPO training of a policy on the toy TIR task or on a JSONL file of tasks.",
+        discussion: "Settings come from defaults (with --resume: the run's saved config.json), then --config FILE "
+            + "(JSON, sections as in --list-config), then --set section.field=value overrides. Run with --list-config "
+            + "to see every field with its default and meaning.")
 
-    @Option(help: "Base policy checkpoint to start from.") var checkpoint = "runs/base"
-    @Option(help: "Run directory: metrics.jsonl, checkpoint/, config.json.") var out = "runs/grpo"
+    @Option(help: "Base policy: a checkpoint directory or a pretraining run (default runs/base; resuming: the run's own base).")
+    var checkpoint: String?
+    @Option(help: "Run directory: config.json, metrics.jsonl, checkpoint-NNNNNN/, latest.") var out = "runs/grpo"
     @Option(help: "JSON config file (unknown fields are an error).") var config: String?
-    @Option(name: .customLong("set"), help: "Override one field, e.g. --set lr=1e-4 (repeatable).") var overrides: [String] = []
-    @Flag(help: "Continue the run in --out from its last checkpoint.") var resume = false
+    @Option(name: .customLong("set"), help: "Override one field, e.g. --set rollout.maxTurnTokens=96 (repeatable).")
+    var overrides: [String] = []
+    @Option(help: "Train on this JSONL file of {question|problem, answer|solution} records (sets tasks.data).") var data: String?
+    @Option(help: "Evaluate on this JSONL file instead of a held-out part of --data (sets tasks.evalData).") var evalData: String?
+    @Option(help: "After training, evaluate on this many held-out tasks, 1 sample each (0 = skip); writes eval.json.")
+    var evalTasks = 0
+    @Flag(help: "Continue the run in --out from its last checkpoint (same settings).") var resume = false
+    @Flag(help: "Delete the run in --out and start over.") var force = false
     @Flag(help: "Print every config field with its default and exit.") var listConfig = false
+
+    func validate() throws {
+        if resume && force { throw ValidationError("--resume and --force exclude each other") }
+        try requireCount("eval-tasks", evalTasks, min: 0)
+    }
 
     func run() async throws {
         if listConfig {
-            let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(GRPOConfig())) as! [String: Any]
-            for (k, doc) in GRPOConfig.documentation { print("\(k) = \(defaults[k] ?? "")\n    \(doc)") }
+            let defaults = Dictionary(uniqueKeysWithValues: ConfigCoding.leaves(try ConfigCoding.tree(GRPOConfig())).map { ($0.path, $0.value) })
+            for (k, doc) in GRPOConfig.documentation { print("\(k) = \(defaults[k].map(ConfigCoding.show) ?? "")\n    \(doc)") }
             return
         }
+        let dir = url(out)
+        let c = try trainConfig(savedIn: dir)
+        let base = try resolveCheckpoint(checkpoint.map(url) ?? (resume ? GRPORun.recordedBase(dir) : nil) ?? url("runs/base"))
+        let tasks = try RunTasks.load(c, context: try Checkpoint.loadConfig(base).context)
+        let start: RunStart = force ? .force : resume ? .resume : .new
+        let run = GRPORun(config: c, dir: dir)
+        try run.check(start, base: base)
         Status.machine()
-        let data = try config.map { try Data(contentsOf: url($0)) } ?? Data()
-        let c = try GRPOConfig.load(json: data, overrides: overrides)
-        let pool = try makeSandbox(timeout: c.sandboxTimeout, workers: c.sandboxWorkers)
+        Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
+        let pool = try makeSandbox(c.sandbox)
         defer { pool.shutdown() }
-        let run = GRPORun(config: c, dir: url(out))
-        let metrics = try await run.run(base: url(checkpoint), tasks: ToyData(seed: c.seed, difficulty: c.difficulty).trainTasks,
-                                        executor: pool, resume: resume, progress: printStepLine)
-        Status.info("reward  " + sparkline(metrics.compactMap { $0["reward_mean"] }))
-        Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(run.checkpointDir.path)")
+        let metrics = try await run.run(base: base, tasks: tasks.train, executor: c.rollout.executeCode ? pool : nil,
+                                        start: start, progress: ProgressLine("grpo step", total: c.steps).showGRPO)
+        Status.info("reward  " + sparkline(metrics.compactMap { $0["critic/score/mean"] }))
+        let curves = try writeCurves(metrics, in: run.dir)
+        Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(try run.latestCheckpoint()?.path ?? "-")\ncurves: \(curves.path)"
+                    + "\nTensorBoard: tensorboard --logdir \(run.dir.deletingLastPathComponent().path)")
+        if evalTasks > 0, let checkpoint = try run.latestCheckpoint() {
+            let (report, _) = try await evaluate(policy: try Checkpoint.load(checkpoint), tasks: try tasks.evaluation(evalTasks),
+                                                 samples: 1, config: c.rollout, executor: pool, seed: c.seed) { done, total in
+                Status.line("eval \(done)/\(total) held-out tasks", final: done == total)
+            }
+            try writeJSON(report, to: dir.appendingPathComponent("eval.json"))
+            print(report.table)
+        }
     }
-}
 
-func printStepLine(_ m: [String: Double]) {
-    func f(_ k: String) -> Double { m[k] ?? .nan }
-    Status.line(String(format: "grpo step %.0f  reward %+.3f  acc %.2f  grad %.3f  tool %.2f  void %.2f  len %.0f  %.1fs (rollout %.1f, sandbox %.1f, update %.1f)",
-                       f("step"), f("reward_mean"), f("accuracy"), f("grad_norm"), f("tool_call_rate"),
-                       f("void_turn_ratio"), f("response_length"), f("time_step"), f("time_rollout"),
-                       f("time_sandbox"), f("time_update") + f("time_logprob")), final: true)
+    /// Defaults (or, resuming, the run's saved config), then --config, then --data/--eval-data, then --set.
+    func trainConfig(savedIn dir: URL) throws -> GRPOConfig {
+        let start = resume ? try GRPORun.savedConfig(dir) : nil
+        let file = try config.map { path in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read --config \(path)") }
+            return data
+        } ?? Data()
+        var sets = overrides
+        if let data { sets.append("tasks.data=" + url(data).standardizedFileURL.path) }
+        if let evalData { sets.append("tasks.evalData=" + url(evalData).standardizedFileURL.path) }
+        return try GRPOConfig.load(json: file, overrides: sets, over: start)
+    }
 }

@@ -6,6 +6,7 @@ import Pretrain
 import Rollout
 import Sandbox
 import SandboxExecutor
+import Training
 @testable import Experiments
 
 /// A barely trained tiny base policy in `dir` (enough for the pipeline, not for learning).
@@ -18,9 +19,8 @@ func makeTinyBase(_ dir: URL) throws {
     pc.warmupSteps = 1
     pc.evalEvery = 0
     pc.checkpointEvery = 0
-    let (train, heldOut) = ToyData(seed: 1).pretrainingDocuments(count: 40, heldOutCount: 4)
-    let trainer = try Pretrainer(config: pc, trainDocuments: train, heldOutDocuments: heldOut)
-    try trainer.run(checkpointDir: dir) { _ in }
+    pc.documents = 40
+    try PretrainRun(config: pc, dir: dir).run(start: .new) { _ in }
 }
 
 /// The `--quick` path of `tir experiment instability` on tiny sizes: a tiny pretrained policy, 2 arms x
@@ -46,43 +46,47 @@ final class ExperimentTests: XCTestCase {
         s.shared.groupSize = 2
         s.shared.miniBatches = 1
         s.shared.microBatch = 4
-        s.shared.maxTurnTokens = 24
-        s.shared.maxTrajectoryTokens = 64
+        s.shared.rollout.maxTurnTokens = 24
+        s.shared.rollout.maxTrajectoryTokens = 64
         s.shared.checkpointEvery = 1
         let experiment = try InstabilityExperiment(settings: s, outDir: out, base: base)
 
         var seen: [String] = []
-        let runs = try await experiment.run(executor: pool) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
+        let runs = try await experiment.run(executor: pool, start: .new) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
         XCTAssertEqual(seen, ["multi-nofilter-mask/1/1", "multi-nofilter-mask/1/2", "single-filter-mask/1/1", "single-filter-mask/1/2",
                               "multi-nofilter-mask/2/1", "multi-nofilter-mask/2/2", "single-filter-mask/2/1", "single-filter-mask/2/2"])
         XCTAssertEqual(runs.count, 4)
         for r in runs {
             XCTAssertEqual(r.metrics.count, 2)
-            for key in ["grad_norm", "grad_norm_max", "accuracy", "low_prob_1e-3", "void_turn_ratio", "tool_call_rate"] {
+            for key in ["actor/grad_norm", "tir/grad_norm_max", "tir/accuracy", "tir/low_prob/1e-3", "env/void_turn_ratio", "tir/tool_call_rate"] {
                 XCTAssertNotNil(r.metrics.last?[key], "\(r.arm.name) seed \(r.seed) has no \(key)")
             }
             let lines = try String(contentsOf: r.metricsURL, encoding: .utf8).split(separator: "\n")
             XCTAssertEqual(lines.count, 2, r.metricsURL.path)
             let config = try GRPOConfig.load(json: Data(contentsOf: r.dir.appendingPathComponent("config.json")))
-            XCTAssertEqual(config.maxToolCalls, r.arm.maxToolCalls)
-            XCTAssertEqual(config.filterVoidTurns, r.arm.filterVoidTurns)
+            XCTAssertEqual(config.rollout.maxToolCalls, r.arm.maxToolCalls)
+            XCTAssertEqual(config.filter.voidTurns, r.arm.filterVoidTurns)
             XCTAssertEqual(config.seed, r.seed)
-            XCTAssertEqual(config.temperature, 1)
-            XCTAssertEqual(config.klBeta, 0)
-            XCTAssertFalse(FileManager.default.fileExists(atPath: r.dir.appendingPathComponent("checkpoint").path),
-                           "finished runs drop their checkpoint by default")
+            XCTAssertEqual(config.rollout.sampling.temperature, 1)
+            XCTAssertEqual(config.kl.beta, 0)
+            let left = try FileManager.default.contentsOfDirectory(atPath: r.dir.path).filter { $0.hasPrefix("checkpoint") || $0 == "latest" }
+            XCTAssertEqual(left, [], "finished runs drop their checkpoints by default")
         }
 
         // A second invocation reuses the finished runs: no step is trained again.
         var again = 0
-        let reused = try await experiment.run(executor: pool) { _ in again += 1 }
+        do {
+            _ = try await experiment.run(executor: pool, start: .new)
+            XCTFail("a second experiment into the same --out must be refused without --resume or --force")
+        } catch { XCTAssertTrue("\(error)".contains("already holds an experiment"), "\(error)") }
+        let reused = try await experiment.run(executor: pool, start: .resume) { _ in again += 1 }
         XCTAssertEqual(again, 0)
-        XCTAssertEqual(reused.map { $0.metrics.map { $0["grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["grad_norm"] ?? -1 } })
+        XCTAssertEqual(reused.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } })
         XCTAssertEqual(try experiment.finishedRuns().count, 4)
         // ... but never across base policies: runs from another base are not "finished" for this one.
         let otherBase = root.appendingPathComponent("base2")
         try FileManager.default.copyItem(at: base, to: otherBase)
-        let h = try FileHandle(forUpdating: otherBase.appendingPathComponent("model.safetensors"))
+        let h = try FileHandle(forUpdating: try resolveCheckpoint(otherBase).appendingPathComponent("model.safetensors"))
         try h.seekToEnd()
         try h.write(contentsOf: Data([0]))      // same path layout, different bytes
         try h.close()
@@ -95,7 +99,7 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(csv[1].hasPrefix("multi-nofilter-mask,5,false,true,2,"))
         XCTAssertTrue(csv[2].hasPrefix("single-filter-mask,1,true,true,2,"))
         XCTAssertEqual(try String(contentsOf: files.runsCSV, encoding: .utf8).split(separator: "\n").count, 5)
-        XCTAssertEqual(files.svgs.map(\.lastPathComponent), ["grad_norm.svg", "accuracy.svg", "low_prob.svg"])
+        XCTAssertEqual(files.svgs.map(\.lastPathComponent), ["grad_norm.svg", "grad_attribution.svg", "accuracy.svg", "low_prob.svg"])
         for svg in files.svgs {
             let text = try String(contentsOf: svg, encoding: .utf8)
             XCTAssertTrue(text.hasPrefix("<svg") && text.hasSuffix("</svg>\n"), svg.path)
@@ -109,7 +113,7 @@ final class ExperimentTests: XCTestCase {
         }
         if PNGConverter.find() != nil {
             XCTAssertNil(files.pngSkipped)
-            XCTAssertEqual(files.pngs.count, 3)
+            XCTAssertEqual(files.pngs.count, 4)
             for png in files.pngs {
                 XCTAssertEqual(try Data(contentsOf: png).prefix(4), Data([0x89, 0x50, 0x4e, 0x47]), png.path)
             }
@@ -121,5 +125,56 @@ final class ExperimentTests: XCTestCase {
         XCTAssertNotNil(noPNG.pngSkipped)
         let report2 = try String(contentsOf: noPNG.report, encoding: .utf8)
         XCTAssertTrue(report2.contains("PNG files were skipped") && report2.contains("](grad_norm.svg)"))
+    }
+}
+
+/// `--sweep` on tiny sizes: two conditions (one with a bf16 rollout and TIS), the per-condition reports, the
+/// phase table, and a re-invocation that trains nothing.
+final class SweepTests: XCTestCase {
+    func testTinySweepWritesThePhaseTable() async throws {
+        var limits = SandboxLimits()
+        limits.timeout = 2
+        let pool: SandboxPool
+        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
+            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the sweep needs it to run code")
+        }
+        defer { pool.shutdown() }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-sweep-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = root.appendingPathComponent("base")
+        try makeTinyBase(base)
+        let catalog = InstabilitySweep.catalog()
+        var baseline = catalog.first { $0.name == "baseline" }!, bf16 = catalog.first { $0.name == "bf16" }!
+        baseline.arms = Array(baseline.arms.prefix(2))
+        bf16.arms = bf16.arms.filter { ["multi-nofilter-mask", "multi-nofilter-mask-tis"].contains($0.name) }
+        var s = InstabilitySweep(shared: InstabilitySettings.quick(steps: 2).shared, conditions: [baseline, bf16], seeds: [1])
+        s.shared.promptsPerStep = 2; s.shared.groupSize = 2; s.shared.miniBatches = 1; s.shared.microBatch = 4
+        s.shared.rollout.maxTurnTokens = 24; s.shared.rollout.maxTrajectoryTokens = 64
+        let runner = try SweepRunner(sweep: s, outDir: root.appendingPathComponent("out"), bases: [nil: base])
+        var steps = 0
+        let results = try await runner.run(executor: pool) { _, _ in steps += 1 }
+        XCTAssertEqual(steps, 4 * 2)
+        XCTAssertEqual(results.map(\.condition.name), ["baseline", "bf16"])
+        XCTAssertNotNil(results[0].probe?.entropy)
+        let tis = results[1].runs.first { $0.arm.importanceCorrection == .tis }!
+        // The TIS arm recomputes old log-probs (rollout_corr/ metrics appear once a step has a trained token).
+        XCTAssertNotNil(tis.metrics.last?["timing_s/old_log_prob"])
+        XCTAssertTrue(try GRPOConfig.load(json: Data(contentsOf: tis.dir.appendingPathComponent("config.json"))).correction.recomputeOldLogProbs)
+        XCTAssertNotNil(results[0].runs[0].metrics.last?["tir/logit_grad_norm"])
+        for r in results {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: runner.conditionDir(r.condition).appendingPathComponent("REPORT.md").path))
+        }
+        let file = try SweepReport(results: results, sweep: s, outDir: runner.outDir).write()
+        let md = try String(contentsOf: file, encoding: .utf8)
+        for needle in ["## Phase table", "| `baseline` | `multi-nofilter-mask` |", "| `bf16` | TIS | `multi-nofilter-mask` | `multi-nofilter-mask-tis` |",
+                       "| `baseline` | void-turn filter |", "## Where the gradient sits", "## Verdict"] {
+            XCTAssertTrue(md.contains(needle), "REPORT.md lacks \(needle)")
+        }
+        let csv = try String(contentsOf: runner.outDir.appendingPathComponent("phases.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + 4)
+        var again = 0
+        _ = try await runner.run(executor: pool) { _, _ in again += 1 }
+        XCTAssertEqual(again, 0, "finished runs are reused")
+        XCTAssertEqual(try runner.finished().count, 2)
     }
 }

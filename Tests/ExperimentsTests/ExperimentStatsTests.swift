@@ -21,10 +21,10 @@ final class ExperimentStatsTests: XCTestCase {
     func testRunStatsAndSpread() {
         let norms: [Double?] = [1, 1, 1, 30, 1, nil]   // nil: a non-finite step, written as null
         let metrics: [[String: Double]] = norms.enumerated().map { i, g in
-            var m: [String: Double] = ["step": Double(i + 1), "grad_norm_max": (g ?? 2) * 2, "accuracy": Double(i) / 10,
-                                       "low_prob_1e-3": 0.01, "filtered_void": 4, "time_step": 30,
-                                       "void_turn_ratio": i == 0 ? 0 : 0.6]
-            if let g { m["grad_norm"] = g }
+            var m: [String: Double] = ["step": Double(i + 1), "tir/grad_norm_max": (g ?? 2) * 2, "tir/accuracy": Double(i) / 10,
+                                       "tir/low_prob/1e-3": 0.01, "tir/filtered_void": 4, "timing_s/step": 30,
+                                       "env/void_turn_ratio": i == 0 ? 0 : 0.6]
+            if let g { m["actor/grad_norm"] = g }
             return m
         }
         let s = RunStats(metrics: metrics, trajectoriesPerStep: 16)
@@ -47,7 +47,7 @@ final class ExperimentStatsTests: XCTestCase {
     func run(_ arm: ExperimentArm, seed: UInt64, spikeAt: [Int]) -> ExperimentRun {
         let metrics: [[String: Double]] = (0..<20).map { i in
             let g = spikeAt.contains(i) ? 50.0 : 1.0
-            return ["step": Double(i + 1), "grad_norm": g, "grad_norm_max": g, "accuracy": 0.5]
+            return ["step": Double(i + 1), "actor/grad_norm": g, "tir/grad_norm_max": g, "tir/accuracy": 0.5]
         }
         return ExperimentRun(arm: arm, seed: seed, dir: URL(fileURLWithPath: "/tmp"), metrics: metrics)
     }

@@ -131,25 +131,3 @@ final class MetricsLogTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: url, encoding: .utf8), "{\"step\":4.0}\n")
     }
 }
-
-final class ConfigDecodingTests: XCTestCase {
-    func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(json.utf8))
-    }
-
-    func testPolicyLossConfig() throws {
-        XCTAssertEqual(try decode(PolicyLossConfig.self, "{}"), PolicyLossConfig())
-        let c = try decode(PolicyLossConfig.self, #"{"epsHigh": 0.3, "dualClip": null, "aggregation": "seqMeanTokenSum"}"#)
-        XCTAssertEqual(c, PolicyLossConfig(epsHigh: 0.3, dualClip: nil, aggregation: .seqMeanTokenSum))
-        XCTAssertEqual(try decode(PolicyLossConfig.self, String(decoding: JSONEncoder().encode(c), as: UTF8.self)), c)
-        XCTAssertThrowsError(try decode(PolicyLossConfig.self, #"{"epsHigth": 0.3}"#))
-        XCTAssertThrowsError(try decode(PolicyLossConfig.self, #"{"dualClip": 0.5}"#))
-        XCTAssertThrowsError(try decode(PolicyLossConfig.self, #"{"aggregation": "tokenSum"}"#))
-    }
-
-    func testTrajectoryFilter() throws {
-        XCTAssertEqual(try decode(TrajectoryFilter.self, "{}"), TrajectoryFilter(voidTurns: true, truncated: false))
-        XCTAssertEqual(try decode(TrajectoryFilter.self, #"{"truncated": true}"#), TrajectoryFilter(voidTurns: true, truncated: true))
-        XCTAssertThrowsError(try decode(TrajectoryFilter.self, #"{"void": false}"#))
-    }
-}

@@ -3,6 +3,7 @@ import Model
 import Rollout
 import Tensor
 import ToyWorld
+import Training
 @testable import GRPO
 
 /// Rewards even-length responses: varied, deterministic signal from a tiny untrained policy.
@@ -23,9 +24,22 @@ final class TrainerResumeTests: XCTestCase {
     func config() -> GRPOConfig {
         var c = GRPOConfig()
         c.steps = 3; c.promptsPerStep = 2; c.groupSize = 4; c.miniBatches = 2; c.microBatch = 2
-        c.maxTurnTokens = 10; c.maxTrajectoryTokens = 10; c.filterVoidTurns = false
-        c.checkpointEvery = 1; c.lr = 2e-3; c.seed = 5
+        c.rollout.maxTurnTokens = 10; c.rollout.maxTrajectoryTokens = 10; c.filter.voidTurns = false
+        c.checkpointEvery = 1; c.optimizer.lr = 2e-3; c.seed = 5
         return c
+    }
+
+    /// The same metrics (timings aside) and bit-identical final weights.
+    func assertSameRun(_ a: [[String: Double]], _ b: [[String: Double]], _ dirA: URL, _ dirB: URL,
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(a.count, b.count, file: file, line: line)
+        for (x, y) in zip(a, b) {
+            for (k, v) in x where !MetricNames.isTiming(k) {
+                XCTAssertEqual(v, y[k], "\(k) at step \(x["step"]!)", file: file, line: line)
+            }
+        }
+        let pa = try loadPolicy(dirA), pb = try loadPolicy(dirB)
+        XCTAssertEqual(memcmp(pa.arena.data, pb.arena.data, pa.arena.count * 4), 0, "weights differ", file: file, line: line)
     }
 
     func testResumedRunContinuesExactly() async throws {
@@ -35,24 +49,79 @@ final class TrainerResumeTests: XCTestCase {
         try tinyBase(base)
         let tasks = ToyWorld(seed: 1).trainSource
         let full = GRPORun(config: config(), dir: root.appendingPathComponent("full"))
-        let a = try await full.run(base: base, tasks: tasks, executor: nil, resume: false, reward: EvenLengthReward()) { _ in }
+        let a = try await full.run(base: base, tasks: tasks, executor: nil, start: .new, reward: EvenLengthReward()) { _ in }
         XCTAssertEqual(a.count, 3)
-        XCTAssertTrue(a.allSatisfy { ($0["reward_std"] ?? 0) > 0 && ($0["grad_norm"] ?? 0) > 0 },
+        XCTAssertTrue(a.allSatisfy { ($0["tir/score_std"] ?? 0) > 0 && ($0["actor/grad_norm"] ?? 0) > 0 },
                       "every step needs reward signal and a gradient for this test to mean anything")
 
         // Interrupted after step 1, then resumed: identical metrics (times aside) and identical weights.
         let split = GRPORun(config: config(), dir: root.appendingPathComponent("split"))
-        _ = try await split.run(base: base, tasks: tasks, executor: nil, resume: false, reward: EvenLengthReward(), stopAfter: 1) { _ in }
+        _ = try await split.run(base: base, tasks: tasks, executor: nil, start: .new, reward: EvenLengthReward(), stopAfter: 1) { _ in }
         // A torn line from a killed run must not survive the resume.
         let h = try FileHandle(forWritingTo: split.metricsURL)
         h.seekToEndOfFile(); h.write(Data("{\"step\": 2, \"rew".utf8)); try h.close()
-        let b = try await split.run(base: base, tasks: tasks, executor: nil, resume: true, reward: EvenLengthReward()) { _ in }
+        let b = try await split.run(base: base, tasks: tasks, executor: nil, start: .resume, reward: EvenLengthReward()) { _ in }
         XCTAssertEqual(b.count, 3)
-        for (x, y) in zip(a, b) {
-            for (k, v) in x where !k.hasPrefix("time_") { XCTAssertEqual(v, y[k]!, "\(k) at step \(x["step"]!)") }
-        }
-        let pa = try Checkpoint.load(full.checkpointDir), pb = try Checkpoint.load(split.checkpointDir)
-        XCTAssertEqual(memcmp(pa.arena.data, pb.arena.data, pa.arena.count * 4), 0)
+        try assertSameRun(a, b, full.dir, split.dir)
+    }
+
+    /// Issue 12: with a KL penalty, the resumed run's reference is the base policy, not the resumed weights.
+    func testResumedRunWithKLEqualsTheUninterruptedOne() async throws {
+        try await assertResumeIsExact(kl: 0.5, checkpointEvery: 1)
+    }
+
+    /// A run killed before its first checkpoint resumes from the base, its metrics cut to nothing.
+    func testRunWithoutCheckpointResumesFromTheBase() async throws {
+        try await assertResumeIsExact(kl: 0, checkpointEvery: 0)
+    }
+
+    func assertResumeIsExact(kl: Float, checkpointEvery: Int) async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-resume-kl-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let base = root.appendingPathComponent("base")
+        try tinyBase(base)
+        var c = config()
+        c.kl.beta = kl
+        c.checkpointEvery = checkpointEvery
+        let tasks = ToyWorld(seed: 1).trainSource
+        let full = GRPORun(config: c, dir: root.appendingPathComponent("full"))
+        let a = try await full.run(base: base, tasks: tasks, executor: nil, start: .new, reward: EvenLengthReward()) { _ in }
+        let split = GRPORun(config: c, dir: root.appendingPathComponent("split"))
+        _ = try await split.run(base: base, tasks: tasks, executor: nil, start: .new, reward: EvenLengthReward(), stopAfter: 2) { _ in }
+        XCTAssertEqual(try split.readMetrics().count, 2)
+        XCTAssertEqual(try split.latestCheckpoint() == nil, checkpointEvery == 0)
+        let b = try await split.run(base: base, tasks: tasks, executor: nil, start: .resume, reward: EvenLengthReward()) { _ in }
+        XCTAssertEqual(b.count, 3)
+        try assertSameRun(a, b, full.dir, split.dir)
+    }
+
+    /// A run written before versioned checkpoints (flat config.json, one `checkpoint/` directory, no base.txt)
+    /// resumes and ends where the uninterrupted run ends; its old checkpoint is replaced by versioned ones.
+    func testOldLayoutRunResumesExactly() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-resume-old-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let base = root.appendingPathComponent("base")
+        try tinyBase(base)
+        let tasks = ToyWorld(seed: 1).trainSource
+        let full = GRPORun(config: config(), dir: root.appendingPathComponent("full"))
+        let a = try await full.run(base: base, tasks: tasks, executor: nil, start: .new, reward: EvenLengthReward()) { _ in }
+        let old = GRPORun(config: config(), dir: root.appendingPathComponent("old"))
+        _ = try await old.run(base: base, tasks: tasks, executor: nil, start: .new, reward: EvenLengthReward(), stopAfter: 1) { _ in }
+        // Rewrite it into the old layout.
+        let flat = try oldFlatJSON(config())
+        try fm.moveItem(at: try XCTUnwrap(old.latestCheckpoint()), to: old.dir.appendingPathComponent("checkpoint"))
+        for f in ["latest", "base.txt"] { try fm.removeItem(at: old.dir.appendingPathComponent(f)) }
+        try Data(flat.utf8).write(to: old.dir.appendingPathComponent("config.json"))
+        let stateURL = old.dir.appendingPathComponent("checkpoint/trainer_state.json")
+        var state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL))
+        state.configJSON = flat
+        try JSONEncoder().encode(state).write(to: stateURL)
+
+        let b = try await old.run(base: base, tasks: tasks, executor: nil, start: .resume, reward: EvenLengthReward()) { _ in }
+        XCTAssertEqual(b.count, 3)
+        try assertSameRun(a, b, full.dir, old.dir)
+        XCTAssertFalse(fm.fileExists(atPath: old.dir.appendingPathComponent("checkpoint").path))
     }
 
     func testResumeRefusesADifferentConfig() async throws {
@@ -62,14 +131,14 @@ final class TrainerResumeTests: XCTestCase {
         try tinyBase(base)
         var c = config(); c.steps = 1
         _ = try await GRPORun(config: c, dir: root.appendingPathComponent("run")).run(
-            base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: false, reward: EvenLengthReward()) { _ in }
-        c.lr = 1e-3
+            base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, start: .new, reward: EvenLengthReward()) { _ in }
+        c.optimizer.lr = 1e-3
         do {
             _ = try await GRPORun(config: c, dir: root.appendingPathComponent("run")).run(
-                base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: true, reward: EvenLengthReward()) { _ in }
+                base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, start: .resume, reward: EvenLengthReward()) { _ in }
             XCTFail("resuming with another configuration must fail")
         } catch {
-            XCTAssertTrue("\(error)".contains("different configuration"))
+            XCTAssertTrue("\(error)".contains("different configuration (optimizer.lr: 0.002 -> 0.001)"), "\(error)")
         }
     }
 
@@ -84,10 +153,10 @@ final class TrainerResumeTests: XCTestCase {
         for skip in [false, true] {
             var c = config(); c.steps = 2; c.promptsPerStep = 4; c.skipZeroAdvantage = skip
             let run = GRPORun(config: c, dir: root.appendingPathComponent("skip-\(skip)"))
-            let m = try await run.run(base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, resume: false,
+            let m = try await run.run(base: base, tasks: ToyWorld(seed: 1).trainSource, executor: nil, start: .new,
                                       reward: EvenLengthReward()) { _ in }
-            computed.append(m.map { $0["computed_fraction"]! }.reduce(0, +))
-            let p = try Checkpoint.load(run.checkpointDir)
+            computed.append(m.map { $0["tir/computed_fraction"]! }.reduce(0, +))
+            let p = try loadPolicy(run.dir)
             weights.append(Array(UnsafeBufferPointer(start: p.arena.data, count: p.arena.count)))
         }
         XCTAssertLessThan(computed[1], computed[0], "some group should have had no reward signal")

@@ -74,6 +74,45 @@ final class PolicyTests: XCTestCase {
         }
     }
 
+    /// `scoreFed` returns the logits after every fed token but each item's last, as a full forward gives them,
+    /// and leaves the last rows' logits bitwise as without it (sampling must not change).
+    func testScoredFeedMatchesFullForwardAndKeepsLastRows() throws {
+        let p = try Policy(config: tinyConfig, seed: 4)
+        let v = tinyConfig.vocab
+        let seqs: [[Int32]] = [[1, 40, 77, 100, 5, 9], [1, 7], [1, 250, 33, 8, 8, 8, 8], [1], [1, 60, 61, 62, 63]]
+        let fulls = try seqs.map { seq in try noGrad { try p.logits(tokens: seq, batch: 1, seqLen: seq.count) }.array }
+        let saved = Threads.count
+        defer { Threads.set(saved) }
+        for workers in [1, 2] {
+            Threads.set(workers)
+            let items = seqs.enumerated().map { (slot: $0.offset, tokens: $0.element) }
+            let plain = try DecodeSession(policy: p, slots: seqs.count, maxLen: 8).feed(items)
+            let (logits, fed) = try DecodeSession(policy: p, slots: seqs.count, maxLen: 8).feed(items, scoreFed: true)
+            XCTAssertEqual(logits, plain, "workers \(workers): last-row logits must not depend on scoreFed")
+            XCTAssertEqual(fed.count, seqs.map { $0.count - 1 }.reduce(0, +) * v)
+            var row = 0
+            for (k, seq) in seqs.enumerated() {
+                for r in 0..<(seq.count - 1) {
+                    for i in 0..<v { XCTAssertEqual(fed[row * v + i], fulls[k][r * v + i], accuracy: 2e-4, "workers \(workers) slot \(k) row \(r)") }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// A bf16 KV cache moves the logits a little (the reduced-precision rollout of the instability experiment).
+    func testReducedPrecisionCacheMovesLogitsSlightly() throws {
+        let p = try Policy(config: tinyConfig, seed: 6)
+        let seq: [Int32] = [1, 40, 77, 100, 5, 9, 250, 33]
+        let exact = try DecodeSession(policy: p, slots: 1, maxLen: 8).feed([(0, seq)])
+        for format in [NumberFormat.bf16, .fp16] {
+            let rounded = try DecodeSession(policy: p, slots: 1, maxLen: 8, cacheFormat: format).feed([(0, seq)])
+            let worst = zip(exact, rounded).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(worst, 0, "\(format)")
+            XCTAssertLessThan(worst, format == .bf16 ? 0.05 : 0.01, "\(format)")
+        }
+    }
+
     /// A decode step with more rows than `itemSplitMaxRows` (one per sequence) is still split by items, and
     /// each worker's block of rows exceeds one 8-row GEMM tile: logits match the full forward.
     func testLargeDecodeStepMatchesFullForward() throws {
@@ -196,5 +235,20 @@ final class CheckpointTests: XCTestCase {
         try FileManager.default.removeItem(at: Checkpoint.configURL(dir))
         try FileManager.default.copyItem(at: Checkpoint.configURL(other), to: Checkpoint.configURL(dir))
         XCTAssertThrowsError(try Checkpoint.load(dir)) { XCTAssertTrue("\($0)".contains("shape")) }
+    }
+
+    /// A diverged run's weights (NaN or inf) never load: the error names the tensor.
+    func testNonFiniteWeightsAreRejected() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tir-nan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for bad in [Float.nan, .infinity] {
+            let p = try Policy(config: tinyConfig, seed: 7)
+            let e = p.arena.entries.first { $0.name.hasSuffix("mlp.down_proj.weight") }!
+            p.arena.data[e.offset + 3] = bad
+            try Checkpoint.save(p, to: dir)
+            XCTAssertThrowsError(try Checkpoint.load(dir)) {
+                XCTAssertTrue("\($0)".contains("\(e.name) holds a non-finite value"), "\($0)")
+            }
+        }
     }
 }

@@ -63,9 +63,8 @@ final class EpisodeEngineTests: XCTestCase {
         XCTAssertEqual(t.tokens.count, t.samplingLogProbs.count, at, file: file, line: line)
         XCTAssertEqual(Array(t.tokens.prefix(prompt.count)), prompt, "\(at): prompt tokens = BOS + encoded prompt", file: file, line: line)
         XCTAssertEqual(Array(t.roles.prefix(prompt.count)), Array(repeating: .prompt, count: prompt.count), at, file: file, line: line)
-        for (r, lp) in zip(t.roles, t.samplingLogProbs) where r != .policy {
-            XCTAssertEqual(lp, 0, "\(at): a non-policy token has a sampling log-prob", file: file, line: line)
-        }
+        XCTAssertEqual(t.samplingLogProbs.first, 0, "\(at): BOS follows nothing and has no behaviour log-prob", file: file, line: line)
+        XCTAssertTrue(t.samplingLogProbs.allSatisfy { $0.isFinite && $0 <= 0 }, "\(at): log-probs must be finite and <= 0", file: file, line: line)
         // The source was fed exactly the trajectory minus its last (sampled, never fed) token: every
         // observation went into this slot's cache right where it sits in the record, nothing is missing.
         if let fed {
@@ -478,8 +477,13 @@ final class EpisodeEngineTests: XCTestCase {
             for (k, p) in policyPositions.enumerated() {
                 let row = Array(full[(p - 1) * v ..< p * v])
                 for (a, b) in zip(source.recordedLogits[s][k], row) where abs(a - b) > worst { worst = abs(a - b); worstAt = p }
-                XCTAssertEqual(tr.samplingLogProbs[p], fullLogProbs[p - 1], accuracy: 1e-4, "slot \(s): log-prob at \(p)")
             }
+            // Every token after BOS carries its behaviour log-prob: sampled (policy) or scored by its prefill
+            // (prompt, tool output), the same as a full forward gives.
+            for p in 1..<n {
+                XCTAssertEqual(tr.samplingLogProbs[p], fullLogProbs[p - 1], accuracy: 1e-4, "slot \(s): \(tr.roles[p]) log-prob at \(p)")
+            }
+            XCTAssertTrue(tr.roles.contains(.tool) == (tr.toolCalls > 0))
             XCTAssertLessThan(worst, 1e-4, "slot \(s): cached logits differ from a full forward at position \(worstAt)")
             let spread = full.max()! - full.min()!
             XCTAssertGreaterThan(spread, 1, "the test policy's logits must not be near-uniform")

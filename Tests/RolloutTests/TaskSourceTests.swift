@@ -20,6 +20,19 @@ final class TaskSourceTests: XCTestCase {
         XCTAssertEqual(tasks[3].id, "7")
     }
 
+    func testHeldOutSplitIsDisjointSeededAndKeepsOrder() {
+        let tasks = (0..<50).map { MathTask(id: "t\($0)", question: "q\($0)", answer: "\($0)", kind: "jsonl", steps: 0) }
+        let (train, held) = heldOutSplit(tasks, fraction: 0.1, seed: 3)
+        XCTAssertEqual(held.count, 5)
+        XCTAssertEqual(train.count, 45)
+        XCTAssertTrue(Set(train.map(\.id)).isDisjoint(with: held.map(\.id)))
+        XCTAssertEqual(train.map(\.id), train.map(\.id).sorted { Int($0.dropFirst())! < Int($1.dropFirst())! })
+        XCTAssertEqual(heldOutSplit(tasks, fraction: 0.1, seed: 3).heldOut, held)
+        XCTAssertNotEqual(heldOutSplit(tasks, fraction: 0.1, seed: 4).heldOut, held)
+        XCTAssertEqual(heldOutSplit(tasks, fraction: 0.01, seed: 3).heldOut.count, 1, "a positive fraction holds out one at least")
+        XCTAssertEqual(heldOutSplit(tasks, fraction: 0, seed: 3).train, tasks)
+    }
+
     func testCRLFLines() throws {
         let tasks = try parseJSONLTasks("{\"problem\": \"p\", \"answer\": \"3\"}\r\n{\"problem\": \"q\", \"answer\": \"4\"}\r\n")
         XCTAssertEqual(tasks.map(\.answer), ["3", "4"])

@@ -119,3 +119,21 @@ final class TurnParsingTests: XCTestCase {
         XCTAssertEqual(EpisodeFormat.standard.observationBlock("42"), "```output\n42\n```\n")
     }
 }
+
+final class ObservationStyleTests: XCTestCase {
+    func testSimpleTIRFormat() {
+        let s = ObservationStyle.simpletir
+        XCTAssertEqual(s.format(stdout: "42\n", stderr: "", failed: false, cap: 16), "Code execution result: 42")
+        XCTAssertEqual(s.format(stdout: "", stderr: "Traceback (most recent call last):\n  x\nNameError: name 'y' is not defined\n",
+                                failed: true, cap: 16), "Code execution result: NameError: name 'y' is not defined")
+        // First and last 256 characters; the cap of the ToRL style does not apply.
+        let long = String(repeating: "a", count: 300) + String(repeating: "b", count: 300)
+        let out = s.format(stdout: long, stderr: "", failed: false, cap: 64)
+        XCTAssertEqual(out, "Code execution result: " + String(repeating: "a", count: 256) + observationTruncationMarker
+                       + String(repeating: "a", count: 0) + String(repeating: "b", count: 256))
+        let fits = String(repeating: "c", count: 512)
+        XCTAssertEqual(s.format(stdout: fits, stderr: "", failed: false, cap: 64), "Code execution result: " + fits)
+        XCTAssertEqual(ObservationStyle.torl.format(stdout: "42\n", stderr: "", failed: false, cap: 64),
+                       formatObservation(stdout: "42\n", stderr: "", failed: false, cap: 64))
+    }
+}

@@ -77,6 +77,54 @@ final class AdversarialTests: XCTestCase {
         assertPoolHealthy()
     }
 
+    func testForkedChildrenCannotTogetherExceedTheMemoryCap() throws {
+        // Eight children that each fill 300 MB would hold 2.4 GB, more than this pool's 2 GiB cap: the process
+        // limit lets only as many start as fit under it, the rest are refused at fork.
+        var l = SandboxLimits()
+        l.timeout = 10
+        l.totalMemoryBytes = 2 << 30
+        l.maxProcesses = 4          // (4 - 1) * 512 MiB + 2 * 64 MiB of tmpfs <= 2 GiB
+        let pool = try SandboxPool(workers: 1, limits: l)
+        defer { pool.shutdown() }
+        let size = 300 << 20
+        let r = run("""
+            import os, time
+            r, w = os.pipe()
+            started = refused = 0
+            for i in range(8):
+                try:
+                    pid = os.fork()
+                except OSError:
+                    refused += 1
+                    continue
+                if pid == 0:
+                    os.close(r)
+                    try:
+                        x = b'\\x01' * \(size)
+                        os.write(w, b'1')
+                    except MemoryError:
+                        os.write(w, b'0')
+                    time.sleep(60)
+                started += 1
+            os.close(w)
+            held = sum(os.read(r, 1) == b'1' for _ in range(started))
+            print(started, refused, held)
+            """, pool)
+        XCTAssertEqual(r.status, .ok, r.stderr)
+        let f = r.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard f.count == 3 else { return XCTFail(r.stdout) }
+        XCTAssertEqual(f[0] + f[1], 8)
+        XCTAssertEqual(f[0], l.maxProcesses - 2, "every task but the server and the snippet")
+        XCTAssertEqual(f[2], f[0], "each started child could fill its 300 MB")
+        XCTAssertLessThanOrEqual(f[2] * size, l.totalMemoryBytes)
+        assertPoolHealthy(pool)
+        // Limits that would allow more are refused up front.
+        l.maxProcesses = 5
+        XCTAssertThrowsError(try SandboxPool(workers: 1, limits: l)) { e in
+            XCTAssertTrue("\(e)".contains("exceeds totalMemoryBytes") && "\(e)".contains("lower maxProcesses to 4"), "\(e)")
+        }
+    }
+
     func testEndlessPrintIsCappedAndKilled() {
         let r = run("while True: print('spam' * 100)")
         XCTAssertEqual(r.status, .outputLimit)

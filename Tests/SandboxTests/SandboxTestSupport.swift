@@ -63,8 +63,13 @@ extension XCTestCase {
 
     /// Real uids (on the host) of the processes whose command line contains `needle`.
     func hostUids(containing needle: String) -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return names.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid in
+        let parent = parentPids()
+        func ours(_ pid: Int32) -> Bool {   // a descendant of this test process (not another run's pool)
+            var p = pid
+            while let up = parent[p], up > 1 { if up == getpid() { return true }; p = up }
+            return false
+        }
+        return parent.keys.filter(ours).compactMap { pid in
             guard let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
                   String(decoding: d, as: UTF8.self).contains(needle),
                   let st = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
@@ -73,18 +78,22 @@ extension XCTestCase {
         }
     }
 
-    /// Pids of our own child processes (the bwrap/setpriv of every live pool in this test process).
-    func childPids() -> Set<Int32> {
-        let me = getpid()
+    /// pid -> parent pid of every process on the host.
+    func parentPids() -> [Int32: Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        var out = Set<Int32>()
+        var out = [Int32: Int32]()
         for pid in names where pid.allSatisfy(\.isNumber) {
             guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                   let close = s.lastIndex(of: ")") else { continue }
             let fields = s[s.index(after: close)...].split(separator: " ")
-            if fields.count > 1, Int32(fields[1]) == me { out.insert(Int32(pid)!) }
+            if fields.count > 1, let pp = Int32(fields[1]), let p = Int32(pid) { out[p] = pp }
         }
         return out
+    }
+
+    /// Pids of our own child processes (the bwrap/setpriv of every live pool in this test process).
+    func childPids() -> Set<Int32> {
+        Set(parentPids().filter { $0.value == getpid() }.keys)
     }
 }
 

@@ -111,6 +111,26 @@ final class AdamWTests: XCTestCase {
                        Array(UnsafeBufferPointer(start: b.data, count: b.count)))
     }
 
+    /// clipAndUpdate(maxNorm:) reports the pre-clip norm, clips, updates; a non-finite gradient changes nothing.
+    func testStepClipsAndSkipsNonFiniteGradients() throws {
+        let a = try ParameterArena(layout: [("w", [2, 2])])
+        for i in 0..<4 { a.data[i] = 1 }
+        let opt = AdamW(arena: a, lr: 0.1, weightDecay: 0)
+        a.grad[0] = 3; a.grad[1] = 4; a.grad[2] = 0; a.grad[3] = 0
+        let (norm, applied) = opt.clipAndUpdate(maxNorm: 1)
+        XCTAssertEqual(norm, 5, accuracy: 1e-6)
+        XCTAssertTrue(applied)
+        XCTAssertEqual(a.grad[0], 0.6, accuracy: 1e-6, "clipped to norm 1 before the update")
+        XCTAssertEqual(opt.step, 1)
+        let before = (0..<4).map { a.data[$0] }
+        a.grad[1] = .nan
+        let skipped = opt.clipAndUpdate(maxNorm: 1)
+        XCTAssertFalse(skipped.applied)
+        XCTAssertTrue(skipped.preClipNorm.isNaN)
+        XCTAssertEqual((0..<4).map { a.data[$0] }, before, "a non-finite gradient never reaches the weights")
+        XCTAssertEqual(opt.step, 1)
+    }
+
     func testLoadStateRejectsWrongSizes() throws {
         let a = try ParameterArena(layout: [("w", [2, 2])])
         let opt = AdamW(arena: a)

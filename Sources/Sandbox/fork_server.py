@@ -1,24 +1,26 @@
-// The Python fork-server that runs as PID 1 inside each bubblewrap sandbox (passed to `python3 -I -c`).
-//
-// Why a fork-server: interpreter start-up (~14 ms) dominates a print(1) snippet; forking a warm interpreter
-// costs ~1-3 ms. Every snippet gets a fresh child, so snippets never see each other's Python state.
-//
-// Protocol on fd 0/1 (one AF_UNIX stream socket), all integers little-endian:
-//   hello    server -> Swift: "TIRH" u32 n, n bytes of JSON (uid, gid, pid, caps, net, python, preloaded)
-//   request  Swift -> server: "TIRQ" u32 n, n bytes of UTF-8 source
-//   response server -> Swift: "TIRR" u8 kind, u8 flags, i32 code, f64 wall, f64 cpu, u32 nOut, u32 nErr,
-//                             nOut bytes of stdout, nErr bytes of stderr (both already capped)
-//   kind: 0 exited (code = exit status), 1 killed by signal (code = signal), 2 wall-clock timeout,
-//         3 output limit, 4 CPU limit, 5 memory limit (MemoryError)
-//   flags: bit 0 stdout truncated, bit 1 stderr truncated, bit 2 worker dirty (replace it)
-// EOF on the socket ends the server; PID 1 dying makes the kernel kill everything left in the namespace.
-//
-// Why PID 1: the kernel drops signals sent to a namespace's init from inside the namespace unless init has
-// a handler, so a snippet cannot kill its server (SIGKILL/SIGTERM to PID 1 or its parent are ignored), and
-// kill(-1, SIGKILL) from PID 1 kills every other process in the namespace, setsid daemons included.
-// PR_SET_DUMPABLE 0 keeps snippets (same uid) from ptracing the server or opening /proc/1/fd/*.
-
-let forkServerSource = #"""
+# The Python fork-server that runs as PID 1 inside each bubblewrap sandbox: `python3 -I -c SOURCE CONFIG_JSON`.
+# This file is the source; scripts/embed-fork-server.sh copies it into ForkServerSource.swift, so the binary
+# carries it (no resource bundle to ship next to a copied binary). A test checks that the two are equal.
+#
+# Why a fork-server: interpreter start-up dominates a print(1) snippet, and forking a warm interpreter is many
+# times cheaper. Every snippet gets a fresh child, so snippets never see each other's Python state.
+#
+# Protocol on fd 0/1 (one AF_UNIX stream socket), all integers little-endian:
+#   hello    server -> Swift: "TIRH" u32 n, n bytes of JSON (uid, gid, pid, caps, net, seccomp, python,
+#                             preloaded)
+#   request  Swift -> server: "TIRQ" u32 n, n bytes of UTF-8 source
+#   response server -> Swift: "TIRR" u8 kind, u8 flags, i32 code, f64 wall, f64 cpu, u32 nOut, u32 nErr,
+#                             nOut bytes of stdout, nErr bytes of stderr (both already capped)
+#   kind: 0 exited (code = exit status), 1 killed by signal (code = signal), 2 wall-clock timeout,
+#         3 output limit, 4 CPU limit, 5 memory limit (MemoryError),
+#         6 the child could not be set up before the snippet ran (a sandbox failure; stderr says why)
+#   flags: bit 0 stdout truncated, bit 1 stderr truncated, bit 2 worker dirty (replace it)
+# EOF on the socket ends the server; PID 1 dying makes the kernel kill everything left in the namespace.
+#
+# Why PID 1: the kernel drops signals sent to a namespace's init from inside the namespace unless init has
+# a handler, so a snippet cannot kill its server (SIGKILL/SIGTERM to PID 1 or its parent are ignored), and
+# kill(-1, SIGKILL) from PID 1 kills every other process in the namespace, setsid daemons included.
+# PR_SET_DUMPABLE 0 keeps snippets (same uid) from ptracing the server or opening /proc/1/fd/*.
 import os, sys, signal, struct, json, time, gc, io, types, builtins, linecache, traceback, select, resource, ctypes
 import atexit, shutil
 
@@ -93,14 +95,16 @@ def exit_status_of(e):
         pass
     return 1
 
-def child(src, tmpdir, out_w, err_w):
-    # Runs in the forked child; never returns.
+def child(src, tmpdir, out_w, err_w, ready_w):
+    # Runs in the forked child; never returns. Writes b"1" to ready_w once set up, or b"E" and the reason,
+    # and closes it before the snippet runs, so the snippet cannot fake a set-up failure.
     try:
         os.setsid()                               # own session + process group
         libc.prctl(4, 1, 0, 0, 0)                 # normal /proc/self for the snippet
         nul = os.open("/dev/null", os.O_RDONLY)
         os.dup2(nul, 0); os.dup2(out_w, 1); os.dup2(err_w, 2)
-        os.closerange(3, 65536)                   # the socket to Swift and the pipes' other ends
+        os.closerange(3, ready_w)                 # the socket to Swift and the pipes' other ends
+        os.closerange(ready_w + 1, 65536)
         os.chdir(tmpdir)
         for lim, v in ((resource.RLIMIT_AS, CFG["memoryBytes"]), (resource.RLIMIT_FSIZE, CFG["maxFileBytes"]),
                        (resource.RLIMIT_NOFILE, CFG["maxOpenFiles"]), (resource.RLIMIT_NPROC, CFG["maxProcesses"])):
@@ -120,7 +124,13 @@ def child(src, tmpdir, out_w, err_w):
         main.__builtins__ = builtins
         sys.modules["__main__"] = main
         linecache.cache["<snippet>"] = (len(src), None, src.splitlines(True), "<snippet>")
-    except BaseException:
+        os.write(ready_w, b"1")
+        os.close(ready_w)
+    except BaseException as e:
+        try:
+            os.write(ready_w, b"E" + repr(e).encode("utf-8", "replace")[:1000])
+        except BaseException:
+            pass
         os._exit(125)
     rc = 0
     try:
@@ -208,11 +218,12 @@ def run(src, seq):
     os.mkdir(tmpdir, 0o700)
     out_r, out_w = os.pipe()                      # O_CLOEXEC by default in Python
     err_r, err_w = os.pipe()
+    ready_r, ready_w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        child(src, tmpdir, out_w, err_w)
-    os.close(out_w); os.close(err_w)
+        child(src, tmpdir, out_w, err_w, ready_w)
+    os.close(out_w); os.close(err_w); os.close(ready_w)
     pidfd = os.pidfd_open(pid)
     caps = {out_r: Capture(), err_r: Capture()}
     poller = select.poll()
@@ -246,12 +257,16 @@ def run(src, seq):
             if not b:
                 break
             caps[fd].add(b)
-    for fd in (out_r, err_r, pidfd):
+    ready = os.read(ready_r, 2048)
+    for fd in (out_r, err_r, pidfd, ready_r):
         os.close(fd)
     out, out_t = caps[out_r].result()
     err, err_t = caps[err_r].result()
     cpu = (ru.ru_utime + ru.ru_stime) if ru else 0.0
-    if reason is None:
+    if ready != b"1":
+        reason, code = 6, 0
+        err, err_t = b"the snippet's process could not be set up: " + (ready[1:] or b"it died first"), False
+    elif reason is None:
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             reason, code = 1, sig
@@ -263,7 +278,7 @@ def run(src, seq):
                 reason = 5
     else:
         code = signal.SIGKILL
-    flags = (1 if out_t else 0) | (2 if err_t else 0) | (0 if wipe() else 4)
+    flags = (1 if out_t else 0) | (2 if err_t else 0) | (0 if wipe() and reason != 6 else 4)
     send(struct.pack("<4sBBiddII", b"TIRR", reason, flags, code, wall, cpu, len(out), len(err)) + out + err)
 
 def hello():
@@ -273,14 +288,16 @@ def hello():
         net = [name for _, name in __import__("socket").if_nameindex()]
     except Exception:
         net = []
+    seccomp = [int(l.split()[1]) for l in status.splitlines() if l.startswith("Seccomp:")]
     info = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "caps": caps, "net": net,
+            "seccomp": seccomp[0] if seccomp else -1,
             "python": sys.version.split()[0], "preloaded": PRELOADED}
     b = json.dumps(info).encode()
     send(b"TIRH" + struct.pack("<I", len(b)) + b)
 
 def warm_up():
     # Touch what every child touches (compiler, exec, text I/O, tracebacks) before gc.freeze, so the pages
-    # are settled before forking (measured: ~1.3 ms less per snippet, mostly copy-on-write faults).
+    # are settled before forking (fewer copy-on-write faults per snippet).
     quiet = {"__name__": "__warm__", "__builtins__": builtins, "print": lambda *a, **k: None}
     for text in ("print(1)", "x = [i * i for i in range(10)]\ny = {'a': x}\n", "import math\nz = math.sqrt(2) + 1/3"):
         exec(compile(text, "<warm>", "exec"), dict(quiet))
@@ -304,4 +321,3 @@ while True:
     src = recv_exact(n).decode("utf-8", "replace")
     seq += 1
     run(src, seq)
-"""#

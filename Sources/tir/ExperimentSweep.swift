@@ -1,0 +1,118 @@
+import Foundation
+import ArgumentParser
+import Experiments
+import GRPO
+import Model
+import Pretrain
+import Training
+
+extension ExperimentInstability {
+    /// `--sweep` / `--preset NAME`: the lever conditions, each an instability experiment in
+    /// `<out>/conditions/<name>/`, then the sweep's REPORT.md with the phase table.
+    func runSweep() async throws {
+        let start = Date()
+        var s: InstabilitySweep
+        if let preset {
+            s = try InstabilitySweep.preset(preset, steps: steps ?? 100, seeds: seeds ?? 3)
+        } else if large {
+            s = InstabilitySweep.large(steps: steps ?? 150, seeds: seeds ?? 3)
+        } else {
+            s = InstabilitySweep.standard(steps: steps ?? 50, seeds: seeds ?? 2)
+        }
+        if let conditions {
+            let names = conditions.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            for n in names where !s.conditions.contains(where: { $0.name == n }) {
+                throw ValidationError("unknown condition '\(n)'; conditions: \(s.conditions.map(\.name).joined(separator: ", "))")
+            }
+            s.conditions = s.conditions.filter { names.contains($0.name) }
+        }
+        if quick {     // the pipeline on a few small steps, one seed: proves nothing
+            s.shared.steps = steps ?? 3
+            s.shared.promptsPerStep = 4
+            s.shared.groupSize = 4
+            s.shared.checkpointEvery = 0
+            s.seeds = [1]
+        }
+        if !overrides.isEmpty {
+            let seed = s.shared.seed
+            s.shared = try GRPOConfig.load(json: Data(s.shared.json.utf8), overrides: overrides)
+            s.shared.seed = seed
+        }
+        let outDir = url(out)
+        let (mainDir, _) = try await mainBase(outDir: outDir)
+        var bases: [Int?: URL] = [nil: mainDir]
+        for step in Set(s.conditions.compactMap(\.baseStep)) {
+            bases[step] = try earlyBase(step: step, dir: outDir.appendingPathComponent("base-step-\(step)"))
+        }
+        var runner = try SweepRunner(sweep: s, outDir: outDir, bases: bases)
+        runner.keepCheckpoints = keepCheckpoints
+        let results: [ConditionResult]
+        if reportOnly {
+            results = try runner.finished()
+            guard !results.isEmpty else { throw ValidationError("no finished runs of this sweep in \(outDir.path)") }
+        } else {
+            let c = s.shared
+            let runs = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count
+            Status.info("instability sweep: \(s.conditions.count) conditions, \(runs) runs of \(c.steps) steps of "
+                        + "\(c.promptsPerStep) x \(c.groupSize) -> \(outDir.path)")
+            let pool = try makeSandbox(c.sandbox)
+            defer { pool.shutdown() }
+            let total = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count * c.steps
+            let line = ProgressLine("sweep step", total: total)
+            var before = 0, condition = "", runsOfCondition = 0   // steps of the conditions already finished
+            results = try await runner.run(executor: pool) { cond, p in
+                let m = p.metrics
+                func f(_ k: String) -> Double { m[k] ?? .nan }
+                if cond.name != condition { before += runsOfCondition * c.steps; condition = cond.name }
+                runsOfCondition = p.runs
+                let step = Int(f("step"))
+                line.show(step: before + p.run * c.steps + step,
+                          String(format: "%@ run %d/%d %@ seed %llu step %d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs",
+                                 cond.name, p.run + 1, p.runs, p.arm.name, p.seed, step, f("actor/grad_norm"), f("tir/grad_norm_max"),
+                                 f("tir/lowprob_grad_share"), f("tir/accuracy"), f("env/void_turn_ratio"), f("timing_s/step")),
+                          final: step == c.steps)
+            }
+        }
+        var report = SweepReport(results: results, sweep: s, outDir: outDir)
+        report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
+        report.command = "tir " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        let file = try report.write()
+        print(try String(contentsOf: file, encoding: .utf8).components(separatedBy: "## Phase table").first ?? "")
+        print("outputs in \(outDir.path): REPORT.md, phases.csv, conditions/<name>/REPORT.md")
+    }
+
+    /// The demo's pretraining (its 3000-step schedule) stopped after `step` steps, in `dir`: reused when it is
+    /// there, resumed when an earlier invocation stopped short of it.
+    func earlyBase(step: Int, dir: URL) throws -> URL {
+        let c = PretrainConfig()
+        let (train, heldOut) = ToyData(seed: c.seed).pretrainingDocuments(count: c.documents, drillFraction: c.countingDrills)
+        var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let directory = RunDirectory(dir, settings: "pretrain.json")
+        let lock = try directory.lock()
+        defer { withExtendedLifetime(lock) {} }
+        try directory.recover()
+        if let checkpoint = try directory.latestCheckpoint() {
+            let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
+            let same = (try? JSONDecoder().decode(PretrainConfig.self, from: Data(state.configJSON.utf8))) == c
+            guard state.kind == "pretrain", same, state.step <= step else {
+                throw ValidationError("\(dir.path) holds another training run than the demo's pretraining up to step \(step); remove it or use another --out")
+            }
+            if state.step == step { return dir }
+            trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut, policy: policy)
+            try trainer.restore(state, m: m, v: v)
+        }
+        Status.info("pretraining the early base: the demo's schedule up to step \(step) -> \(dir.path)")
+        let progress = ProgressLine("early base step", total: step)
+        while trainer.step < step {
+            let loss = try trainer.trainStep()
+            progress.show(step: trainer.step, String(format: "loss %.4f", loss))
+            if trainer.step % c.checkpointEvery == 0 || trainer.step == step {
+                try directory.commitCheckpoint(step: trainer.step) { tmp in
+                    try TrainCheckpoint.write(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, into: tmp)
+                }
+            }
+        }
+        return dir
+    }
+}
