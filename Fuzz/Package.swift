@@ -17,7 +17,7 @@ let package = Package(
             "FuzzSupport", .product(name: "Tensor", package: "SwiftTIR"),
         ], path: "Sources/safetensors"),
         .executableTarget(name: "fuzz-config", dependencies: [
-            "FuzzSupport", .product(name: "GRPO", package: "SwiftTIR"),
+            "FuzzSupport", .product(name: "GRPO", package: "SwiftTIR"), .product(name: "Model", package: "SwiftTIR"),
         ], path: "Sources/config"),
         .executableTarget(name: "fuzz-jsonl", dependencies: [
             "FuzzSupport", .product(name: "Rollout", package: "SwiftTIR"),

@@ -44,6 +44,14 @@ write("config", "fields", json.dumps({"steps": 3, "lr": 0.001, "lrSchedule": "co
                                       "reward": "simpletir", "sandboxTimeout": 1.5, "seed": 7}))
 write("config", "overrides", '{"groupSize": 4}\0lr=0.0005\ntemperature=0.7\nfilterVoidTurns=false\nreward=torl')
 write("config", "typo", '{"stpes": 3}')
+write("config", "sections", json.dumps({"steps": 2, "optimizer": {"lr": 0.001, "schedule": "cosine", "warmupSteps": 1},
+                                        "loss": {"aggregation": "seqMeanTokenMean", "dualClip": 0},
+                                        "kl": {"beta": 0.01, "estimator": "k1"}, "filter": {"voidTurns": False},
+                                        "rollout": {"maxToolCalls": 1, "sampling": {"temperature": 0.8, "topK": 5}},
+                                        "reward": {"scheme": "simpletir"}, "sandbox": {"timeout": 2},
+                                        "correction": {"mode": "tis", "tisCap": 2}, "rolloutWeights": "bf16"}))
+write("config", "dotted-overrides", '{"kl": {"beta": 0.1}}\0optimizer.lr=0.0003\nrollout.sampling.topP=0.9\n'
+      'loss.epsHigh=0.3\nreward.scheme=torl\ntasks.difficulty=3')
 
 # jsonl: the dataset shapes `tir eval --data` reads.
 write("jsonl", "math", '{"problem": "What is 1+1?", "answer": "2"}\n'

@@ -126,8 +126,9 @@ public enum SafeTensors {
     // MARK: Read
 
     /// Reads every tensor (converted to Float) and the "__metadata__" strings. Throws a TensorError naming
-    /// the file and the problem for a missing or truncated file, a bad header length, invalid JSON, an
-    /// unsupported dtype, or data_offsets that are out of range, overlapping, or disagree with shape × dtype.
+    /// the file and the problem for a missing or truncated file, a bad header length, invalid JSON, an empty
+    /// tensor name, an unsupported dtype, or data_offsets that are out of range, overlapping, or disagree with
+    /// shape × dtype. What it returns, `write` writes back.
     public static func read(_ url: URL) throws -> (entries: [String: Entry], metadata: [String: String]) {
         let path = url.path
         func fail(_ why: String) -> TensorError { TensorError("safetensors \(path): \(why)") }
@@ -165,6 +166,7 @@ public enum SafeTensors {
                     }
                     continue
                 }
+                guard !name.isEmpty else { throw fail("a tensor has an empty name") }   // `write` refuses one too
                 guard let info = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
                 guard let dtype = info["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype string") }
                 let width: Int

@@ -39,7 +39,8 @@ public struct ConfigSchema<Config: Codable & Sendable>: Sendable {
                 throw ConfigError("override '\(o)' is not key=value (e.g. rollout.maxTurnTokens=96)")
             }
             let key = canonical(String(o[..<eq])), raw = String(o[o.index(after: eq)...])
-            let path = key.split(separator: ".").map(String.init)
+            // Empty parts kept: "." or "a..b" is an unknown field, not an empty path (which cannot be set).
+            let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             var value = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: .fragmentsAllowed)) ?? raw
             // A string field takes the text as given (`--set tasks.data=5.jsonl`, `--set tasks.data=7`).
             if ConfigCoding.value(defaultTree, at: path) is String { value = raw }

@@ -59,6 +59,10 @@ final class GRPOConfigTests: XCTestCase {
         assertError(overrides: ["loss.aggregation=mean"], contains: ["'loss.aggregation' cannot be \"mean\"", "tokenMean"])
         assertError(overrides: ["steps"], contains: ["not key=value"])
         assertError(overrides: ["=3"], contains: ["not key=value"])
+        // Found by Fuzz/ (fuzz-config): "." split into no path at all, and setting it trapped (index out of range).
+        assertError(overrides: [".=0.0005"], contains: ["unknown config field '.'"])
+        assertError(overrides: ["optimizer..lr=1"], contains: ["unknown config field 'optimizer..lr'"])
+        assertError(overrides: ["optimizer.lr.=1"], contains: ["unknown config field 'optimizer.lr.'"])
         assertError("[1]", contains: ["must be a JSON object"])
         assertError("{", contains: ["not valid JSON"])
     }

@@ -165,6 +165,14 @@ final class SafeTensorsTests: XCTestCase {
         assertReadFails(try rawFile("meta.safetensors", header: #"{"__metadata__":{"k":3}}"#), "__metadata__ value for 'k'")
     }
 
+    /// Found by Fuzz/ (fuzz-safetensors: what read returns, write writes back): a tensor named "" was read,
+    /// although write refuses that name, so such a checkpoint could be loaded but never saved again.
+    func testEmptyTensorNameIsRejected() throws {
+        assertReadFails(try rawFile("unnamed.safetensors", header: #"{"":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]}}"#,
+                                    data: [UInt8](repeating: 0, count: 6)),
+                        "a tensor has an empty name")
+    }
+
     func testBadDataOffsets() throws {
         let data = [UInt8](repeating: 0, count: 16)
         assertReadFails(try rawFile("range.safetensors", header: #"{"x":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}}"#,

@@ -1,10 +1,12 @@
 import Foundation
 import FuzzSupport
 import GRPO
+import Model
 
 // GRPOConfig.load(json:overrides:) (what `tir train --config FILE --set k=v` calls) on arbitrary bytes. Input:
 // the JSON text, then after a NUL byte the overrides, one per line. A config it accepts is valid and survives
-// its own JSON (`config.json`, which the run directory stores) unchanged.
+// its own JSON (`config.json`, which the run directory stores) unchanged; a config it refuses gets a ConfigError
+// (whose message names the field), never a raw decoding error.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let parts = splitAtNUL(inputBytes(data, size), into: 2)
@@ -13,9 +15,12 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let config: GRPOConfig
     do {
         config = try GRPOConfig.load(json: Data(parts[0]), overrides: overrides)
+    } catch let e as ConfigError {
+        note("error: \(e)")
+        require(!e.message.isEmpty, "a ConfigError without a message")
+        return 0
     } catch {
-        note("error \(type(of: error)): \(error)")
-        require(!"\(error)".isEmpty, "an error without a message: \(type(of: error))")
+        require(false, "load threw \(type(of: error)), not a ConfigError: \(error)")
         return 0
     }
     do { try config.validate() } catch { require(false, "load accepted a config that validate rejects: \(error)") }

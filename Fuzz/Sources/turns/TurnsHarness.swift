@@ -54,7 +54,8 @@ private func checkTurn(_ bytes: [UInt8]) {
 }
 
 /// The observation fits the cap (or is the fixed empty-output text), keeps the text when it fits, and is cut
-/// only on character boundaries into a head and a tail of the text.
+/// only on character boundaries into a head and a tail of the text. SimpleTIR's style keeps its first and last
+/// characters after its prefix.
 private func checkObservation(stdout: String, stderr: String, failed: Bool, cap: Int) {
     let obs = formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: cap)
     note("observation (cap \(cap), failed \(failed)): \(obs.debugDescription)")
@@ -63,6 +64,14 @@ private func checkObservation(stdout: String, stderr: String, failed: Bool, cap:
     if !source.unicodeScalars.contains("\u{FFFD}") {
         require(!obs.unicodeScalars.contains("\u{FFFD}"), "the cut split a character")
     }
+    let simple = ObservationStyle.simpletir.format(stdout: stdout, stderr: stderr, failed: failed, cap: cap)
+    let uncut = formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: Int.max)
+    let prefix = ObservationStyle.simpleTIRPrefix, keep = ObservationStyle.simpleTIRKeep
+    // (Characters can fuse where the pieces join, so a cut one has at most, not exactly, that many.)
+    require(uncut.count > 2 * keep
+            ? simple.hasPrefix(prefix) && simple.contains(observationTruncationMarker)
+                && simple.count <= prefix.count + 2 * keep + observationTruncationMarker.count
+            : simple == prefix + uncut, "SimpleTIR observation of \(uncut.count) characters: \(simple.debugDescription)")
     guard !failed, obs != emptyObservation else { return }
     var full = Array(stdout.utf8)   // without the trailing line breaks the formatter drops
     while let last = full.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { full.removeLast() }
