@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "ToyWorld", dependencies: ["Rollout"], swiftSettings: checked + swift6),
         // What every trainer shares: resumable training checkpoints, LR schedules, the config error.
         .target(name: "Training", dependencies: ["Model"], swiftSettings: checked + swift6),
-        .target(name: "GRPO", dependencies: ["Rollout", "Training"], swiftSettings: checked + swift6),
+        .target(name: "GRPO", dependencies: ["Rollout", "Training", "Distributed"], swiftSettings: checked + swift6),
         .target(name: "Pretrain", dependencies: ["ToyWorld", "Training"], swiftSettings: checked + swift6),
         .target(name: "Experiments", dependencies: ["GRPO", "Pretrain"], swiftSettings: checked + swift6),
         .executableTarget(name: "tir", dependencies: [

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Model
 import Rollout
@@ -41,48 +42,35 @@ public struct GRPORun {
     }
 
     /// Trains from `base` (or continues this run, see `RunStart`) to `config.steps`; returns all metrics lines.
+    /// Under mpirun every rank trains (data parallel, see `GRPOTrainer.cluster`); rank 0 alone owns the run
+    /// directory (lock, checks, metrics, checkpoints) and tells the others where to start from.
     public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, start: RunStart, reward: RewardScheme? = nil,
                     stopAfter: Int? = nil, progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
         try config.validate()
-        let (lock, resume) = try directory.open(start, what: "GRPO")
-        defer { withExtendedLifetime(lock) {} }
+        let cluster = Cluster.shared
         let baseCheckpoint = try resolveCheckpoint(base)
-        let baseID = try checkpointFingerprint(baseCheckpoint)
-        let trainer: GRPOTrainer
-        if resume {
-            try checkSameRun(baseID: baseID)
-            if (try? String(contentsOf: directory.settingsURL, encoding: .utf8)) != config.json {   // an old flat config.json
-                try directory.writeAtomically(Data(config.json.utf8), name: "config.json")
-            }
-            if let checkpoint = try directory.latestCheckpoint() {
-                let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
-                guard try GRPOConfig.load(json: Data(state.configJSON.utf8)) == config else {
-                    throw ConfigError("\(checkpoint.path) was written with another configuration than \(dir.path)/config.json")
-                }
-                let reference = config.kl.beta > 0 ? try Checkpoint.load(baseCheckpoint) : nil
-                trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward,
-                                          reference: reference)
-                try trainer.restore(state, m: m, v: v)
-            } else {
-                trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
-                                          executor: executor, reward: reward)
-            }
-            try truncateMetrics(afterStep: trainer.step)
-        } else {
-            try directory.writeAtomically(Data((baseID + " " + baseCheckpoint.standardizedFileURL.path + "\n").utf8), name: "base.txt")
-            try directory.writeAtomically(Data(), name: "metrics.jsonl")
-            if FileManager.default.fileExists(atPath: tensorBoardDir.path) { try FileManager.default.removeItem(at: tensorBoardDir) }
-            try directory.writeAtomically(Data(config.json.utf8), name: "config.json")
-            trainer = try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
-                                      executor: executor, reward: reward)
+        var lock: RunLock?
+        var from: URL?   // the checkpoint to continue from; nil: start from the base
+        if cluster.isRoot {
+            let opened = try directory.open(start, what: "GRPO")
+            lock = opened.lock
+            from = try prepareDirectory(resume: opened.resume, baseCheckpoint: baseCheckpoint)
         }
-        let log = try MetricsLog(url: metricsURL, append: true)
-        let board = try TensorBoardWriter(dir: tensorBoardDir, firstStep: trainer.step + 1)
+        defer { withExtendedLifetime(lock) {} }
+        let path = try cluster.broadcast(Data((from?.path ?? "").utf8))
+        from = path.isEmpty ? nil : URL(fileURLWithPath: String(decoding: path, as: UTF8.self))
+        let trainer = try makeTrainer(from: from, baseCheckpoint: baseCheckpoint, tasks: tasks, executor: executor,
+                                      reward: reward)
+        try cluster.broadcast(trainer.policy.arena.data, count: trainer.policy.arena.count)   // one set of weights
+        if cluster.isRoot { try truncateMetrics(afterStep: trainer.step) }
+        let log = cluster.isRoot ? try MetricsLog(url: metricsURL, append: true) : nil
+        let board = cluster.isRoot ? try TensorBoardWriter(dir: tensorBoardDir, firstStep: trainer.step + 1) : nil
         let last = min(config.steps, stopAfter ?? config.steps)   // stopAfter: simulate an interrupted run (tests)
         while trainer.step < last {
             let m = MetricNames.current(try await trainer.trainStep())
-            try log.write(m)
-            try board.write(step: trainer.step, scalars: m.filter { $0.key != "step" })
+            guard cluster.isRoot else { continue }
+            try log?.write(m)
+            try board?.write(step: trainer.step, scalars: m.filter { $0.key != "step" })
             progress(m)
             if (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0) || trainer.step == config.steps {
                 try directory.commitCheckpoint(step: trainer.step) { tmp in
@@ -90,7 +78,43 @@ public struct GRPORun {
                 }
             }
         }
-        return try readMetrics()
+        return cluster.isRoot ? try readMetrics() : []
+    }
+
+    /// Checks a continued run against the request and writes a new run's files; returns the checkpoint to
+    /// continue from (nil: start from the base).
+    func prepareDirectory(resume: Bool, baseCheckpoint: URL) throws -> URL? {
+        let baseID = try checkpointFingerprint(baseCheckpoint)
+        if resume {
+            try checkSameRun(baseID: baseID)
+            if (try? String(contentsOf: directory.settingsURL, encoding: .utf8)) != config.json {   // an old flat config.json
+                try directory.writeAtomically(Data(config.json.utf8), name: "config.json")
+            }
+            return try directory.latestCheckpoint()
+        }
+        try directory.writeAtomically(Data((baseID + " " + baseCheckpoint.standardizedFileURL.path + "\n").utf8), name: "base.txt")
+        try directory.writeAtomically(Data(), name: "metrics.jsonl")
+        if FileManager.default.fileExists(atPath: tensorBoardDir.path) { try FileManager.default.removeItem(at: tensorBoardDir) }
+        try directory.writeAtomically(Data(config.json.utf8), name: "config.json")
+        return nil
+    }
+
+    /// A trainer at `checkpoint` (its weights, optimizer and RNG), or at the base; the KL reference is the base.
+    func makeTrainer(from checkpoint: URL?, baseCheckpoint: URL, tasks: TaskSource, executor: CodeExecutor?,
+                     reward: RewardScheme?) throws -> GRPOTrainer {
+        guard let checkpoint else {
+            return try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
+                                   executor: executor, reward: reward)
+        }
+        let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
+        guard try GRPOConfig.load(json: Data(state.configJSON.utf8)) == config else {
+            throw ConfigError("\(checkpoint.path) was written with another configuration than \(dir.path)/config.json")
+        }
+        let reference = config.kl.beta > 0 ? try Checkpoint.load(baseCheckpoint) : nil
+        let trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward,
+                                      reference: reference)
+        try trainer.restore(state, m: m, v: v)
+        return trainer
     }
 
     /// Throws what `run` would refuse (an existing run for `.new`, none for `.resume`, a run of other settings

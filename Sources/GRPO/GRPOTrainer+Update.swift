@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Rollout
 import Tensor
@@ -41,13 +42,12 @@ extension GRPOTrainer {
         optimizer.lr = config.optimizer.schedule.lr(step: optimizer.step, total: config.steps * config.miniBatches * config.ppoEpochs,
                                             peak: config.optimizer.lr, warmup: config.optimizer.warmupSteps)
         policy.arena.zeroGrad()
-        var lossSum = 0.0
-        var attribution = GradientAttribution()
+        var part = RankPart()
         let active = members.filter { p.active[$0] }
-        for ids in microBatches(active) {
+        for (k, ids) in microBatches(active).enumerated() where k % cluster.size == cluster.rank {
             let t1 = Date()
             var batch = try pack(ids, p)
-            r.importance.add(applyImportanceCorrection(&batch, config.correction))
+            part.importance.add(applyImportanceCorrection(&batch, config.correction))
             let (logits, logp) = try forward(batch)
             var (loss, stats, terms) = try policyLossWithTerms(logp, batch: batch, config: config.loss,
                                                                normalizer: normalizer)
@@ -62,14 +62,19 @@ extension GRPOTrainer {
             }
             r.logprobSeconds += Date().timeIntervalSince(t1)
             let rows = logits.shape[0], vocab = logits.shape[1]
-            r.entropies.append(try maskedEntropy(logits: logits.data, rows: rows, vocab: vocab, mask: batch.mask))
-            try attribution.add(factors: try logitGradientFactors(logits: logits.data, rows: rows, vocab: vocab,
+            part.entropies.append(try maskedEntropy(logits: logits.data, rows: rows, vocab: vocab, mask: batch.mask))
+            try part.attribution.add(factors: try logitGradientFactors(logits: logits.data, rows: rows, vocab: vocab,
                                                                   targets: batch.targets, mask: batch.mask),
                                 terms: terms, batch: batch)
             try loss.backward()
-            lossSum += Double(loss.item())
-            r.lossStats.add(stats)
+            part.loss += Double(loss.item())
+            part.lossStats.add(stats)
         }
+        let all = try sumOverRanks(part)
+        r.importance.add(all.importance)
+        r.entropies += all.entropies
+        r.lossStats.add(all.lossStats)
+        let attribution = all.attribution, lossSum = all.loss
         let (norm, applied) = optimizer.clipAndUpdate(maxNorm: config.optimizer.gradClip)
         r.gradNorms.append(Double(norm))
         r.logitGradNorms.append(attribution.total.squareRoot())
@@ -78,5 +83,33 @@ extension GRPOTrainer {
         r.losses.append(lossSum)
         if !applied { r.skipped += 1 }   // a non-finite gradient never reaches the weights
         r.updateSeconds += Date().timeIntervalSince(t0)
+    }
+}
+
+/// What one rank's micro-batches of a mini-batch add up to (its share of the update's statistics).
+struct RankPart: Codable {
+    var loss = 0.0
+    var entropies: [Double] = []
+    var lossStats = PolicyLossStats()
+    var attribution = GradientAttribution()
+    var importance = ImportanceStats()
+
+    mutating func add(_ o: RankPart) {
+        loss += o.loss; entropies += o.entropies
+        lossStats.add(o.lossStats); attribution.add(o.attribution); importance.add(o.importance)
+    }
+}
+
+extension GRPOTrainer {
+    /// Sums the gradient arena over ranks (in rank order: every rank gets the same bits) and merges the
+    /// ranks' statistics. One process: nothing to do.
+    func sumOverRanks(_ part: RankPart) throws -> RankPart {
+        guard cluster.size > 1 else { return part }
+        try cluster.sumInRankOrder(policy.arena.grad, count: policy.arena.count)
+        var all = RankPart()
+        for data in try cluster.allGather(try RankMessage.encoder.encode(part)) {
+            all.add(try RankMessage.decoder.decode(RankPart.self, from: data))
+        }
+        return all
     }
 }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Model
 import Rollout
@@ -20,6 +21,9 @@ public final class GRPOTrainer {
     let executor: CodeExecutor?
     let engine: EpisodeEngine
     var rng: RNG
+    /// The data-parallel job (one process without mpirun): each rank rolls out whole groups of the batch and
+    /// runs every size-th micro-batch; the gradient is summed over ranks, so every rank holds the same weights.
+    let cluster = Cluster.shared
 
     /// `reward` replaces the scheme named in the config (a user's own reward). `reference` is the frozen KL
     /// reference, the base policy; by default a copy of `policy`, which is the base when a run starts (a
@@ -90,8 +94,7 @@ public final class GRPOTrainer {
             let source = PolicyTokenSource(policy: sampler, params: config.rollout.sampling,
                                            seed: config.seed &* 1_000_003 &+ UInt64(step * 97 + round),
                                            cacheFormat: config.rolloutKVCache)
-            let (t, s) = try await engine.run(tasks: batch, groupSize: G, source: source, executor: executor,
-                                              contextLimit: policy.config.context)
+            let (t, s) = try await rolloutOnRanks(batch, source: source)
             out.stats.decodeSeconds += s.decodeSeconds; out.stats.sandboxSeconds += s.sandboxSeconds
             out.stats.totalSeconds += s.totalSeconds
             let zero = try zeroSignalGroups(rewards: t.map(\.reward), groupSize: G)
@@ -109,6 +112,20 @@ public final class GRPOTrainer {
         // Re-number groups in batch order (dynamic sampling may have mixed rounds).
         for i in out.trajectories.indices { out.trajectories[i].group = i / G }
         return out
+    }
+
+    /// This rank's share of the batch (whole groups, consecutive prompts), then every rank's trajectories in
+    /// batch order. Sequence k samples from stream k whatever rank runs it, so the union is what one process
+    /// samples.
+    func rolloutOnRanks(_ batch: [MathTask], source: PolicyTokenSource) async throws -> ([Trajectory], RolloutStats) {
+        let n = cluster.size, r = cluster.rank
+        let lo = batch.count * r / n, hi = batch.count * (r + 1) / n
+        source.streamOffset = lo * config.groupSize
+        let (mine, stats) = try await engine.run(tasks: Array(batch[lo..<hi]), groupSize: config.groupSize,
+                                                 source: source, executor: executor, contextLimit: policy.config.context)
+        guard n > 1 else { return (mine, stats) }
+        let parts = try cluster.allGather(try RankMessage.encoder.encode(mine))
+        return (try parts.flatMap { try RankMessage.decoder.decode([Trajectory].self, from: $0) }, stats)
     }
 
     /// The policy the rollout samples from: the trained one, or its copy rounded to `rolloutWeights`
@@ -143,4 +160,19 @@ public func lowProbabilityByPlacement(_ ts: [Trajectory], threshold: Float) -> (
         }
     }
     return (Double(after.low) / Double(max(1, after.all)), Double(other.low) / Double(max(1, other.all)))
+}
+
+/// How ranks exchange trajectories and statistics: JSON that keeps non-finite numbers (an empty mask's NaN
+/// entropy, a -inf log-prob) and round-trips every Float and Double exactly.
+enum RankMessage {
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
 }

@@ -86,7 +86,7 @@ public func logitGradientFactors(logits: UnsafePointer<Float>, rows: Int, vocab:
 /// norm of the loss's gradient with respect to row i's logits, and the rows' g_i sum to the squared norm of
 /// the whole logits gradient (rows are independent). On-policy (ratio 1) g_i is f_i * A_i^2 up to the
 /// mini-batch's constant. Sums merge over micro-batches and updates with `add`.
-public struct GradientAttribution: Sendable, Equatable {
+public struct GradientAttribution: Sendable, Codable, Equatable {
     /// Bucket lower edges of the sampling (behaviour) probability: >= 0.5, [0.1, 0.5), [1e-3, 0.1), < 1e-3.
     public static let probabilityEdges: [Float] = [0.5, 0.1, 1e-3]
     public static let probabilityNames = ["p_ge_0.5", "p_0.1_0.5", "p_1e-3_0.1", "p_lt_1e-3"]

@@ -156,7 +156,7 @@ public struct PolicyLossBatch: Sendable {
 }
 
 /// Statistics of one `policyLoss` call. Counts are sums so micro-batches merge with `add`.
-public struct PolicyLossStats: Equatable, Sendable {
+public struct PolicyLossStats: Equatable, Sendable, Codable {
     /// The returned loss value (micro-batch losses with a shared normalizer sum to the mini-batch loss).
     public var pgLoss: Double = 0
     /// Sum of the mask (= number of loss tokens for a 0/1 mask).

@@ -50,7 +50,7 @@ public struct ImportanceCorrectionConfig: Codable, Equatable, Sendable {
 }
 
 /// Sums over loss rows of the importance weights, merged over micro-batches (verl `rollout_corr/` metrics).
-public struct ImportanceStats: Sendable, Equatable {
+public struct ImportanceStats: Sendable, Codable, Equatable {
     public var rows = 0.0, weightSum = 0.0, weightMax = 0.0, above = 0.0, below = 0.0, k1Sum = 0.0
 
     public init() {}

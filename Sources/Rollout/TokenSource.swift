@@ -34,6 +34,9 @@ public final class PolicyTokenSource: TokenSource {
     public let params: SamplingParams
     public let cacheFormat: NumberFormat
     let seed: UInt64
+    /// Slot i samples from stream `streamOffset + i` of the seed: a data-parallel rank that rolls out sequences
+    /// k..<k+n of a batch passes k, and draws exactly what one process drawing the whole batch would.
+    public var streamOffset = 0
     var session: DecodeSession?
     var rngs: [RNG] = []
     public var script: [[Int32]]?
@@ -48,7 +51,7 @@ public final class PolicyTokenSource: TokenSource {
 
     public func begin(slots: Int, maxLen: Int) throws {
         session = try DecodeSession(policy: policy, slots: slots, maxLen: maxLen, cacheFormat: cacheFormat)
-        rngs = streams(seed: seed, count: slots)
+        rngs = Array(streams(seed: seed, count: streamOffset + slots).dropFirst(streamOffset))
         emitted = Array(repeating: [], count: slots)
         recordedLogits = Array(repeating: [], count: slots)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import Distributed
 import GRPO
 import Model
 import Pretrain
@@ -45,13 +46,16 @@ struct Train: AsyncParsableCommand {
         let tasks = try RunTasks.load(c, context: try Checkpoint.loadConfig(base).context)
         let start: RunStart = force ? .force : resume ? .resume : .new
         let run = GRPORun(config: c, dir: dir)
-        try run.check(start, base: base)
+        let cluster = Cluster.shared   // under mpirun: rank 0 owns the run directory and the output
+        if cluster.isRoot { try run.check(start, base: base) }
         Status.machine()
+        if cluster.size > 1 { Status.info("data parallel: rank \(cluster.rank) of \(cluster.size)") }
         Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
         let pool = try makeSandbox(c.sandbox)
         defer { pool.shutdown() }
         let metrics = try await run.run(base: base, tasks: tasks.train, executor: c.rollout.executeCode ? pool : nil,
                                         start: start, progress: ProgressLine("grpo step", total: c.steps).showGRPO)
+        guard cluster.isRoot else { return }
         Status.info("reward  " + sparkline(metrics.compactMap { $0["critic/score/mean"] }))
         let curves = try writeCurves(metrics, in: run.dir)
         Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(try run.latestCheckpoint()?.path ?? "-")\ncurves: \(curves.path)"

@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+import Model
+import Training
+
+/// `mpirun -np 2 tir train` against one process with the same global batch and seed: the same metrics and
+/// weights, and a 2-rank run resumed by 1 process ends where the uninterrupted run ends.
+final class DataParallelTests: XCTestCase {
+    let fm = FileManager.default
+
+    func tool(_ path: String) -> URL? { fm.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil }
+
+    var tir: URL? {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return [dir, dir.deletingLastPathComponent()].lazy.compactMap { self.tool($0.appendingPathComponent("tir").path) }.first
+    }
+
+    /// Runs `tir train` (under mpirun with `ranks` > 1) to completion; returns its combined output.
+    @discardableResult
+    func train(_ tir: URL, ranks: Int, base: URL, out: URL, extra: [String] = []) throws -> String {
+        let args = ["train", "--checkpoint", base.path, "--out", out.path,
+                    "--set", "steps=3", "--set", "promptsPerStep=2", "--set", "groupSize=4", "--set", "miniBatches=2",
+                    "--set", "microBatch=2", "--set", "rollout.maxToolCalls=1", "--set", "rollout.maxTurnTokens=24",
+                    "--set", "rollout.maxTrajectoryTokens=64", "--set", "optimizer.lr=1e-2", "--set", "checkpointEvery=1",
+                    "--set", "keepCheckpoints=3", "--set", "sandbox.workers=1", "--set", "kl.beta=0.1"] + extra
+        let p = Process()
+        if ranks > 1 {
+            p.executableURL = try XCTUnwrap(tool("/usr/bin/mpirun"), "mpirun not found: scripts/setup.sh installs openmpi-bin")
+            p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "\(ranks)", tir.path] + args
+        } else {
+            p.executableURL = tir
+            p.arguments = args
+        }
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        return text
+    }
+
+    func metrics(_ dir: URL) throws -> [[String: Double]] {
+        try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }.filter { !MetricNames.isTiming($0.key) }
+        }
+    }
+
+    func assertSame(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ma = try metrics(a), mb = try metrics(b)
+        XCTAssertEqual(ma.count, mb.count, file: file, line: line)
+        for (x, y) in zip(ma, mb) {
+            XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+            for (k, v) in x {
+                let w = y[k] ?? .nan
+                XCTAssertLessThanOrEqual(abs(v - w), 1e-6 * max(1, abs(v)), "\(k) at step \(x["step"] ?? 0)", file: file, line: line)
+            }
+        }
+        let pa = try loadPolicy(a), pb = try loadPolicy(b)
+        var worst: Float = 0
+        for i in 0..<pa.arena.count { worst = max(worst, abs(pa.arena.data[i] - pb.arena.data[i])) }
+        XCTAssertLessThanOrEqual(worst, 1e-6, "weights differ", file: file, line: line)
+    }
+
+    func testTwoRanksEqualOneProcessAndResumeWithOne() throws {
+        let tir = try XCTUnwrap(self.tir, "build tir first: swift build --build-tests")
+        let root = fm.temporaryDirectory.appendingPathComponent("tir-dp-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        let base = root.appendingPathComponent("base")
+        try makeTinyBase(base)
+        let one = root.appendingPathComponent("one"), two = root.appendingPathComponent("two")
+        try train(tir, ranks: 1, base: base, out: one)
+        let log = try train(tir, ranks: 2, base: base, out: two)
+        XCTAssertTrue(log.contains("data parallel: rank 1 of 2"), log)
+        try assertSame(one, two)
+
+        // The 2-rank run as a kill right after its second checkpoint would leave it, resumed by one process.
+        let latest = two.appendingPathComponent(RunDirectory.pointerName)
+        try Data(RunDirectory.checkpointName(step: 2).utf8).write(to: latest)
+        try fm.removeItem(at: two.appendingPathComponent(RunDirectory.checkpointName(step: 3)))
+        try train(tir, ranks: 1, base: base, out: two, extra: ["--resume"])
+        try assertSame(one, two)
+    }
+}
