@@ -17,9 +17,10 @@ final class DataParallelTests: XCTestCase {
 
     /// Runs `tir train` (under mpirun with `ranks` > 1) to completion; returns its combined output.
     @discardableResult
-    func train(_ tir: URL, ranks: Int, base: URL, out: URL, extra: [String] = []) throws -> String {
+    func train(_ tir: URL, ranks: Int, base: URL, out: URL, steps: Int = 3, extra: [String] = [],
+               expectSuccess: Bool = true, whileRunning: ((Process) throws -> Void)? = nil) throws -> String {
         let args = ["train", "--checkpoint", base.path, "--out", out.path,
-                    "--set", "steps=3", "--set", "promptsPerStep=2", "--set", "groupSize=4", "--set", "miniBatches=2",
+                    "--set", "steps=\(steps)", "--set", "promptsPerStep=2", "--set", "groupSize=4", "--set", "miniBatches=2",
                     "--set", "microBatch=2", "--set", "rollout.maxToolCalls=1", "--set", "rollout.maxTurnTokens=24",
                     "--set", "rollout.maxTrajectoryTokens=64", "--set", "optimizer.lr=1e-2", "--set", "checkpointEvery=1",
                     "--set", "keepCheckpoints=3", "--set", "sandbox.workers=1", "--set", "kl.beta=0.1"] + extra
@@ -34,10 +35,23 @@ final class DataParallelTests: XCTestCase {
         let pipe = Pipe()
         p.standardOutput = pipe; p.standardError = pipe
         try p.run()
+        try whileRunning?(p)
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        if expectSuccess { XCTAssertEqual(p.terminationStatus, 0, text) } else { XCTAssertNotEqual(p.terminationStatus, 0, text) }
         return text
+    }
+
+    /// The pid of the `tir` process that is rank `rank` of a running job (from its MPI environment).
+    func rankPid(_ rank: Int) -> Int32? {
+        for name in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where name.allSatisfy(\.isNumber) {
+            guard let env = fm.contents(atPath: "/proc/\(name)/environ"),
+                  let cmd = fm.contents(atPath: "/proc/\(name)/cmdline"),
+                  String(decoding: cmd, as: UTF8.self).hasPrefix(tir?.path ?? "?") else { continue }
+            let vars = env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return Int32(name) }
+        }
+        return nil
     }
 
     func metrics(_ dir: URL) throws -> [[String: Double]] {
@@ -81,5 +95,27 @@ final class DataParallelTests: XCTestCase {
         try fm.removeItem(at: two.appendingPathComponent(RunDirectory.checkpointName(step: 3)))
         try train(tir, ranks: 1, base: base, out: two, extra: ["--resume"])
         try assertSame(one, two)
+    }
+
+    /// A rank that dies ends the whole job with an error, and the run resumes from its last checkpoint.
+    func testKilledRankEndsTheJobAndTheRunResumes() throws {
+        let tir = try XCTUnwrap(self.tir, "build tir first: swift build --build-tests")
+        let root = fm.temporaryDirectory.appendingPathComponent("tir-dp-kill-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        let base = root.appendingPathComponent("base"), out = root.appendingPathComponent("run")
+        try makeTinyBase(base)
+        let log = try train(tir, ranks: 2, base: base, out: out, steps: 12, expectSuccess: false) { _ in
+            let deadline = Date().addingTimeInterval(60)   // until the first checkpoint, then kill rank 1
+            while !self.fm.fileExists(atPath: out.appendingPathComponent(RunDirectory.pointerName).path), Date() < deadline {
+                usleep(20_000)
+            }
+            guard let pid = self.rankPid(1) else { return XCTFail("rank 1 not found") }
+            kill(pid, SIGKILL)
+        }
+        XCTAssertTrue(log.contains("rank 1") || log.contains("signal 9") || log.contains("Killed"), log)
+        let before = try metrics(out).count
+        XCTAssertLessThan(before, 12, "the job went on after a rank died")
+        try train(tir, ranks: 2, base: base, out: out, steps: 12, extra: ["--resume"])
+        XCTAssertEqual(try metrics(out).map { $0["step"] ?? 0 }, (1...12).map(Double.init))
     }
 }
