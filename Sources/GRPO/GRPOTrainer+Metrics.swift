@@ -50,6 +50,7 @@ extension GRPOTrainer {
         m["time_sandbox"] = rollout.stats.sandboxSeconds
         m["time_logprob"] = u.logprobSeconds
         m["time_update"] = u.updateSeconds
+        if cluster.size > 1 { m["tir/timing_s/allreduce"] = u.allreduceSeconds }
         m["time_step"] = seconds
         m["tir/logit_grad_norm"] = mean(u.logitGradNorms)
         m.merge(u.attribution.metrics) { a, _ in a }

@@ -10,7 +10,7 @@ struct UpdateResult {
     var attribution = GradientAttribution()
     var importance = ImportanceStats()
     var skipped = 0, computedSequences = 0
-    var logprobSeconds = 0.0, updateSeconds = 0.0
+    var logprobSeconds = 0.0, updateSeconds = 0.0, allreduceSeconds = 0.0
 }
 
 extension GRPOTrainer {
@@ -70,7 +70,9 @@ extension GRPOTrainer {
             part.loss += Double(loss.item())
             part.lossStats.add(stats)
         }
+        let t2 = Date()
         let all = try sumOverRanks(part)
+        r.allreduceSeconds += Date().timeIntervalSince(t2)
         r.importance.add(all.importance)
         r.entropies += all.entropies
         r.lossStats.add(all.lossStats)

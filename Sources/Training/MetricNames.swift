@@ -71,6 +71,7 @@ public enum MetricNames {
         MetricName("tir/timing_s/sandbox", "seconds waiting for code execution", legacy: "time_sandbox"),
         MetricName("tir/timing_s/logprob", "seconds of forward passes, log-probs and losses in the updates", legacy: "time_logprob"),
         MetricName("tir/timing_s/update", "seconds of backward passes, clipping and AdamW", legacy: "time_update"),
+        MetricName("tir/timing_s/allreduce", "seconds of summing gradients and statistics over MPI ranks (data parallel only)"),
         // The instability levers and the gradient attribution (docs/INSTABILITY.md).
         MetricName("tir/logit_grad_norm", "sqrt of the sum over loss tokens of (1 - 2p + sum pi^2) x (d loss / d logp)^2, the norm of the loss's logits gradient, mean over updates (docs/INSTABILITY.md)"),
         MetricName("tir/lowprob_grad_share", "share of the step's logit-gradient mass on loss tokens sampled with p < 1e-3"),
