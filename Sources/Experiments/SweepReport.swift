@@ -117,7 +117,7 @@ public struct SweepReport {
         for r in results {
             guard let a = find(r, filter: false, mask: true) ?? r.summaries.first else { continue }
             t += "| `\(r.condition.name)` (`\(a.arm.name)`) | " + (r.probe.map { num($0.entropy, "%.4f") } ?? "n/a")
-                + " | \(pct(a["low_prob"].mean)) | \(pct(a["lowprob_grad_share"].mean)), \(pct(a["lowprob_grad_share_max"].max))"
+                + " | \(num(100 * a["low_prob"].mean, "%.3f"))% | \(pct(a["lowprob_grad_share"].mean)), \(pct(a["lowprob_grad_share_max"].max))"
                 + " | \(pct(a["after_tool_grad_share"].mean)) | \(pct(a["void_grad_share"].mean)) | \(pct(a["clipped_grad_share"].mean))"
                 + " | \(num(a["probs_diff_mean"].mean, "%.2e")) | \(num(a["entropy_first"].mean, "%.4f")) |\n"
         }
@@ -128,12 +128,19 @@ public struct SweepReport {
     /// it on at least 2 seeds?
     var verdict: String {
         var found: [String] = []
-        var unstable: [String] = []
+        var unstable: [String] = [], collapses: [String] = []
         for r in results {
             guard let naive = find(r, filter: false, mask: true) else { continue }
             let p = phases(naive)
             let bad = p.filter { $0.value.unstable }.map(\.key).sorted()
             if !bad.isEmpty { unstable.append("`\(r.condition.name)` (seeds \(bad.map(String.init).joined(separator: ", ")))") }
+            let collapsed = p.filter { $0.value.collapsed }.map(\.key).sorted()
+            if !collapsed.isEmpty, let filtered = find(r, filter: true, mask: true) {
+                let pf = phases(filtered)
+                let kept = collapsed.filter { pf[$0].map { !$0.collapsed } ?? false }
+                collapses.append("`\(r.condition.name)` collapsed on seed(s) \(collapsed.map(String.init).joined(separator: ", ")) "
+                                 + "and void-turn filtering prevented it on \(kept.count) of them")
+            }
             if let filtered = find(r, filter: true, mask: true), bad.count >= 2 {
                 let pf = phases(filtered)
                 let prevented = bad.filter { pf[$0].map { !$0.unstable } ?? false }
@@ -147,6 +154,8 @@ public struct SweepReport {
         return "**No condition of this sweep produced the explosion SimpleTIR reports** with the fix preventing it on at least 2 seeds. "
             + (unstable.isEmpty ? "The naive multi-turn arm had no spike (>10x the running median) and no non-finite step in any condition."
                : "The naive arm had spikes or non-finite steps in: " + unstable.joined(separator: ", ") + ", but void-turn filtering did not prevent them on 2 seeds.")
+            + (collapses.isEmpty ? "" : " Without any gradient spike, the naive arm collapsed to void turns (at least half of the "
+               + "last steps' trajectories): " + collapses.joined(separator: "; ") + ".")
             + " Where the gradient sits instead is in the attribution table: the share carried by tokens sampled with p < 1e-3 "
             + "and by the first tokens after a tool observation."
     }
