@@ -39,7 +39,8 @@ public enum BLAS {
 
 /// Which OpenBLAS core to run, and why (printed by `tir info` and on every start line).
 public struct BLASChoice: Equatable, Sendable {
-    /// The core to switch to; nil keeps what OpenBLAS chose when it loaded.
+    /// The core to switch to; "" re-runs OpenBLAS's own detection without OPENBLAS_CORETYPE; nil keeps what
+    /// OpenBLAS chose when it loaded.
     public var core: String?
     public var reason: String
 }
