@@ -3,10 +3,11 @@ import GRPO
 
 /// What one run (arm x seed) shows: the phases the sweep looks for.
 struct RunPhase {
-    var spikes: Int, nonFinite: Int, voidFinal: Double, finalAccuracy: Double
+    var spikes: Int, updateSpikes: Int, nonFinite: Int, voidFinal: Double, finalAccuracy: Double
 
     init(_ s: RunStats) {
         spikes = Int(s.values["spikes"] ?? 0)
+        updateSpikes = Int(s.values["update_spikes"] ?? 0)
         nonFinite = Int(s.values["nonfinite_steps"] ?? 0)
         voidFinal = s.values["void_turn_final"] ?? .nan
         finalAccuracy = s.values["accuracy_final"] ?? .nan
@@ -14,11 +15,11 @@ struct RunPhase {
 
     /// Void-turn collapse: at least half of the trajectories of the last steps have a void turn.
     var collapsed: Bool { voidFinal >= 0.5 }
-    var unstable: Bool { spikes > 0 || nonFinite > 0 }
+    var unstable: Bool { spikes > 0 || updateSpikes > 0 || nonFinite > 0 }
     var anyPhase: Bool { unstable || collapsed }
 
     var cell: String {
-        "\(spikes) sp, \(nonFinite) nf, " + (collapsed ? "**collapse**" : "no collapse")
+        "\(spikes) sp, \(updateSpikes) usp, \(nonFinite) nf, " + (collapsed ? "**collapse**" : "no collapse")
             + (finalAccuracy.isFinite ? String(format: ", %.0f%%", 100 * finalAccuracy) : "")
     }
 }
@@ -69,7 +70,7 @@ public struct SweepReport {
         let introduced = seeds.filter { !pa[$0]!.anyPhase && pb[$0]!.anyPhase }
         var text = affected.isEmpty
             ? "nothing to remove (no spike, non-finite step or collapse without it on \(seeds.count) seed(s))"
-            : "removes it on \(removed.count) of \(affected.count) affected seed(s)"
+            : "removes it on \(removed.count) of \(affected.count) affected seed(s) (\(affected.map(String.init).joined(separator: ", ")))"
         if !introduced.isEmpty { text += "; shows one where the arm without it had none: seed(s) \(introduced.map(String.init).joined(separator: ", "))" }
         return (text, removed.count, affected.count)
     }
@@ -152,7 +153,7 @@ public struct SweepReport {
                 + "at least 2 seeds: " + found.joined(separator: "; ") + ". Reproduce one with `tir experiment instability --preset NAME`."
         }
         return "**No condition of this sweep produced the explosion SimpleTIR reports** with the fix preventing it on at least 2 seeds. "
-            + (unstable.isEmpty ? "The naive multi-turn arm had no spike (>10x the running median) and no non-finite step in any condition."
+            + (unstable.isEmpty ? "The naive multi-turn arm had no spike (>10x the running median, per step or per update) and no non-finite step in any condition."
                : "The naive arm had spikes or non-finite steps in: " + unstable.joined(separator: ", ") + ", but void-turn filtering did not prevent them on 2 seeds.")
             + (collapses.isEmpty ? "" : " Without any gradient spike, the naive arm collapsed to void turns (at least half of the "
                + "last steps' trajectories): " + collapses.joined(separator: "; ") + ".")
@@ -181,7 +182,8 @@ public struct SweepReport {
 
         ## Phase table
 
-        Per seed: grad-norm spikes (sp: steps above \(Int(RunStats.spikeFactor))x the median of the previous \(RunStats.spikeWindow)), non-finite steps (nf), void-turn collapse (at least half of the
+        Per seed: grad-norm spikes (sp: steps whose grad norm, the mean over the step's updates, is above \(Int(RunStats.spikeFactor))x the median of the previous \(RunStats.spikeWindow);
+        usp: the same for the step's largest single update), non-finite steps (nf), void-turn collapse (at least half of the
         trajectories of the last \(RunStats.finalWindow) steps have a void turn), final training accuracy (last \(RunStats.finalWindow) steps).
 
         \(phaseTable)
