@@ -67,9 +67,10 @@ private func checkObservation(stdout: String, stderr: String, failed: Bool, cap:
     let simple = ObservationStyle.simpletir.format(stdout: stdout, stderr: stderr, failed: failed, cap: cap)
     let uncut = formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: Int.max)
     let prefix = ObservationStyle.simpleTIRPrefix, keep = ObservationStyle.simpleTIRKeep
-    // (Characters can fuse where the pieces join, so a cut one has at most, not exactly, that many.)
+    // (Characters can fuse where the pieces join, e.g. the prefix's space with a variation selector, so the
+    // prefix is compared as bytes, and a cut observation has at most, not exactly, that many Characters.)
     require(uncut.count > 2 * keep
-            ? simple.hasPrefix(prefix) && simple.contains(observationTruncationMarker)
+            ? simple.utf8.starts(with: prefix.utf8) && simple.contains(observationTruncationMarker)
                 && simple.count <= prefix.count + 2 * keep + observationTruncationMarker.count
             : simple == prefix + uncut, "SimpleTIR observation of \(uncut.count) characters: \(simple.debugDescription)")
     guard !failed, obs != emptyObservation else { return }
