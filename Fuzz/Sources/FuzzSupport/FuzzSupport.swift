@@ -37,6 +37,19 @@ public func splitAtNUL(_ bytes: [UInt8], into count: Int) -> [[UInt8]] {
     return parts
 }
 
+/// Byte-wise substring search (String.contains compares Characters, and Foundation's composed sequences, which
+/// can fuse across the edge of a match).
+public func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { range(of: needle, in: haystack) != nil }
+
+public func range(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
+    if needle.isEmpty { return 0..<0 }
+    guard haystack.count >= needle.count else { return nil }
+    for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
+        return i..<(i + needle.count)
+    }
+    return nil
+}
+
 /// One file per fuzzing process for the entry points that read a path (in memory on /dev/shm when it exists).
 public final class ScratchFile {
     public let url: URL

@@ -67,11 +67,16 @@ private func checkObservation(stdout: String, stderr: String, failed: Bool, cap:
     let simple = ObservationStyle.simpletir.format(stdout: stdout, stderr: stderr, failed: failed, cap: cap)
     let uncut = formatObservation(stdout: stdout, stderr: stderr, failed: failed, cap: Int.max)
     let prefix = ObservationStyle.simpleTIRPrefix, keep = ObservationStyle.simpleTIRKeep
-    // (Characters can fuse where the pieces join, so a cut one has at most, not exactly, that many.)
-    require(uncut.count > 2 * keep
-            ? simple.hasPrefix(prefix) && simple.contains(observationTruncationMarker)
-                && simple.count <= prefix.count + 2 * keep + observationTruncationMarker.count
-            : simple == prefix + uncut, "SimpleTIR observation of \(uncut.count) characters: \(simple.debugDescription)")
+    // (Characters can fuse where the pieces join, e.g. the prefix's space with a variation selector, so the
+    // prefix is compared as bytes, and a cut observation has at most, not exactly, that many Characters.)
+    if uncut.count > 2 * keep {
+        require(simple.utf8.starts(with: prefix.utf8), "SimpleTIR observation without its prefix: \(simple.debugDescription)")
+        require(contains(Array(simple.utf8), Array(observationTruncationMarker.utf8)), "cut SimpleTIR observation without the marker")
+        require(simple.count <= prefix.count + 2 * keep + observationTruncationMarker.count,
+                "cut SimpleTIR observation of \(simple.count) characters")
+    } else {
+        require(simple == prefix + uncut, "SimpleTIR observation of \(uncut.count) characters: \(simple.debugDescription)")
+    }
     guard !failed, obs != emptyObservation else { return }
     var full = Array(stdout.utf8)   // without the trailing line breaks the formatter drops
     while let last = full.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { full.removeLast() }
@@ -82,15 +87,4 @@ private func checkObservation(stdout: String, stderr: String, failed: Bool, cap:
     } else {
         require(full.starts(with: out), "the observation is not a prefix of stdout")
     }
-}
-
-private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool { range(of: needle, in: haystack) != nil }
-
-private func range(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
-    if needle.isEmpty { return 0..<0 }
-    guard haystack.count >= needle.count else { return nil }
-    for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
-        return i..<(i + needle.count)
-    }
-    return nil
 }
