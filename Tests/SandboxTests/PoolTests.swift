@@ -99,7 +99,9 @@ final class PoolTests: XCTestCase {
         let mine = childPids().subtracting(before)
         XCTAssertEqual(mine.count, 1)
         XCTAssertEqual(pool.runBlocking("print(1)").stdout, "1\n")
+        let tree = processTree(of: mine.first!)
         kill(mine.first!, SIGKILL)   // the sandbox crashes from outside
+        waitUntilGone(tree)          // its fork-server dies a moment later (parent-death signal)
         let r = pool.runBlocking("print(2)")
         XCTAssertEqual(r.status, .sandboxFailure, "the snippet that met the dead worker is reported, not lost")
         XCTAssertTrue(r.stderr.contains("sandbox failure"), r.stderr)

@@ -35,7 +35,10 @@ final class SandboxFailureTests: XCTestCase {
         let before = childPids()
         let pool = try SandboxPool(workers: 1, maxConsecutiveFailures: 3)
         defer { pool.shutdown() }
-        kill(try XCTUnwrap(childPids().subtracting(before).first), SIGKILL)
+        let worker = try XCTUnwrap(childPids().subtracting(before).first)
+        let tree = processTree(of: worker)
+        kill(worker, SIGKILL)
+        waitUntilGone(tree)
         let results = try await pool.runRetryingSandboxFailures(batch: ["print(2)", "print(3)"])
         XCTAssertEqual(results.map(\.stdout), ["2\n", "3\n"])
         XCTAssertEqual(pool.failureGuard.totalFailures, 1)

@@ -78,6 +78,29 @@ extension XCTestCase {
         }
     }
 
+    /// `root` and every process below it.
+    func processTree(of root: Int32) -> Set<Int32> {
+        let parent = parentPids()
+        var tree: Set<Int32> = [root], grew = true
+        while grew {
+            let more = parent.filter { tree.contains($0.value) }.keys
+            grew = !Set(more).isSubset(of: tree)
+            tree.formUnion(more)
+        }
+        return tree
+    }
+
+    /// Waits (up to 5 s) until none of `pids` runs any more (gone, or a zombie nobody has reaped yet).
+    func waitUntilGone(_ pids: Set<Int32>) {
+        let deadline = Date().addingTimeInterval(5)
+        func running(_ pid: Int32) -> Bool {
+            guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = s.lastIndex(of: ")") else { return false }
+            return s[s.index(after: close)...].split(separator: " ").first != "Z"
+        }
+        while pids.contains(where: running), Date() < deadline { usleep(5_000) }
+    }
+
     /// pid -> parent pid of every process on the host.
     func parentPids() -> [Int32: Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
