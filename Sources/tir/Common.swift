@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Tensor
 
@@ -62,4 +63,12 @@ func sparkline(_ xs: [Double]) -> String {
     guard let lo = xs.min(), let hi = xs.max(), hi > lo else { return String(repeating: "▄", count: xs.count) }
     let bars = Array("▁▂▃▄▅▆▇█")
     return String(xs.map { bars[min(7, Int((($0 - lo) / (hi - lo)) * 7.999))] })
+}
+
+/// Commands that are not data parallel refuse mpirun: every rank would write the same run directories.
+func requireOneProcess(_ command: String) throws {
+    guard Cluster.shared.size == 1 else {
+        throw ValidationError("\(command) runs as one process (only `tir train` is data parallel under mpirun): "
+                              + "start it without mpirun")
+    }
 }

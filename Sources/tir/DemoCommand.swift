@@ -27,6 +27,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try requireOneProcess("tir demo")
         let start = Date()
         let dir = url(out)
         let baseDir = dir.appendingPathComponent("base")

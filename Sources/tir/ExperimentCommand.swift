@@ -1,6 +1,5 @@
 import Foundation
 import ArgumentParser
-import Distributed
 import Experiments
 import GRPO
 import Model
@@ -71,10 +70,7 @@ struct ExperimentInstability: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard Cluster.shared.size == 1 else {
-            throw ValidationError("tir experiment does not run under mpirun yet (its report and run directories would be "
-                                  + "written by every rank): start it as one process")
-        }
+        try requireOneProcess("tir experiment")
         if listPresets {
             for c in InstabilitySweep.catalog(calls: multiTurnCalls) {
                 print("\(c.name): \(c.summary)\n    overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"

@@ -36,6 +36,7 @@ struct Pretrain: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try requireOneProcess("tir pretrain")
         var c = PretrainConfig()
         c.seed = seed
         if config != "demo" { c.policy = try PolicyConfig.preset(config); c.seqLen = min(c.seqLen, c.policy.context) }
