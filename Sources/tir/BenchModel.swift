@@ -83,10 +83,14 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Also report the backward time of each op, summed over the timed steps.") var profile = false
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        try requireCount("steps", steps)
+        try requireCount("threads", threads)
+    }
+
     func run() throws {
-        guard steps > 0 else { throw ValidationError("--steps must be positive") }
         let shape = try ReferenceShape.named(config)
-        Threads.set(try positiveThreads(threads))
+        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let step = try TrainingStep(shape)
         for _ in 0..<2 { _ = try step.run() }
         if profile { step.backwardProfile = BackwardProfile() }
@@ -117,13 +121,6 @@ struct BenchTrain: ParsableCommand {
     }
 }
 
-/// --threads: all cores by default; otherwise a positive count.
-func positiveThreads(_ threads: Int?) throws -> Int {
-    guard let threads else { return ProcessInfo.processInfo.activeProcessorCount }
-    guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
-    return threads
-}
-
 struct BenchDecode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode", abstract: "New tokens/s of batched KV-cache sampling (prompt 32 tokens, temperature 1).")
@@ -134,11 +131,16 @@ struct BenchDecode: ParsableCommand {
     @Option(help: "Sequences decoded together (default: the reference script's batch for --config).") var batch: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        try requireCount("new-tokens", newTokens)
+        try requireCount("batch", batch)
+        try requireCount("threads", threads)
+    }
+
     func run() throws {
         let shape = try ReferenceShape.named(config)
         let batch = batch ?? shape.batch
-        guard batch > 0, newTokens > 0 else { throw ValidationError("--batch and --new-tokens must be positive") }
-        Threads.set(try positiveThreads(threads))
+        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         let policy = try Policy(config: shape.config, seed: 0)
         var rng = RNG(seed: 1)
         let reqs = (0..<batch).map { _ in

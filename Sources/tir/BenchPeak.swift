@@ -16,10 +16,14 @@ struct BenchPeak: ParsableCommand {
     @Option(help: "Timed repetitions per shape (median reported).") var reps = 5
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        try requireCount("reps", reps)
+        try requireCount("threads", threads)
+    }
+
     func run() throws {
-        guard reps > 0 else { throw ValidationError("--reps must be positive") }
         let shape = try ReferenceShape.named(config)
-        let n = try positiveThreads(threads)
+        let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
         Threads.set(n)
         let step = try TrainingStep(shape)
         _ = try step.run()

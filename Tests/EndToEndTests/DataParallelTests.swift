@@ -8,12 +8,7 @@ import Training
 final class DataParallelTests: XCTestCase {
     let fm = FileManager.default
 
-    func tool(_ path: String) -> URL? { fm.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil }
-
-    var tir: URL? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        return [dir, dir.deletingLastPathComponent()].lazy.compactMap { self.tool($0.appendingPathComponent("tir").path) }.first
-    }
+    var tir: URL? { builtTir() }
 
     /// Runs `tir train` (under mpirun with `ranks` > 1) to completion; returns its combined output.
     @discardableResult
@@ -26,7 +21,9 @@ final class DataParallelTests: XCTestCase {
                     "--set", "keepCheckpoints=3", "--set", "sandbox.workers=1", "--set", "kl.beta=0.1"] + extra
         let p = Process()
         if ranks > 1 {
-            p.executableURL = try XCTUnwrap(tool("/usr/bin/mpirun"), "mpirun not found: scripts/setup.sh installs openmpi-bin")
+            let mpirun = "/usr/bin/mpirun"
+            p.executableURL = try XCTUnwrap(fm.isExecutableFile(atPath: mpirun) ? URL(fileURLWithPath: mpirun) : nil,
+                                            "mpirun not found: scripts/setup.sh installs openmpi-bin")
             p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "\(ranks)", tir.path] + args
         } else {
             p.executableURL = tir

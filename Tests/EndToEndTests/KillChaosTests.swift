@@ -7,16 +7,6 @@ import Training
 /// byte-identical to an uninterrupted run: the same metrics apart from their timing fields, the same files in
 /// the run directory and the same bytes in every checkpoint file.
 final class KillChaosTests: XCTestCase {
-    /// The `tir` executable built next to this test bundle (`swift build --build-tests` builds it).
-    var tirURL: URL? {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let u = candidate.appendingPathComponent("tir")
-            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
-        }
-        return nil
-    }
-
     let steps = 16
     let pauseMS = 25
     let fm = FileManager.default
@@ -81,7 +71,7 @@ final class KillChaosTests: XCTestCase {
     }
 
     func testRunKilledAtRandomMomentsEndsByteIdentical() throws {
-        guard let tir = tirURL else { throw XCTSkip("the tir executable is not built next to the tests") }
+        guard let tir = builtTir() else { throw XCTSkip("the tir executable is not built next to the tests") }
         let root = fm.temporaryDirectory.appendingPathComponent("tir-chaos-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: root) }
         let base = root.appendingPathComponent("base")
