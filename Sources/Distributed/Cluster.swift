@@ -15,18 +15,25 @@ public struct DistributedError: Error, CustomStringConvertible {
 /// are called from one thread at a time (MPI_THREAD_SERIALIZED); kernels' worker threads never call them.
 public final class Cluster: @unchecked Sendable {
     public static let shared = Cluster()
+    /// This process alone (rank 0 of 1, no MPI calls), for work each rank does by itself under mpirun, such
+    /// as one run of a distributed sweep.
+    public static let solo = Cluster(rank: 0, size: 1)
 
     public let rank: Int
     public let size: Int
     public var isRoot: Bool { rank == 0 }
     private let usesMPI: Bool
 
-    /// Floats per all-gather round of `sumInRankOrder` (bounds the receive buffer to size × this).
+    /// Floats of one rank's slice per round of `sumInRankOrder` (bounds its buffers to 2 × size × this).
     static let chunk = 1 << 18
 
     /// True when an MPI launcher started this process (Open MPI, MPICH/Hydra or PMIx set these).
     public static func launchedByMPI(_ environment: [String: String]) -> Bool {
         ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].contains { environment[$0] != nil }
+    }
+
+    private init(rank: Int, size: Int) {
+        self.rank = rank; self.size = size; usesMPI = false
     }
 
     private init() {
@@ -59,21 +66,32 @@ public final class Cluster: @unchecked Sendable {
     }
 
     /// buffer[i] = sum over ranks of their buffer[i], added in rank order, identical on every rank.
+    /// A reduce-scatter then an all-gather, in rounds: the round's part of the buffer is cut into one slice
+    /// per rank; an all-to-all hands rank r every rank's slice r, rank r sums them in rank order, and an
+    /// all-gather returns the summed slices to all. Each rank sends and receives 2 (size − 1) / size of the
+    /// buffer (an all-gather of whole buffers would move size − 1 times it).
     public func sumInRankOrder(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         guard usesMPI, size > 1, count > 0 else { return }
-        var all = [Float](repeating: 0, count: size * min(count, Self.chunk))
+        let per = min(Self.chunk, (count + size - 1) / size)      // floats of one slice
+        var slices = [Float](repeating: 0, count: size * per), gathered = slices
+        var summed = [Float](repeating: 0, count: per)
         var start = 0
         while start < count {
-            let n = min(Self.chunk, count - start)
-            try all.withUnsafeMutableBufferPointer { dst in
-                try check(MPI_Allgather(buffer + start, Int32(n), tir_mpi_float(), dst.baseAddress!, Int32(n),
-                                        tir_mpi_float(), tir_mpi_comm_world()), "MPI_Allgather")
-                for i in 0..<n {
-                    var s = dst[i]
-                    for r in 1..<size { s += dst[r * n + i] }
-                    buffer[start + i] = s
-                }
+            let n = min(size * per, count - start)                // floats of this round
+            for r in 0..<size {                                   // slice r, zero-padded at the end
+                let lo = min(n, r * per), hi = min(n, lo + per)
+                for i in 0..<per { slices[r * per + i] = lo + i < hi ? buffer[start + lo + i] : 0 }
             }
+            try check(MPI_Alltoall(&slices, Int32(per), tir_mpi_float(), &gathered, Int32(per), tir_mpi_float(),
+                                   tir_mpi_comm_world()), "MPI_Alltoall")
+            for i in 0..<per {                                    // gathered[q * per + i]: rank q's element i
+                var s = gathered[i]
+                for q in 1..<size { s += gathered[q * per + i] }
+                summed[i] = s
+            }
+            try check(MPI_Allgather(&summed, Int32(per), tir_mpi_float(), &slices, Int32(per), tir_mpi_float(),
+                                    tir_mpi_comm_world()), "MPI_Allgather")
+            for i in 0..<n { buffer[start + i] = slices[i] }       // slices are in rank order: the round, then padding
             start += n
         }
     }
@@ -131,9 +149,19 @@ public final class Cluster: @unchecked Sendable {
         }
     }
 
+    /// Waits until every rank got here. Polls with sleeps instead of MPI's busy wait, so a rank that waits long
+    /// (for rank 0's pretraining, for the others' last runs) leaves its core to the ranks still working.
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }
-        try check(MPI_Barrier(tir_mpi_comm_world()), "MPI_Barrier")
+        var request: MPI_Request?
+        try check(MPI_Ibarrier(tir_mpi_comm_world(), &request), "MPI_Ibarrier")
+        var done: Int32 = 0, pause: UInt32 = 100
+        while true {
+            try check(MPI_Test(&request, &done, nil), "MPI_Test")
+            if done != 0 { return }
+            usleep(pause)
+            pause = min(pause * 2, 50_000)
+        }
     }
 
     /// Ends every rank of the job (a rank that cannot go on must not leave the others waiting).

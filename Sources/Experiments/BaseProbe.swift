@@ -15,6 +15,8 @@ public struct BaseProbe: Codable, Equatable, Sendable {
     public var accuracy: Double
     public var toolCallRate: Double
     public var trajectories: Int
+    /// The base's fingerprint and the probe config's checksum it was measured with (a rerun reuses it).
+    public var source: String?
 
     /// Samples `config.promptsPerStep` x `config.groupSize` trajectories from `base` and measures them.
     public static func measure(base: URL, config: GRPOConfig, executor: CodeExecutor?) async throws -> BaseProbe {

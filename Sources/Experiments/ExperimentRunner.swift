@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import GRPO
 import Model
@@ -23,8 +24,33 @@ public struct ExperimentProgress {
     public var run: Int, runs: Int
     /// This step's metrics line.
     public var metrics: [String: Double]
-    /// Wall-clock seconds since the experiment started, and an estimate of what is left.
+    /// Steps of the experiment this process knows to be done (found finished, or trained by it).
+    public var finished: Int
+    /// Wall-clock seconds since this process began the experiment's runs, and an estimate of what is left.
     public var elapsed: Double, eta: Double
+}
+
+/// Steps done and the time they took, for progress lines: the estimate of what is left counts only steps
+/// trained by this process and assumes the ranks share the rest evenly.
+final class StepClock {
+    let total: Int, ranks: Int
+    let began = Date()
+    /// Steps of whole runs found finished or finished here.
+    var done = 0
+    private var trained = 0, seconds = 0.0, current = 0
+
+    init(total: Int, ranks: Int) { self.total = total; self.ranks = ranks }
+
+    /// Records a trained step (its metrics line); returns the steps done so far.
+    func tick(_ m: [String: Double], step: Int) -> Int {
+        trained += 1
+        seconds += m["timing_s/step"] ?? 0
+        current = step
+        return done + step
+    }
+
+    var elapsed: Double { Date().timeIntervalSince(began) }
+    var eta: Double { seconds / Double(max(1, trained)) * Double(max(0, total - done - current)) / Double(ranks) }
 }
 
 /// Runs every arm with every seed from one base checkpoint, each as a `GRPORun` in
@@ -70,16 +96,30 @@ public struct InstabilityExperiment {
     }
 
     var settingsURL: URL { outDir.appendingPathComponent("experiment.json") }
+    /// The claim files of the work items (see `doShare`).
+    var claimsDir: URL { outDir.appendingPathComponent("claims") }
 
     /// Runs (or reuses / resumes) every arm x seed. `start` applies to the experiment: `.new` refuses an --out
     /// that already holds one, `.resume` needs one, `.force` starts every run over; otherwise finished runs are
     /// reused and interrupted ones resume. `executor` runs the code blocks (nil: code is not executed, every
-    /// tool call fails, which only tests the plumbing).
-    public func run(executor: CodeExecutor?, start: RunStart = .resumeOrNew,
-                    progress: (ExperimentProgress) -> Void = { _ in }) async throws -> [ExperimentRun] {
+    /// tool call fails, which only tests the plumbing). Under mpirun the ranks share the runs (each trains its
+    /// runs alone, see `doShare`; the output directory must be one every rank sees) and rank 0 returns all
+    /// the finished runs once every rank is done; the other ranks return none.
+    public func run(executor: CodeExecutor?, start: RunStart = .resumeOrNew, cluster: Cluster = .shared,
+                    progress: @escaping (ExperimentProgress) -> Void = { _ in }) async throws -> (runs: [ExperimentRun], share: WorkShare) {
+        if cluster.isRoot { try prepare(start) }
+        try cluster.barrier()
+        let share = try await doShare(of: try workItems(executor: executor, cluster: cluster, progress: progress), claims: claimsDir)
+        try cluster.barrier()
+        guard cluster.isRoot else { return ([], share) }
+        return (try finishedRuns(), share)
+    }
+
+    /// Rank 0's part before the runs: refuses what `start` forbids, writes experiment.json; `.force` clears
+    /// the earlier runs, so that every rank then continues whatever is on disk.
+    func prepare(_ start: RunStart) throws {
         let fm = FileManager.default
-        let baseCheckpoint = try resolveCheckpoint(base)
-        guard Checkpoint.exists(baseCheckpoint) else {
+        guard Checkpoint.exists(try resolveCheckpoint(base)) else {
             throw ConfigError("no base policy checkpoint in \(base.path) (expected model.safetensors there)")
         }
         if start == .new && fm.fileExists(atPath: settingsURL.path) {
@@ -89,47 +129,52 @@ public struct InstabilityExperiment {
         if start == .resume && !fm.fileExists(atPath: settingsURL.path) {
             throw ConfigError("nothing to resume in \(outDir.path): it holds no experiment (no experiment.json)")
         }
-        try fm.createDirectory(at: outDir, withIntermediateDirectories: true)
-        try writeSettings()
-        let fingerprint = try baseFingerprint()
-        let began = Date()
-        let plan = self.plan
-        var results: [ExperimentRun] = []
-        var doneSteps = 0, freshSteps = 0, freshSeconds = 0.0
-        let totalSteps = plan.count * settings.shared.steps
-        for (i, item) in plan.enumerated() {
-            let c = config(arm: item.arm, seed: item.seed)
-            let grpo = GRPORun(config: c, dir: runDir(arm: item.arm, seed: item.seed))
-            var metrics = start != .force && sameRun(grpo, fingerprint: fingerprint) ? try grpo.readMetrics() : []
-            let finished = metrics.count == c.steps && (metrics.last?["step"] ?? -1) == Double(c.steps)
-            if !finished {
-                let tasks = ToyData(seed: item.seed, difficulty: c.tasks.difficulty).trainTasks
-                metrics = try await grpo.run(base: base, tasks: tasks, executor: executor,
-                                             start: start == .force ? .force : .resumeOrNew) { m in
-                    freshSteps += 1
-                    freshSeconds += m["timing_s/step"] ?? 0
-                    let left = totalSteps - doneSteps - Int(m["step"] ?? 0)
-                    progress(ExperimentProgress(arm: item.arm, seed: item.seed, run: i, runs: plan.count, metrics: m,
-                                                elapsed: Date().timeIntervalSince(began),
-                                                eta: freshSeconds / Double(freshSteps) * Double(left)))
-                }
-            }
-            if !keepCheckpoints { try grpo.directory.removeCheckpoints() }
-            doneSteps += c.steps
-            results.append(ExperimentRun(arm: item.arm, seed: item.seed, dir: grpo.dir, metrics: metrics))
+        try makeDirectory(outDir)
+        if start == .force, fm.fileExists(atPath: outDir.appendingPathComponent("arms").path) {
+            try fm.removeItem(at: outDir.appendingPathComponent("arms"))
         }
-        return results
+        try writeSettings()
+    }
+
+    /// One item per arm x seed, in plan order: each trains its run alone (`Cluster.solo`) from the base or its
+    /// last checkpoint and drops its checkpoints when finished (unless `keepCheckpoints`).
+    func workItems(executor: CodeExecutor?, cluster: Cluster, progress: @escaping (ExperimentProgress) -> Void) throws -> [WorkItem] {
+        let fingerprint = try baseFingerprint()
+        let plan = self.plan, steps = settings.shared.steps
+        let clock = StepClock(total: plan.count * steps, ranks: cluster.size)
+        return plan.enumerated().map { i, item in
+            var grpo = GRPORun(config: config(arm: item.arm, seed: item.seed), dir: runDir(arm: item.arm, seed: item.seed))
+            grpo.cluster = .solo
+            return WorkItem(name: "\(item.arm.name)-seed-\(item.seed)", isDone: {
+                let done = self.isFinished(grpo, fingerprint: fingerprint)
+                if done { clock.done += steps }
+                return done
+            }, work: {
+                let tasks = ToyData(seed: item.seed, difficulty: grpo.config.tasks.difficulty).trainTasks
+                _ = try await grpo.run(base: self.base, tasks: tasks, executor: executor, start: .resumeOrNew) { m in
+                    let step = Int(m["step"] ?? 0)
+                    progress(ExperimentProgress(arm: item.arm, seed: item.seed, run: i, runs: plan.count, metrics: m,
+                                                finished: clock.tick(m, step: step), elapsed: clock.elapsed, eta: clock.eta))
+                }
+                clock.done += steps
+                if !self.keepCheckpoints { try grpo.directory.removeCheckpoints() }
+            })
+        }
+    }
+
+    /// Whether `grpo` is a finished run of this config that started from this base.
+    func isFinished(_ grpo: GRPORun, fingerprint: String) -> Bool {
+        guard sameRun(grpo, fingerprint: fingerprint), let m = try? grpo.readMetrics() else { return false }
+        return m.count == grpo.config.steps && (m.last?["step"] ?? -1) == Double(grpo.config.steps)
     }
 
     /// Every finished run already on disk for these settings (for re-writing a report without training).
     public func finishedRuns() throws -> [ExperimentRun] {
         let fingerprint = try baseFingerprint()
         return try plan.compactMap { item in
-            let c = config(arm: item.arm, seed: item.seed)
-            let grpo = GRPORun(config: c, dir: runDir(arm: item.arm, seed: item.seed))
-            guard sameRun(grpo, fingerprint: fingerprint) else { return nil }
-            let m = try grpo.readMetrics()
-            return m.count == c.steps ? ExperimentRun(arm: item.arm, seed: item.seed, dir: grpo.dir, metrics: m) : nil
+            let grpo = GRPORun(config: config(arm: item.arm, seed: item.seed), dir: runDir(arm: item.arm, seed: item.seed))
+            guard isFinished(grpo, fingerprint: fingerprint) else { return nil }
+            return ExperimentRun(arm: item.arm, seed: item.seed, dir: grpo.dir, metrics: try grpo.readMetrics())
         }
     }
 

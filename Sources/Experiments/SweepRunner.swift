@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Model
 import GRPO
@@ -44,24 +45,46 @@ public struct SweepRunner {
 
     func probeURL(_ c: SweepCondition) -> URL { conditionDir(c).appendingPathComponent("base_probe.json") }
 
-    /// Runs every condition (probing its base first); `progress` gets the condition's name with each step.
-    public func run(executor: CodeExecutor?,
-                    progress: (SweepCondition, ExperimentProgress) -> Void = { _, _ in }) async throws -> [ConditionResult] {
-        var results: [ConditionResult] = []
-        for c in sweep.conditions {
-            let e = try experiment(c)
-            try FileManager.default.createDirectory(at: e.outDir, withIntermediateDirectories: true)
-            var probeConfig = e.config(arm: c.arms[0], seed: 1)
-            probeConfig.seed = 1
-            let probe = try await BaseProbe.measure(base: e.base, config: probeConfig, executor: executor)
+    /// Runs every condition: first rank 0 prepares each condition's directory, then the ranks share the probes
+    /// of the bases and the runs of all conditions (`doShare`: a rank that is done with one condition's runs
+    /// goes on with the next), and when every rank is done rank 0 writes each condition's REPORT.md and
+    /// returns the results (the other ranks return none). `progress` gets the condition with each step.
+    public func run(executor: CodeExecutor?, start: RunStart = .resumeOrNew, cluster: Cluster = .shared,
+                    progress: @escaping (SweepCondition, ExperimentProgress) -> Void = { _, _ in }) async throws
+        -> (results: [ConditionResult], share: WorkShare) {
+        let experiments = try sweep.conditions.map(experiment)
+        if cluster.isRoot { for e in experiments { try e.prepare(start) } }
+        try cluster.barrier()
+        var share = WorkShare()
+        for (c, e) in zip(sweep.conditions, experiments) {
+            let items = [try probeItem(c, e, executor: executor)]
+                + (try e.workItems(executor: executor, cluster: cluster) { progress(c, $0) })
+            let mine = try await doShare(of: items, claims: e.claimsDir)
+            share.ran += mine.ran; share.done += mine.done; share.others += mine.others
+        }
+        try cluster.barrier()
+        guard cluster.isRoot else { return ([], share) }
+        let results = try finished()
+        for r in results { _ = try InstabilityReport(experiment: r.experiment, runs: r.runs).write() }
+        return (results, share)
+    }
+
+    /// Measures the condition's base (one rollout batch of its first arm's first step, seed 1) into
+    /// base_probe.json; done when that file is there for the same base and config.
+    func probeItem(_ c: SweepCondition, _ e: InstabilityExperiment, executor: CodeExecutor?) throws -> WorkItem {
+        var config = e.config(arm: c.arms[0], seed: 1)
+        config.seed = 1
+        let source = "\(try e.baseFingerprint()) \(String(CRC32C.checksum(Array(config.json.utf8)), radix: 16))"
+        let url = probeURL(c)
+        return WorkItem(name: "base-probe", isDone: {
+            (try? Data(contentsOf: url)).flatMap { try? JSONDecoder().decode(BaseProbe.self, from: $0) }?.source == source
+        }, work: {
+            var probe = try await BaseProbe.measure(base: e.base, config: config, executor: executor)
+            probe.source = source
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(probe).write(to: probeURL(c), options: .atomic)
-            let runs = try await e.run(executor: executor) { progress(c, $0) }
-            results.append(result(c, e, runs))
-            _ = try InstabilityReport(experiment: e, runs: runs).write()
-        }
-        return results
+            try enc.encode(probe).write(to: url, options: .atomic)
+        })
     }
 
     /// The finished conditions on disk (for rewriting the report without training).

@@ -14,6 +14,9 @@ import Training
 public struct GRPORun {
     public let config: GRPOConfig
     public let dir: URL
+    /// The processes that train this run together (data parallel); `.solo` when each rank of a job trains
+    /// runs of its own (a distributed sweep).
+    public var cluster: Cluster = .shared
     public var directory: RunDirectory {
         RunDirectory(dir, settings: "config.json", runFiles: ["metrics.jsonl", "base.txt", "eval.json", "tb", "curves.svg"],
                      legacyCheckpoint: "checkpoint", keep: config.keepCheckpoints)
@@ -42,12 +45,11 @@ public struct GRPORun {
     }
 
     /// Trains from `base` (or continues this run, see `RunStart`) to `config.steps`; returns all metrics lines.
-    /// Under mpirun every rank trains (data parallel, see `GRPOTrainer.cluster`); rank 0 alone owns the run
+    /// Every rank of `cluster` trains (data parallel, see `GRPOTrainer.cluster`); its rank 0 alone owns the run
     /// directory (lock, checks, metrics, checkpoints) and tells the others where to start from.
     public func run(base: URL, tasks: TaskSource, executor: CodeExecutor?, start: RunStart, reward: RewardScheme? = nil,
                     stopAfter: Int? = nil, progress: ([String: Double]) -> Void) async throws -> [[String: Double]] {
         try config.validate()
-        let cluster = Cluster.shared
         let baseCheckpoint = try resolveCheckpoint(base)
         var lock: RunLock?
         var from: URL?   // the checkpoint to continue from; nil: start from the base
@@ -104,7 +106,7 @@ public struct GRPORun {
                      reward: RewardScheme?) throws -> GRPOTrainer {
         guard let checkpoint else {
             return try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
-                                   executor: executor, reward: reward)
+                                   executor: executor, reward: reward, cluster: cluster)
         }
         let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
         guard try GRPOConfig.load(json: Data(state.configJSON.utf8)) == config else {
@@ -112,7 +114,7 @@ public struct GRPORun {
         }
         let reference = config.kl.beta > 0 ? try Checkpoint.load(baseCheckpoint) : nil
         let trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward,
-                                      reference: reference)
+                                      reference: reference, cluster: cluster)
         try trainer.restore(state, m: m, v: v)
         return trainer
     }

@@ -23,14 +23,15 @@ public final class GRPOTrainer {
     var rng: RNG
     /// The data-parallel job (one process without mpirun): each rank rolls out whole groups of the batch and
     /// runs every size-th micro-batch; the gradient is summed over ranks, so every rank holds the same weights.
-    let cluster = Cluster.shared
+    let cluster: Cluster
 
     /// `reward` replaces the scheme named in the config (a user's own reward). `reference` is the frozen KL
     /// reference, the base policy; by default a copy of `policy`, which is the base when a run starts (a
-    /// resumed run passes its base, not the resumed weights).
+    /// resumed run passes its base, not the resumed weights). `cluster` is the job the batch is split over.
     public init(config: GRPOConfig, policy: Policy, tasks: TaskSource, executor: CodeExecutor?,
-                reward: RewardScheme? = nil, reference: Policy? = nil) throws {
+                reward: RewardScheme? = nil, reference: Policy? = nil, cluster: Cluster = .shared) throws {
         try config.validate()
+        self.cluster = cluster
         self.config = config
         self.policy = policy
         self.tasks = tasks

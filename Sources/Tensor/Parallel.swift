@@ -9,8 +9,15 @@ import COpenBLAS
 public enum Threads {
     nonisolated(unsafe) public private(set) static var count: Int = {
         openblas_set_num_threads(1)   // before any BLAS call: this initializer runs on first use of `count`
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return available
     }()
+
+    /// The CPUs this process may run on: its affinity mask (mpirun binds each rank to its cores, taskset and
+    /// container limits narrow it too), not all of the machine's.
+    public static var available: Int {
+        let cpus = Int(tir_affinity_cpus())
+        return cpus > 0 ? cpus : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
 
     /// True while a kernel's own workers run (set by the thread that starts them): BLAS calls made from
     /// them must not split again. A plain global, like the tape: only one thread builds graphs and starts

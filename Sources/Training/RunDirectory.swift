@@ -211,17 +211,29 @@ public final class RunLock {
     let fd: Int32
 
     init(_ file: URL) throws {
-        let dir = file.deletingLastPathComponent()
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw ConfigError("cannot use \(dir.path) as a run directory: \(error.localizedDescription)")
-        }
-        fd = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ConfigError("cannot open \(file.path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+        guard let fd = try Self.take(file) else {
             throw ConfigError("another process is writing the run in \(file.deletingLastPathComponent().path): "
                               + "wait for it to finish or choose another --out")
         }
+        self.fd = fd
+    }
+
+    private init(fd: Int32) { self.fd = fd }
+
+    /// The lock on `file`, or nil when another process holds it (a claim on shared work, see `WorkItem`).
+    public static func attempt(_ file: URL) throws -> RunLock? { try take(file).map { RunLock(fd: $0) } }
+
+    /// The locked file's descriptor, nil when another holder has it.
+    private static func take(_ file: URL) throws -> Int32? {
+        let dir = file.deletingLastPathComponent()
+        try makeDirectory(dir)
+        let fd = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ConfigError("cannot open \(file.path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     deinit { close(fd) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import GRPO
 import Model
@@ -8,7 +9,8 @@ import Training
 
 /// `tir bench grpo`: seconds per full GRPO step on the shape of ../shared/reference/trl_reference.py:
 /// `small` policy (random init), B prompts x G samples, at most L new tokens, single turn, a cheap string
-/// reward, no sandbox, no filters, one optimizer update per step.
+/// reward, no sandbox, no filters, one optimizer update per step. Under mpirun the step is data parallel
+/// (as `tir train`) and rank 0 reports, with the time of the gradient sum.
 struct BenchGRPO: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grpo", abstract: "Seconds per GRPO step (rollout + log-probs + update), TRL's reference shape.")
@@ -31,7 +33,7 @@ struct BenchGRPO: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        Threads.set(threads ?? Threads.available)
         var c = GRPOConfig()
         c.promptsPerStep = prompts
         c.groupSize = samples
@@ -50,24 +52,27 @@ struct BenchGRPO: AsyncParsableCommand {
         })
         let policy = try Policy(config: .small, seed: 0)
         let trainer = try GRPOTrainer(config: c, policy: policy, tasks: tasks, executor: nil)
+        let cluster = Cluster.shared
         var rows: [[String: Double]] = []
         for s in 0...steps {
             let m = MetricNames.current(try await trainer.trainStep())
             if s > 0 { rows.append(m) }
-            if !json { Status.line("grpo step \(s)  " + grpoSummary(m), final: true) }
+            if !json && cluster.isRoot { Status.line("grpo step \(s)  " + grpoSummary(m), final: true) }
         }
+        guard cluster.isRoot else { return }
         let med = rows.sorted { $0["timing_s/step"]! < $1["timing_s/step"]! }[rows.count / 2]
         let out: [String: Any] = [
             "config": "small", "threads": Threads.count, "B": prompts, "G": samples, "max_new_tokens": maxNewTokens,
             "step_s": med["timing_s/step"]!, "rollout_s": med["tir/timing_s/rollout"]!, "logprob_s": med["tir/timing_s/logprob"]!,
-            "update_s": med["tir/timing_s/update"]!, "response_length": med["response_length/mean"]!,
+            "update_s": med["tir/timing_s/update"]!, "ranks": cluster.size, "allreduce_s": med["tir/timing_s/allreduce"] ?? 0,
+            "response_length": med["response_length/mean"]!,
             "completions_per_s": Double(prompts * samples) / med["timing_s/step"]!,
             "steps": rows.map { $0["timing_s/step"]! },
         ]
         if json { try printBenchJSON(out) } else {
-            print(String(format: "bench grpo: %d x %d, <= %d new tokens, %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f)",
-                         prompts, samples, maxNewTokens, Threads.count, med["timing_s/step"]!, med["tir/timing_s/rollout"]!,
-                         med["tir/timing_s/logprob"]!, med["tir/timing_s/update"]!))
+            print(String(format: "bench grpo: %d x %d, <= %d new tokens, %d rank(s) x %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f, of it gradient sum %.2f)",
+                         prompts, samples, maxNewTokens, cluster.size, Threads.count, med["timing_s/step"]!, med["tir/timing_s/rollout"]!,
+                         med["tir/timing_s/logprob"]!, med["tir/timing_s/update"]!, med["tir/timing_s/allreduce"] ?? 0))
         }
     }
 }

@@ -90,7 +90,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         let shape = try ReferenceShape.named(config)
-        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        Threads.set(threads ?? Threads.available)
         let step = try TrainingStep(shape)
         for _ in 0..<2 { _ = try step.run() }
         if profile { step.backwardProfile = BackwardProfile() }
@@ -140,7 +140,7 @@ struct BenchDecode: ParsableCommand {
     func run() throws {
         let shape = try ReferenceShape.named(config)
         let batch = batch ?? shape.batch
-        Threads.set(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        Threads.set(threads ?? Threads.available)
         let policy = try Policy(config: shape.config, seed: 0)
         var rng = RNG(seed: 1)
         let reqs = (0..<batch).map { _ in

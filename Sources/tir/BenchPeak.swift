@@ -23,7 +23,7 @@ struct BenchPeak: ParsableCommand {
 
     func run() throws {
         let shape = try ReferenceShape.named(config)
-        let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let n = threads ?? Threads.available
         Threads.set(n)
         let step = try TrainingStep(shape)
         _ = try step.run()

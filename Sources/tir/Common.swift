@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distributed
+import Experiments
 import Foundation
 import Tensor
 
@@ -65,10 +66,31 @@ func sparkline(_ xs: [Double]) -> String {
     return String(xs.map { bars[min(7, Int((($0 - lo) / (hi - lo)) * 7.999))] })
 }
 
-/// Commands that are not data parallel refuse mpirun: every rank would write the same run directories.
+/// Commands that do not share their work over ranks refuse mpirun: every rank would write the same run directories.
 func requireOneProcess(_ command: String) throws {
     guard Cluster.shared.size == 1 else {
-        throw ValidationError("\(command) runs as one process (only `tir train` is data parallel under mpirun): "
-                              + "start it without mpirun")
+        throw ValidationError("\(command) runs as one process (under mpirun only `tir train` and `tir experiment` share "
+                              + "their work over the ranks): start it without mpirun")
     }
+}
+
+/// Rank 0 makes a value (a base it pretrains, say) while the other ranks wait without spinning; every rank
+/// returns it. A rank-0 error ends the job (see `Tir.main`), so no rank waits for ever.
+func fromRoot<T: Codable>(_ cluster: Cluster, _ make: () async throws -> T) async throws -> T {
+    let data = cluster.isRoot ? try JSONEncoder().encode(try await make()) : Data()
+    try cluster.barrier()
+    return try JSONDecoder().decode(T.self, from: try cluster.broadcast(data))
+}
+
+/// ", 2 ranks" on the start line of shared work under mpirun.
+func ranksNote(_ cluster: Cluster) -> String { cluster.size > 1 ? " (\(cluster.size) ranks share the runs)" : "" }
+
+/// "rank 1 " before progress lines under mpirun, whose ranks all print.
+func rankLabel(_ cluster: Cluster) -> String { cluster.size > 1 ? "rank \(cluster.rank) " : "" }
+
+/// What this rank did of shared work (under mpirun).
+func reportShare(_ share: WorkShare, cluster: Cluster) {
+    guard cluster.size > 1 else { return }
+    Status.info("rank \(cluster.rank) of \(cluster.size): trained \(share.ran) items, found \(share.done) done, "
+                + "\(share.others) taken by other ranks")
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import Distributed
 import Experiments
 import GRPO
 import Model
@@ -70,7 +71,7 @@ struct ExperimentInstability: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try requireOneProcess("tir experiment")
+        if reportOnly { try requireOneProcess("tir experiment instability --report-only") }
         if listPresets {
             for c in InstabilitySweep.catalog(calls: multiTurnCalls) {
                 print("\(c.name): \(c.summary)\n    overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"
@@ -89,8 +90,13 @@ struct ExperimentInstability: AsyncParsableCommand {
             settings.shared = shared
         }
         let outDir = url(out)
-
-        let (baseDir, baseNote) = try await mainBase(outDir: outDir)
+        let cluster = Cluster.shared
+        try prepareOutput(outDir, cluster: cluster)
+        let made = try await fromRoot(cluster) { () async throws -> [String] in
+            let (dir, note) = try await mainBase(outDir: outDir)
+            return [dir.path, note ?? ""]
+        }
+        let baseDir = URL(fileURLWithPath: made[0]), baseNote = made[1].isEmpty ? nil : made[1]
 
         var experiment = try InstabilityExperiment(settings: settings, outDir: outDir, base: baseDir)
         experiment.keepCheckpoints = keepCheckpoints
@@ -101,19 +107,22 @@ struct ExperimentInstability: AsyncParsableCommand {
         } else {
             let c = settings.shared
             Status.info("instability experiment: \(settings.arms.count) arms x \(settings.seeds.count) seeds x \(c.steps) steps of "
-                        + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)")
+                        + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)" + ranksNote(cluster))
             let pool = try makeSandbox(c.sandbox)
             defer { pool.shutdown() }
-            let line = ProgressLine("experiment step", total: experiment.plan.count * c.steps)
-            runs = try await experiment.run(executor: pool, start: force ? .force : resume ? .resume : .new) { p in
+            let line = ProgressLine(rankLabel(cluster) + "experiment step", total: experiment.plan.count * c.steps)
+            let outcome = try await experiment.run(executor: pool, start: force ? .force : resume ? .resume : .new, cluster: cluster) { p in
                 let m = p.metrics
                 func f(_ k: String) -> Double { m[k] ?? .nan }
                 let step = Int(f("step"))
-                line.show(step: p.run * c.steps + step, String(format: "run %d/%d %@ seed %llu step %d/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs",
+                line.show(step: p.finished, String(format: "run %d/%d %@ seed %llu step %d/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs",
                                    p.run + 1, p.runs, p.arm.name, p.seed, step, c.steps, f("actor/grad_norm"), f("tir/grad_norm_max"),
                                    f("tir/accuracy"), f("tir/low_prob/1e-3"), f("env/void_turn_ratio"), f("tir/exec_error_rate"),
                                    f("timing_s/step")), eta: p.eta, final: step == c.steps)
             }
+            reportShare(outcome.share, cluster: cluster)
+            guard cluster.isRoot else { return }
+            runs = outcome.runs
         }
         var report = InstabilityReport(experiment: experiment, runs: runs)
         report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)

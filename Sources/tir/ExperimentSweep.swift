@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import Distributed
 import Experiments
 import GRPO
 import Model
@@ -39,11 +40,16 @@ extension ExperimentInstability {
             s.shared.seed = seed
         }
         let outDir = url(out)
-        let (mainDir, _) = try await mainBase(outDir: outDir)
-        var bases: [Int?: URL] = [nil: mainDir]
-        for step in Set(s.conditions.compactMap(\.baseStep)) {
-            bases[step] = try earlyBase(step: step, dir: outDir.appendingPathComponent("base-step-\(step)"))
+        let cluster = Cluster.shared
+        try prepareOutput(outDir, cluster: cluster)
+        let paths = try await fromRoot(cluster) { () async throws -> [String: String] in   // base step ("" = final) -> path
+            var made = ["": try await mainBase(outDir: outDir).0.path]
+            for step in Set(s.conditions.compactMap(\.baseStep)) {
+                made[String(step)] = try earlyBase(step: step, dir: outDir.appendingPathComponent("base-step-\(step)")).path
+            }
+            return made
         }
+        let bases = Dictionary(uniqueKeysWithValues: paths.map { (Int($0.key), URL(fileURLWithPath: $0.value)) })
         var runner = try SweepRunner(sweep: s, outDir: outDir, bases: bases)
         runner.keepCheckpoints = keepCheckpoints
         let results: [ConditionResult]
@@ -54,28 +60,29 @@ extension ExperimentInstability {
             let c = s.shared
             let runs = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count
             Status.info("instability sweep: \(s.conditions.count) conditions, \(runs) runs of \(c.steps) steps of "
-                        + "\(c.promptsPerStep) x \(c.groupSize) -> \(outDir.path)")
+                        + "\(c.promptsPerStep) x \(c.groupSize) -> \(outDir.path)" + ranksNote(cluster))
             let pool = try makeSandbox(c.sandbox)
             defer { pool.shutdown() }
-            let total = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count * c.steps
-            let line = ProgressLine("sweep step", total: total)
-            var before = 0, condition = "", runsOfCondition = 0   // steps of the conditions already finished
-            results = try await runner.run(executor: pool) { cond, p in
+            let line = ProgressLine(rankLabel(cluster) + "sweep step", total: runs * c.steps)
+            var finished: [String: Int] = [:]   // steps known done, per condition
+            let outcome = try await runner.run(executor: pool, start: force ? .force : .resumeOrNew, cluster: cluster) { cond, p in
                 let m = p.metrics
                 func f(_ k: String) -> Double { m[k] ?? .nan }
-                if cond.name != condition { before += runsOfCondition * c.steps; condition = cond.name }
-                runsOfCondition = p.runs
+                finished[cond.name] = p.finished
                 let step = Int(f("step"))
-                line.show(step: before + p.run * c.steps + step,
+                line.show(step: finished.values.reduce(0, +),
                           String(format: "%@ run %d/%d %@ seed %llu step %d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs",
                                  cond.name, p.run + 1, p.runs, p.arm.name, p.seed, step, f("actor/grad_norm"), f("tir/grad_norm_max"),
                                  f("tir/lowprob_grad_share"), f("tir/accuracy"), f("env/void_turn_ratio"), f("timing_s/step")),
                           final: step == c.steps)
             }
+            reportShare(outcome.share, cluster: cluster)
+            guard cluster.isRoot else { return }
+            results = outcome.results
         }
         var report = SweepReport(results: results, sweep: s, outDir: outDir)
         report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
-        report.command = "tir " + CommandLine.arguments.dropFirst().joined(separator: " ")
+        report.command = (cluster.size > 1 ? "mpirun -np \(cluster.size) " : "") + "tir " + CommandLine.arguments.dropFirst().joined(separator: " ")
         let file = try report.write()
         print(try String(contentsOf: file, encoding: .utf8).components(separatedBy: "## Phase table").first ?? "")
         print("outputs in \(outDir.path): REPORT.md, phases.csv, conditions/<name>/REPORT.md")

@@ -19,47 +19,11 @@ final class DataParallelTests: XCTestCase {
                     "--set", "microBatch=2", "--set", "rollout.maxToolCalls=1", "--set", "rollout.maxTurnTokens=24",
                     "--set", "rollout.maxTrajectoryTokens=64", "--set", "optimizer.lr=1e-2", "--set", "checkpointEvery=1",
                     "--set", "keepCheckpoints=3", "--set", "sandbox.workers=1", "--set", "kl.beta=0.1"] + extra
-        let p = Process()
-        if ranks > 1 {
-            let mpirun = "/usr/bin/mpirun"
-            p.executableURL = try XCTUnwrap(fm.isExecutableFile(atPath: mpirun) ? URL(fileURLWithPath: mpirun) : nil,
-                                            "mpirun not found: scripts/setup.sh installs openmpi-bin")
-            p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "\(ranks)", tir.path] + args
-        } else {
-            p.executableURL = tir
-            p.arguments = args
-        }
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        try whileRunning?(p)
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        if expectSuccess { XCTAssertEqual(p.terminationStatus, 0, text) } else { XCTAssertNotEqual(p.terminationStatus, 0, text) }
-        return text
-    }
-
-    /// The pid of the `tir` process that is rank `rank` of a running job (from its MPI environment).
-    func rankPid(_ rank: Int) -> Int32? {
-        for name in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where name.allSatisfy(\.isNumber) {
-            guard let env = fm.contents(atPath: "/proc/\(name)/environ"),
-                  let cmd = fm.contents(atPath: "/proc/\(name)/cmdline"),
-                  String(decoding: cmd, as: UTF8.self).hasPrefix(tir?.path ?? "?") else { continue }
-            let vars = env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            if vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return Int32(name) }
-        }
-        return nil
-    }
-
-    func metrics(_ dir: URL) throws -> [[String: Double]] {
-        try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
-            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }.filter { !MetricNames.isTiming($0.key) }
-        }
+        return try runTir(tir, ranks: ranks, args, expectSuccess: expectSuccess, whileRunning: whileRunning)
     }
 
     func assertSame(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
-        let ma = try metrics(a), mb = try metrics(b)
+        let ma = try untimedMetrics(a), mb = try untimedMetrics(b)
         XCTAssertEqual(ma.count, mb.count, file: file, line: line)
         for (x, y) in zip(ma, mb) {
             XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
@@ -106,13 +70,13 @@ final class DataParallelTests: XCTestCase {
             while !self.fm.fileExists(atPath: out.appendingPathComponent(RunDirectory.pointerName).path), Date() < deadline {
                 usleep(20_000)
             }
-            guard let pid = self.rankPid(1) else { return XCTFail("rank 1 not found") }
+            guard let pid = rankPid(1, of: tir) else { return XCTFail("rank 1 not found") }
             kill(pid, SIGKILL)
         }
         XCTAssertTrue(log.contains("rank 1") || log.contains("signal 9") || log.contains("Killed"), log)
-        let before = try metrics(out).count
+        let before = try untimedMetrics(out).count
         XCTAssertLessThan(before, 12, "the job went on after a rank died")
         try train(tir, ranks: 2, base: base, out: out, steps: 12, extra: ["--resume"])
-        XCTAssertEqual(try metrics(out).map { $0["step"] ?? 0 }, (1...12).map(Double.init))
+        XCTAssertEqual(try untimedMetrics(out).map { $0["step"] ?? 0 }, (1...12).map(Double.init))
     }
 }

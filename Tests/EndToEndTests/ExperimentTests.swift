@@ -52,7 +52,8 @@ final class ExperimentTests: XCTestCase {
         let experiment = try InstabilityExperiment(settings: s, outDir: out, base: base)
 
         var seen: [String] = []
-        let runs = try await experiment.run(executor: pool, start: .new) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
+        let (runs, share) = try await experiment.run(executor: pool, start: .new) { p in seen.append("\(p.arm.name)/\(p.seed)/\(Int(p.metrics["step"]!))") }
+        XCTAssertEqual(share, WorkShare(ran: 4, done: 0, others: 0))
         XCTAssertEqual(seen, ["multi-nofilter-mask/1/1", "multi-nofilter-mask/1/2", "single-filter-mask/1/1", "single-filter-mask/1/2",
                               "multi-nofilter-mask/2/1", "multi-nofilter-mask/2/2", "single-filter-mask/2/1", "single-filter-mask/2/2"])
         XCTAssertEqual(runs.count, 4)
@@ -79,8 +80,9 @@ final class ExperimentTests: XCTestCase {
             _ = try await experiment.run(executor: pool, start: .new)
             XCTFail("a second experiment into the same --out must be refused without --resume or --force")
         } catch { XCTAssertTrue("\(error)".contains("already holds an experiment"), "\(error)") }
-        let reused = try await experiment.run(executor: pool, start: .resume) { _ in again += 1 }
+        let (reused, reusedShare) = try await experiment.run(executor: pool, start: .resume) { _ in again += 1 }
         XCTAssertEqual(again, 0)
+        XCTAssertEqual(reusedShare, WorkShare(ran: 0, done: 4, others: 0))
         XCTAssertEqual(reused.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } })
         XCTAssertEqual(try experiment.finishedRuns().count, 4)
         // ... but never across base policies: runs from another base are not "finished" for this one.
@@ -152,7 +154,7 @@ final class SweepTests: XCTestCase {
         s.shared.rollout.maxTurnTokens = 24; s.shared.rollout.maxTrajectoryTokens = 64
         let runner = try SweepRunner(sweep: s, outDir: root.appendingPathComponent("out"), bases: [nil: base])
         var steps = 0
-        let results = try await runner.run(executor: pool) { _, _ in steps += 1 }
+        let results = try await runner.run(executor: pool) { _, _ in steps += 1 }.results
         XCTAssertEqual(steps, 4 * 2)
         XCTAssertEqual(results.map(\.condition.name), ["baseline", "bf16"])
         XCTAssertNotNil(results[0].probe?.entropy)

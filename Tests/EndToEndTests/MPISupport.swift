@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+import Training
+
+/// Runs the built `tir` with `args` (under `mpirun --oversubscribe -np ranks` when ranks > 1) to its end and
+/// returns stdout and stderr combined; `whileRunning` acts on the job meanwhile (kills a rank, say).
+func runTir(_ tir: URL, ranks: Int, _ args: [String], expectSuccess: Bool = true,
+            whileRunning: ((Process) throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let p = Process()
+    if ranks > 1 {
+        let mpirun = "/usr/bin/mpirun"
+        p.executableURL = try XCTUnwrap(FileManager.default.isExecutableFile(atPath: mpirun) ? URL(fileURLWithPath: mpirun) : nil,
+                                        "mpirun not found: scripts/setup.sh installs openmpi-bin")
+        p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "\(ranks)", tir.path] + args
+    } else {
+        p.executableURL = tir
+        p.arguments = args
+    }
+    let pipe = Pipe()
+    p.standardOutput = pipe; p.standardError = pipe
+    try p.run()
+    try whileRunning?(p)
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    if expectSuccess {
+        XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line)
+    } else {
+        XCTAssertNotEqual(p.terminationStatus, 0, text, file: file, line: line)
+    }
+    return text
+}
+
+/// The pid of the `tir` process that is rank `rank` of a running job (from its MPI environment).
+func rankPid(_ rank: Int, of tir: URL) -> Int32? {
+    let fm = FileManager.default
+    for name in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where name.allSatisfy(\.isNumber) {
+        guard let env = fm.contents(atPath: "/proc/\(name)/environ"),
+              let cmd = fm.contents(atPath: "/proc/\(name)/cmdline"),
+              String(decoding: cmd, as: UTF8.self).hasPrefix(tir.path) else { continue }
+        let vars = env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        if vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return Int32(name) }
+    }
+    return nil
+}
+
+/// A run directory's metrics lines without the timings (which differ between any two runs).
+func untimedMetrics(_ dir: URL) throws -> [[String: Double]] {
+    try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }.filter { !MetricNames.isTiming($0.key) }
+    }
+}
