@@ -11,3 +11,5 @@ static inline MPI_Op tir_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op tir_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Errhandler tir_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int tir_mpi_success(void) { return MPI_SUCCESS; }
+static inline MPI_Request tir_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *tir_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }

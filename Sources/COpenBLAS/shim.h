@@ -1,22 +1,5 @@
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <sched.h>
 #include <cblas.h>
 #include <lapacke.h>
-
-/// The CPUs this process may run on (its affinity mask: mpirun's binding, taskset, cgroup cpusets), or 0
-/// when the mask cannot be read. Swift's Glibc module does not export sched_getaffinity.
-static inline int tir_affinity_cpus(void) {
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
-    return CPU_COUNT(&set);
-#else
-    return 0;
-#endif
-}
 
 /// A spin-wait hint for the worker pool (x86 `pause`, Arm `yield`): lets the sibling hyperthread run and
 /// saves power while a worker polls for the next job.

@@ -72,11 +72,12 @@ public final class Cluster: @unchecked Sendable {
     /// buffer (an all-gather of whole buffers would move size − 1 times it).
     public func sumInRankOrder(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
         guard usesMPI, size > 1, count > 0 else { return }
-        let per = min(Self.chunk, (count + size - 1) / size)      // floats of one slice
-        var slices = [Float](repeating: 0, count: size * per), gathered = slices
-        var summed = [Float](repeating: 0, count: per)
+        let most = min(Self.chunk, (count + size - 1) / size)     // floats of one slice in the first round
+        var slices = [Float](repeating: 0, count: size * most), gathered = slices
+        var summed = [Float](repeating: 0, count: most)
         var start = 0
         while start < count {
+            let per = min(most, (count - start + size - 1) / size)  // this round's slice, ceil(left / size)
             let n = min(size * per, count - start)                // floats of this round
             for r in 0..<size {                                   // slice r, zero-padded at the end
                 let lo = min(n, r * per), hi = min(n, lo + per)
@@ -150,14 +151,15 @@ public final class Cluster: @unchecked Sendable {
     }
 
     /// Waits until every rank got here. Polls with sleeps instead of MPI's busy wait, so a rank that waits long
-    /// (for rank 0's pretraining, for the others' last runs) leaves its core to the ranks still working.
+    /// (for rank 0's pretraining, for the others' last runs) does not burn its CPU (which an unbound or
+    /// oversubscribed job shares with the ranks still working).
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }
-        var request: MPI_Request?
+        var request = tir_mpi_request_null()
         try check(MPI_Ibarrier(tir_mpi_comm_world(), &request), "MPI_Ibarrier")
         var done: Int32 = 0, pause: UInt32 = 100
         while true {
-            try check(MPI_Test(&request, &done, nil), "MPI_Test")
+            try check(MPI_Test(&request, &done, tir_mpi_status_ignore()), "MPI_Test")
             if done != 0 { return }
             usleep(pause)
             pause = min(pause * 2, 50_000)

@@ -24,33 +24,29 @@ public struct ExperimentProgress {
     public var run: Int, runs: Int
     /// This step's metrics line.
     public var metrics: [String: Double]
-    /// Steps of the experiment this process knows to be done (found finished, or trained by it).
+    /// This process's share of the steps done (see `StepClock`): all of them in one process.
     public var finished: Int
-    /// Wall-clock seconds since this process began the experiment's runs, and an estimate of what is left.
-    public var elapsed: Double, eta: Double
+    /// An estimate of the seconds left (this process's share, when ranks share the runs).
+    public var eta: Double
 }
 
-/// Steps done and the time they took, for progress lines: the estimate of what is left counts only steps
-/// trained by this process and assumes the ranks share the rest evenly.
+/// Steps done and the time they took, for progress lines. Under mpirun a process sees only its own steps and
+/// what was done before it started, so it counts its share: what was found done / ranks + what it trained.
 final class StepClock {
-    let total: Int, ranks: Int
-    let began = Date()
-    /// Steps of whole runs found finished or finished here.
-    var done = 0
-    private var trained = 0, seconds = 0.0, current = 0
+    let total: Int, found: Int, ranks: Int
+    private var trained = 0, seconds = 0.0
 
-    init(total: Int, ranks: Int) { self.total = total; self.ranks = ranks }
+    init(total: Int, found: Int, ranks: Int) { self.total = total; self.found = found; self.ranks = ranks }
 
-    /// Records a trained step (its metrics line); returns the steps done so far.
-    func tick(_ m: [String: Double], step: Int) -> Int {
+    /// Records a trained step (its metrics line); returns this process's share of the steps done.
+    func tick(_ m: [String: Double]) -> Int {
         trained += 1
         seconds += m["timing_s/step"] ?? 0
-        current = step
-        return done + step
+        return found / ranks + trained
     }
 
-    var elapsed: Double { Date().timeIntervalSince(began) }
-    var eta: Double { seconds / Double(max(1, trained)) * Double(max(0, total - done - current)) / Double(ranks) }
+    /// Seconds left of this process's share, at its mean step time so far.
+    var eta: Double { seconds / Double(max(1, trained)) * Double(max(0, (total - found) / ranks - trained)) }
 }
 
 /// Runs every arm with every seed from one base checkpoint, each as a `GRPORun` in
@@ -109,14 +105,16 @@ public struct InstabilityExperiment {
                     progress: @escaping (ExperimentProgress) -> Void = { _ in }) async throws -> (runs: [ExperimentRun], share: WorkShare) {
         if cluster.isRoot { try prepare(start) }
         try cluster.barrier()
-        let share = try await doShare(of: try workItems(executor: executor, cluster: cluster, progress: progress), claims: claimsDir)
+        let items = try workItems(executor: executor, cluster: cluster, progress: progress)
+        let share = try await doShare(of: items, claims: claimsDir)
         try cluster.barrier()
         guard cluster.isRoot else { return ([], share) }
-        return (try finishedRuns(), share)
+        try requireDone(items, claims: claimsDir)
+        return (try collect(), share)
     }
 
-    /// Rank 0's part before the runs: refuses what `start` forbids, writes experiment.json; `.force` clears
-    /// the earlier runs, so that every rank then continues whatever is on disk.
+    /// Rank 0's part before the runs: refuses what `start` forbids, writes experiment.json; `.force` deletes
+    /// the planned runs (each under its run lock), so that every rank then continues whatever is on disk.
     func prepare(_ start: RunStart) throws {
         let fm = FileManager.default
         guard Checkpoint.exists(try resolveCheckpoint(base)) else {
@@ -130,8 +128,13 @@ public struct InstabilityExperiment {
             throw ConfigError("nothing to resume in \(outDir.path): it holds no experiment (no experiment.json)")
         }
         try makeDirectory(outDir)
-        if start == .force, fm.fileExists(atPath: outDir.appendingPathComponent("arms").path) {
-            try fm.removeItem(at: outDir.appendingPathComponent("arms"))
+        if start == .force {
+            for item in plan where fm.fileExists(atPath: runDir(arm: item.arm, seed: item.seed).path) {
+                let grpo = GRPORun(config: config(arm: item.arm, seed: item.seed), dir: runDir(arm: item.arm, seed: item.seed))
+                let lock = try grpo.directory.lock()
+                try fm.removeItem(at: grpo.dir)
+                withExtendedLifetime(lock) {}
+            }
         }
         try writeSettings()
     }
@@ -141,25 +144,32 @@ public struct InstabilityExperiment {
     func workItems(executor: CodeExecutor?, cluster: Cluster, progress: @escaping (ExperimentProgress) -> Void) throws -> [WorkItem] {
         let fingerprint = try baseFingerprint()
         let plan = self.plan, steps = settings.shared.steps
-        let clock = StepClock(total: plan.count * steps, ranks: cluster.size)
-        return plan.enumerated().map { i, item in
-            var grpo = GRPORun(config: config(arm: item.arm, seed: item.seed), dir: runDir(arm: item.arm, seed: item.seed))
+        let runs = plan.map { GRPORun(config: config(arm: $0.arm, seed: $0.seed), dir: runDir(arm: $0.arm, seed: $0.seed)) }
+        let found = runs.filter { isFinished($0, fingerprint: fingerprint) }.count * steps
+        let clock = StepClock(total: plan.count * steps, found: found, ranks: cluster.size)
+        return zip(plan, runs).enumerated().map { i, pair in
+            let (item, run) = pair
+            var grpo = run
             grpo.cluster = .solo
-            return WorkItem(name: "\(item.arm.name)-seed-\(item.seed)", isDone: {
-                let done = self.isFinished(grpo, fingerprint: fingerprint)
-                if done { clock.done += steps }
-                return done
-            }, work: {
+            return WorkItem(name: "\(item.arm.name)-seed-\(item.seed)", isDone: { self.isFinished(grpo, fingerprint: fingerprint) }) {
                 let tasks = ToyData(seed: item.seed, difficulty: grpo.config.tasks.difficulty).trainTasks
                 _ = try await grpo.run(base: self.base, tasks: tasks, executor: executor, start: .resumeOrNew) { m in
-                    let step = Int(m["step"] ?? 0)
                     progress(ExperimentProgress(arm: item.arm, seed: item.seed, run: i, runs: plan.count, metrics: m,
-                                                finished: clock.tick(m, step: step), elapsed: clock.elapsed, eta: clock.eta))
+                                                finished: clock.tick(m), eta: clock.eta))
                 }
-                clock.done += steps
                 if !self.keepCheckpoints { try grpo.directory.removeCheckpoints() }
-            })
+            }
         }
+    }
+
+    /// The finished runs, without their checkpoints unless `keepCheckpoints` (a run whose process was killed
+    /// between its last step and the clean-up still has them).
+    func collect() throws -> [ExperimentRun] {
+        let runs = try finishedRuns()
+        if !keepCheckpoints {
+            for r in runs { try GRPORun(config: config(arm: r.arm, seed: r.seed), dir: r.dir).directory.removeCheckpoints() }
+        }
+        return runs
     }
 
     /// Whether `grpo` is a finished run of this config that started from this base.

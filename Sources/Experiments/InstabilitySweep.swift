@@ -65,8 +65,8 @@ public struct InstabilitySweep: Sendable {
         ]
     }
 
-    /// `--sweep`: every catalog condition, 2 seeds x 50 steps (sized for about an hour on a 2-core machine
-    /// used alone; see docs/INSTABILITY.md for the measured time).
+    /// `--sweep`: every catalog condition, 2 seeds x 50 steps (sized for at most an hour on a 2-core machine;
+    /// docs/INSTABILITY.md has the measured time).
     public static func standard(steps: Int = 50, seeds: Int = 2) -> InstabilitySweep {
         InstabilitySweep(shared: sized(steps: steps), conditions: catalog(), seeds: (1...max(1, seeds)).map(UInt64.init))
     }

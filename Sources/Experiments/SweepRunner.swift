@@ -53,19 +53,29 @@ public struct SweepRunner {
                     progress: @escaping (SweepCondition, ExperimentProgress) -> Void = { _, _ in }) async throws
         -> (results: [ConditionResult], share: WorkShare) {
         let experiments = try sweep.conditions.map(experiment)
-        if cluster.isRoot { for e in experiments { try e.prepare(start) } }
+        if cluster.isRoot {
+            for (c, e) in zip(sweep.conditions, experiments) {
+                try e.prepare(start)
+                if start == .force { try? FileManager.default.removeItem(at: probeURL(c)) }
+            }
+        }
         try cluster.barrier()
         var share = WorkShare()
+        var items: [[WorkItem]] = []
         for (c, e) in zip(sweep.conditions, experiments) {
-            let items = [try probeItem(c, e, executor: executor)]
-                + (try e.workItems(executor: executor, cluster: cluster) { progress(c, $0) })
-            let mine = try await doShare(of: items, claims: e.claimsDir)
-            share.ran += mine.ran; share.done += mine.done; share.others += mine.others
+            items.append([try probeItem(c, e, executor: executor)]
+                         + (try e.workItems(executor: executor, cluster: cluster) { progress(c, $0) }))
+            share = share + (try await doShare(of: items.last!, claims: e.claimsDir))
         }
         try cluster.barrier()
         guard cluster.isRoot else { return ([], share) }
-        let results = try finished()
-        for r in results { _ = try InstabilityReport(experiment: r.experiment, runs: r.runs).write() }
+        var results: [ConditionResult] = []
+        for (i, (c, e)) in zip(sweep.conditions, experiments).enumerated() {
+            try requireDone(items[i], claims: e.claimsDir)
+            let r = result(c, e, try e.collect())
+            _ = try InstabilityReport(experiment: e, runs: r.runs).write()
+            results.append(r)
+        }
         return (results, share)
     }
 
@@ -78,13 +88,13 @@ public struct SweepRunner {
         let url = probeURL(c)
         return WorkItem(name: "base-probe", isDone: {
             (try? Data(contentsOf: url)).flatMap { try? JSONDecoder().decode(BaseProbe.self, from: $0) }?.source == source
-        }, work: {
+        }) {
             var probe = try await BaseProbe.measure(base: e.base, config: config, executor: executor)
             probe.source = source
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try enc.encode(probe).write(to: url, options: .atomic)
-        })
+        }
     }
 
     /// The finished conditions on disk (for rewriting the report without training).

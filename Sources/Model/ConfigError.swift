@@ -1,30 +1,9 @@
-import Foundation
-
 /// A setting that cannot work (a config field out of range, a run that belongs to other settings, a bad
 /// command-line value). The message names the setting and what to change.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
-}
-
-/// `mkdir -p dir`, failing with a message that names the directory and the system's reason ("Not a
-/// directory", "Permission denied") rather than Foundation's error domain and code.
-public func makeDirectory(_ dir: URL) throws {
-    var path = ""
-    for part in dir.standardizedFileURL.pathComponents {
-        path = path.isEmpty || path == "/" ? path + part : path + "/" + part
-        var info = stat()
-        if stat(path, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFDIR else {
-                throw ConfigError("cannot create the directory \(dir.path): \(path) is a file")
-            }
-            continue
-        }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw ConfigError("cannot create the directory \(dir.path): \(String(cString: strerror(errno)))")
-        }
-    }
 }
 
 /// Range checks that name the field by its dotted path, so every config section's `validate()` reports the

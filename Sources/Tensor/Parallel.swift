@@ -12,11 +12,27 @@ public enum Threads {
         return available
     }()
 
-    /// The CPUs this process may run on: its affinity mask (mpirun binds each rank to its cores, taskset and
-    /// container limits narrow it too), not all of the machine's.
+    /// The CPUs this process should use: its affinity mask (mpirun binds each rank to its cores; taskset and
+    /// cpusets narrow it too), or, when the mask is the whole machine and mpirun started several ranks on
+    /// this host without binding them (more than 2 ranks, --oversubscribe), the machine's share of one rank.
     public static var available: Int {
-        let cpus = Int(tir_affinity_cpus())
-        return cpus > 0 ? cpus : max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let machine = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let mask = affinityCPUs((try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? "") ?? machine
+        let env = ProcessInfo.processInfo.environment
+        let localRanks = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"].lazy.compactMap { env[$0].flatMap(Int.init) }.first ?? 1
+        return mask < machine ? mask : max(1, mask / max(1, localRanks))
+    }
+
+    /// The CPUs of the "Cpus_allowed_list:  0-3,8" line of /proc/self/status (Linux), nil without one.
+    static func affinityCPUs(_ status: String) -> Int? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return nil }
+        var n = 0
+        for part in line.dropFirst("Cpus_allowed_list:".count).split(separator: ",") {
+            let ends = part.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard let lo = ends.first ?? nil, let hi = ends.last ?? nil, ends.count <= 2, hi >= lo else { return nil }
+            n += hi - lo + 1
+        }
+        return n > 0 ? n : nil
     }
 
     /// True while a kernel's own workers run (set by the thread that starts them): BLAS calls made from

@@ -229,9 +229,13 @@ public final class RunLock {
         try makeDirectory(dir)
         let fd = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ConfigError("cannot open \(file.path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
             close(fd)
-            return nil
+            if code == EWOULDBLOCK { return nil }
+            throw ConfigError("cannot lock \(file.path): \(String(cString: strerror(code)))"
+                              + (code == ENOLCK ? " (a network file system without locking?)" : ""))
         }
         return fd
     }

@@ -69,8 +69,8 @@ func sparkline(_ xs: [Double]) -> String {
 /// Commands that do not share their work over ranks refuse mpirun: every rank would write the same run directories.
 func requireOneProcess(_ command: String) throws {
     guard Cluster.shared.size == 1 else {
-        throw ValidationError("\(command) runs as one process (under mpirun only `tir train` and `tir experiment` share "
-                              + "their work over the ranks): start it without mpirun")
+        throw ValidationError("\(command) runs as one process (under mpirun only `tir train`, `tir experiment` and "
+                              + "`tir bench grpo` share their work over the ranks): start it without mpirun")
     }
 }
 
@@ -85,12 +85,16 @@ func fromRoot<T: Codable>(_ cluster: Cluster, _ make: () async throws -> T) asyn
 /// ", 2 ranks" on the start line of shared work under mpirun.
 func ranksNote(_ cluster: Cluster) -> String { cluster.size > 1 ? " (\(cluster.size) ranks share the runs)" : "" }
 
-/// "rank 1 " before progress lines under mpirun, whose ranks all print.
-func rankLabel(_ cluster: Cluster) -> String { cluster.size > 1 ? "rank \(cluster.rank) " : "" }
+/// The progress line of work the ranks share: under mpirun each rank prints its own, over its part of the
+/// steps (about 1/size of them; it does not see the others' steps).
+func sharedProgress(_ label: String, total: Int, cluster: Cluster) -> ProgressLine {
+    guard cluster.size > 1 else { return ProgressLine(label, total: total) }
+    return ProgressLine("rank \(cluster.rank), its ~1/\(cluster.size): " + label, total: (total + cluster.size - 1) / cluster.size)
+}
 
 /// What this rank did of shared work (under mpirun).
 func reportShare(_ share: WorkShare, cluster: Cluster) {
     guard cluster.size > 1 else { return }
-    Status.info("rank \(cluster.rank) of \(cluster.size): trained \(share.ran) items, found \(share.done) done, "
-                + "\(share.others) taken by other ranks")
+    Status.info("rank \(cluster.rank) of \(cluster.size): did \(share.ran) of the runs and base probes, found \(share.done) done, "
+                + "left \(share.others) to other ranks")
 }

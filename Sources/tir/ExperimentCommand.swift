@@ -50,7 +50,7 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Flag(help: "Only rewrite the report from the finished runs in --out (no training).") var reportOnly = false
     @Flag(help: "Continue the experiment in --out: reuse finished runs, resume interrupted ones.") var resume = false
     @Flag(help: "Run every arm and seed in --out again from the base.") var force = false
-    @Flag(help: "Run the sweep: every lever condition (see --list-presets) x its arms, 2 seeds x 50 steps; writes a phase table.")
+    @Flag(help: "Run the sweep: every lever condition (see --list-presets) x its arms, 2 seeds x 50 steps (about 30 minutes on 2 cores, bases included); writes a phase table.")
     var sweep = false
     @Flag(help: "With --sweep: the larger preset (3 seeds x 150 steps of 16 x 8).") var large = false
     @Option(help: "Run one named condition of the sweep with 3 seeds x 100 steps (see --list-presets).") var preset: String?
@@ -73,6 +73,7 @@ struct ExperimentInstability: AsyncParsableCommand {
     func run() async throws {
         if reportOnly { try requireOneProcess("tir experiment instability --report-only") }
         if listPresets {
+            guard Cluster.shared.isRoot else { return }
             for c in InstabilitySweep.catalog(calls: multiTurnCalls) {
                 print("\(c.name): \(c.summary)\n    overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"
                       + (c.baseStep.map { ", base: pretraining step \($0)" } ?? "") + "\n    arms: \(c.arms.map(\.name).joined(separator: ", "))")
@@ -91,12 +92,8 @@ struct ExperimentInstability: AsyncParsableCommand {
         }
         let outDir = url(out)
         let cluster = Cluster.shared
-        try prepareOutput(outDir, cluster: cluster)
-        let made = try await fromRoot(cluster) { () async throws -> [String] in
-            let (dir, note) = try await mainBase(outDir: outDir)
-            return [dir.path, note ?? ""]
-        }
-        let baseDir = URL(fileURLWithPath: made[0]), baseNote = made[1].isEmpty ? nil : made[1]
+        let bases = try await self.bases(outDir: outDir, earlySteps: [], cluster: cluster)
+        let baseDir = bases.main, baseNote = bases.note
 
         var experiment = try InstabilityExperiment(settings: settings, outDir: outDir, base: baseDir)
         experiment.keepCheckpoints = keepCheckpoints
@@ -105,24 +102,8 @@ struct ExperimentInstability: AsyncParsableCommand {
             runs = try experiment.finishedRuns()
             guard !runs.isEmpty else { throw ValidationError("no finished runs for these settings in \(outDir.path)") }
         } else {
-            let c = settings.shared
-            Status.info("instability experiment: \(settings.arms.count) arms x \(settings.seeds.count) seeds x \(c.steps) steps of "
-                        + "\(c.promptsPerStep) x \(c.groupSize), base \(baseDir.path) -> \(outDir.path)" + ranksNote(cluster))
-            let pool = try makeSandbox(c.sandbox)
-            defer { pool.shutdown() }
-            let line = ProgressLine(rankLabel(cluster) + "experiment step", total: experiment.plan.count * c.steps)
-            let outcome = try await experiment.run(executor: pool, start: force ? .force : resume ? .resume : .new, cluster: cluster) { p in
-                let m = p.metrics
-                func f(_ k: String) -> Double { m[k] ?? .nan }
-                let step = Int(f("step"))
-                line.show(step: p.finished, String(format: "run %d/%d %@ seed %llu step %d/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs",
-                                   p.run + 1, p.runs, p.arm.name, p.seed, step, c.steps, f("actor/grad_norm"), f("tir/grad_norm_max"),
-                                   f("tir/accuracy"), f("tir/low_prob/1e-3"), f("env/void_turn_ratio"), f("tir/exec_error_rate"),
-                                   f("timing_s/step")), eta: p.eta, final: step == c.steps)
-            }
-            reportShare(outcome.share, cluster: cluster)
-            guard cluster.isRoot else { return }
-            runs = outcome.runs
+            guard let trained = try await train(experiment, cluster: cluster) else { return }   // ranks other than 0
+            runs = trained
         }
         var report = InstabilityReport(experiment: experiment, runs: runs)
         report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
@@ -138,42 +119,25 @@ struct ExperimentInstability: AsyncParsableCommand {
         """)
     }
 
-    /// The base policy: the given checkpoint, or pretrain one (and how it came about, for the report).
-    func mainBase(outDir: URL) async throws -> (URL, String?) {
-        var baseDir = url(base)
-        var baseNote: String?
-        let quickBase = outDir.appendingPathComponent("base")
-        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
-        var pc = PretrainConfig()
-        if quick {
-            pc.steps = 60
-            pc.batch = 8
-            pc.warmupSteps = 10
-            pc.evalEvery = 0
-            pc.checkpointEvery = 0
-            pc.documents = 4000
+    /// Trains the experiment's runs (shared over the ranks under mpirun); rank 0 gets every finished run, the
+    /// other ranks nil.
+    func train(_ experiment: InstabilityExperiment, cluster: Cluster) async throws -> [ExperimentRun]? {
+        let s = experiment.settings, c = s.shared
+        Status.info("instability experiment: \(s.arms.count) arms x \(s.seeds.count) seeds x \(c.steps) steps of "
+                    + "\(c.promptsPerStep) x \(c.groupSize), base \(experiment.base.path) -> \(experiment.outDir.path)" + ranksNote(cluster))
+        let pool = try makeSandbox(c.sandbox)
+        defer { pool.shutdown() }
+        let line = sharedProgress("experiment step", total: experiment.plan.count * c.steps, cluster: cluster)
+        let outcome = try await experiment.run(executor: pool, start: force ? .force : resume ? .resume : .new, cluster: cluster) { p in
+            let m = p.metrics
+            func f(_ k: String) -> Double { m[k] ?? .nan }
+            let step = Int(f("step"))
+            line.show(step: p.finished, String(format: "run %d/%d %@ seed %llu step %d/%d  grad %.3g (max %.3g)  acc %.2f  low-p %.3f  void %.2f  err %.2f  %.1fs",
+                               p.run + 1, p.runs, p.arm.name, p.seed, step, c.steps, f("actor/grad_norm"), f("tir/grad_norm_max"),
+                               f("tir/accuracy"), f("tir/low_prob/1e-3"), f("env/void_turn_ratio"), f("tir/exec_error_rate"),
+                               f("timing_s/step")), eta: p.eta, final: step == c.steps)
         }
-        // An unfinished pretraining run in the base directory is resumed only if it is the one this command
-        // would start (an earlier, interrupted invocation); anything else is the user's to finish.
-        let status = try? PretrainRun.status(baseDir)
-        let partial = status.flatMap { $0 }.flatMap { $0.step < $0.config.steps ? $0.config : nil }
-        if let partial, partial != pc {
-            throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
-        }
-        if !hasModel(baseDir) || partial != nil {
-            guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
-            Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
-            let t0 = Date()
-            try pretrainBase(pc, dir: baseDir, start: .resumeOrNew)
-            baseNote = "pretrained by this command: \(pc.steps) steps of \(pc.batch) x \(pc.seqLen) tokens, "
-                + String(format: "%.1f minutes", Date().timeIntervalSince(t0) / 60)
-                + (quick ? " (a --quick base: barely trained)" : "")
-        }
-
-        return (baseDir, baseNote)
-    }
-
-    func hasModel(_ dir: URL) -> Bool {
-        (try? resolveCheckpoint(dir)).map(Checkpoint.exists) ?? false
+        reportShare(outcome.share, cluster: cluster)
+        return cluster.isRoot ? outcome.runs : nil
     }
 }

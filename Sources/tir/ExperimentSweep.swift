@@ -41,44 +41,16 @@ extension ExperimentInstability {
         }
         let outDir = url(out)
         let cluster = Cluster.shared
-        try prepareOutput(outDir, cluster: cluster)
-        let paths = try await fromRoot(cluster) { () async throws -> [String: String] in   // base step ("" = final) -> path
-            var made = ["": try await mainBase(outDir: outDir).0.path]
-            for step in Set(s.conditions.compactMap(\.baseStep)) {
-                made[String(step)] = try earlyBase(step: step, dir: outDir.appendingPathComponent("base-step-\(step)")).path
-            }
-            return made
-        }
-        let bases = Dictionary(uniqueKeysWithValues: paths.map { (Int($0.key), URL(fileURLWithPath: $0.value)) })
-        var runner = try SweepRunner(sweep: s, outDir: outDir, bases: bases)
+        let bases = try await self.bases(outDir: outDir, earlySteps: Set(s.conditions.compactMap(\.baseStep)), cluster: cluster)
+        var runner = try SweepRunner(sweep: s, outDir: outDir, bases: bases.byStep)
         runner.keepCheckpoints = keepCheckpoints
         let results: [ConditionResult]
         if reportOnly {
             results = try runner.finished()
             guard !results.isEmpty else { throw ValidationError("no finished runs of this sweep in \(outDir.path)") }
         } else {
-            let c = s.shared
-            let runs = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count
-            Status.info("instability sweep: \(s.conditions.count) conditions, \(runs) runs of \(c.steps) steps of "
-                        + "\(c.promptsPerStep) x \(c.groupSize) -> \(outDir.path)" + ranksNote(cluster))
-            let pool = try makeSandbox(c.sandbox)
-            defer { pool.shutdown() }
-            let line = ProgressLine(rankLabel(cluster) + "sweep step", total: runs * c.steps)
-            var finished: [String: Int] = [:]   // steps known done, per condition
-            let outcome = try await runner.run(executor: pool, start: force ? .force : .resumeOrNew, cluster: cluster) { cond, p in
-                let m = p.metrics
-                func f(_ k: String) -> Double { m[k] ?? .nan }
-                finished[cond.name] = p.finished
-                let step = Int(f("step"))
-                line.show(step: finished.values.reduce(0, +),
-                          String(format: "%@ run %d/%d %@ seed %llu step %d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs",
-                                 cond.name, p.run + 1, p.runs, p.arm.name, p.seed, step, f("actor/grad_norm"), f("tir/grad_norm_max"),
-                                 f("tir/lowprob_grad_share"), f("tir/accuracy"), f("env/void_turn_ratio"), f("timing_s/step")),
-                          final: step == c.steps)
-            }
-            reportShare(outcome.share, cluster: cluster)
-            guard cluster.isRoot else { return }
-            results = outcome.results
+            guard let trained = try await train(runner, cluster: cluster) else { return }   // ranks other than 0
+            results = trained
         }
         var report = SweepReport(results: results, sweep: s, outDir: outDir)
         report.totalSeconds = reportOnly ? nil : Date().timeIntervalSince(start)
@@ -88,38 +60,28 @@ extension ExperimentInstability {
         print("outputs in \(outDir.path): REPORT.md, phases.csv, conditions/<name>/REPORT.md")
     }
 
-    /// The demo's pretraining (its 3000-step schedule) stopped after `step` steps, in `dir`: reused when it is
-    /// there, resumed when an earlier invocation stopped short of it.
-    func earlyBase(step: Int, dir: URL) throws -> URL {
-        let c = PretrainConfig()
-        let (train, heldOut) = ToyData(seed: c.seed).pretrainingDocuments(count: c.documents, drillFraction: c.countingDrills)
-        var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let directory = RunDirectory(dir, settings: "pretrain.json")
-        let lock = try directory.lock()
-        defer { withExtendedLifetime(lock) {} }
-        try directory.recover()
-        if let checkpoint = try directory.latestCheckpoint() {
-            let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
-            let same = (try? JSONDecoder().decode(PretrainConfig.self, from: Data(state.configJSON.utf8))) == c
-            guard state.kind == "pretrain", same, state.step <= step else {
-                throw ValidationError("\(dir.path) holds another training run than the demo's pretraining up to step \(step); remove it or use another --out")
-            }
-            if state.step == step { return dir }
-            trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut, policy: policy)
-            try trainer.restore(state, m: m, v: v)
+    /// Trains the sweep's runs (shared over the ranks under mpirun); rank 0 gets the results, the others nil.
+    func train(_ runner: SweepRunner, cluster: Cluster) async throws -> [ConditionResult]? {
+        let s = runner.sweep, c = s.shared
+        let runs = s.conditions.reduce(0) { $0 + $1.arms.count } * s.seeds.count
+        Status.info("instability sweep: \(s.conditions.count) conditions, \(runs) runs of \(c.steps) steps of "
+                    + "\(c.promptsPerStep) x \(c.groupSize) -> \(runner.outDir.path)" + ranksNote(cluster))
+        let pool = try makeSandbox(c.sandbox)
+        defer { pool.shutdown() }
+        let line = sharedProgress("sweep step", total: runs * c.steps, cluster: cluster)
+        var finished: [String: Int] = [:]   // this process's share of the steps done, per condition
+        let outcome = try await runner.run(executor: pool, start: force ? .force : .resumeOrNew, cluster: cluster) { cond, p in
+            let m = p.metrics
+            func f(_ k: String) -> Double { m[k] ?? .nan }
+            finished[cond.name] = p.finished
+            let step = Int(f("step"))
+            line.show(step: finished.values.reduce(0, +),
+                      String(format: "%@ run %d/%d %@ seed %llu step %d  grad %.3g (max %.3g)  low-p share %.3f  acc %.2f  void %.2f  %.1fs",
+                             cond.name, p.run + 1, p.runs, p.arm.name, p.seed, step, f("actor/grad_norm"), f("tir/grad_norm_max"),
+                             f("tir/lowprob_grad_share"), f("tir/accuracy"), f("env/void_turn_ratio"), f("timing_s/step")),
+                      final: step == c.steps)
         }
-        Status.info("pretraining the early base: the demo's schedule up to step \(step) -> \(dir.path)")
-        let progress = ProgressLine("early base step", total: step)
-        while trainer.step < step {
-            let loss = try trainer.trainStep()
-            progress.show(step: trainer.step, String(format: "loss %.4f", loss))
-            if trainer.step % c.checkpointEvery == 0 || trainer.step == step {
-                try directory.commitCheckpoint(step: trainer.step) { tmp in
-                    try TrainCheckpoint.write(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, into: tmp)
-                }
-            }
-        }
-        return dir
+        reportShare(outcome.share, cluster: cluster)
+        return cluster.isRoot ? outcome.results : nil
     }
 }

@@ -24,7 +24,7 @@ struct Tir: AsyncParsableCommand {
             }
         } catch {
             // Under mpirun a rank that fails ends the whole job: the others would wait for it in a collective.
-            if Cluster.launchedByMPI(ProcessInfo.processInfo.environment), Cluster.shared.size > 1, exitCode(for: error) != .success {
+            if Cluster.shared.size > 1, exitCode(for: error) != .success {
                 let cluster = Cluster.shared
                 FileHandle.standardError.write(Data("tir: rank \(cluster.rank) of \(cluster.size): \(fullMessage(for: error))\n".utf8))
                 cluster.abort(code: exitCode(for: error).rawValue)

@@ -45,15 +45,16 @@ final class ClusterTests: XCTestCase {
     private func checkCollectives() throws {
         let c = Cluster.shared, r = c.rank
         XCTAssertEqual(c.size, 3)
-        // Sums in rank order: several rounds of the reduce-scatter and a short last one, and fewer floats than ranks.
-        for n in [3 * Cluster.chunk + 5, 2] {
-            var x = (0..<n).map { Float($0 % 7) * 0.1 + Float(r) }
+        // Sums in rank order (magnitudes chosen so that another order gives other bits): several rounds of the
+        // reduce-scatter with a shorter last one, a count that leaves rank 2 a partial slice, fewer floats than ranks.
+        let big: [Float] = [1, 1e8, -1e8]
+        func value(_ i: Int, _ rank: Int) -> Float { big[rank] + Float(i % 7) * 0.1 }
+        for n in [3 * Cluster.chunk + 5, 7, 2] {
+            var x = (0..<n).map { value($0, r) }
             try x.withUnsafeMutableBufferPointer { try c.sumInRankOrder($0.baseAddress!, count: n) }
-            let wrong = (0..<n).filter { i in
-                let v = Float(i % 7) * 0.1
-                return x[i] != ((v + 0) + (v + 1)) + (v + 2)
-            }
-            XCTAssertEqual(wrong.prefix(5), [], "\(wrong.count) of \(n) sums differ")
+            let wrong = (0..<n).filter { x[$0] != (value($0, 0) + value($0, 1)) + value($0, 2) }
+            XCTAssertEqual(wrong.prefix(5), [], "\(wrong.count) of \(n) sums differ from the rank-order sum")
+            XCTAssertTrue((0..<n).contains { x[$0] != value($0, 0) + (value($0, 1) + value($0, 2)) }, "the test cannot tell orders apart")
         }
         XCTAssertEqual(try c.sumInRankOrder([Double(r), 1]), [3, 3])
         // Variable-length gather, an empty part included.

@@ -49,9 +49,23 @@ final class DistributedSweepTests: XCTestCase {
         }
         XCTAssertTrue(killed.contains("rank 1") || killed.contains("signal 9"), killed)
         XCTAssertFalse(fm.fileExists(atPath: two.appendingPathComponent("REPORT.md").path), "no report before every run is done")
+        // Runs that finished before the kill must be reused, not trained again.
+        var finishedBefore: [String: Date] = [:]
+        for run in runs {
+            let metrics = two.appendingPathComponent(run).appendingPathComponent("metrics.jsonl")
+            if (try? untimedMetrics(two.appendingPathComponent(run)))?.count == 4 {
+                finishedBefore[run] = try fm.attributesOfItem(atPath: metrics.path)[.modificationDate] as? Date
+            }
+        }
 
         let log = try sweep(tir, ranks: 2, base: base, out: two)
-        for r in 0..<2 { XCTAssertTrue(log.contains("rank \(r) of 2: trained"), log) }
+        for r in 0..<2 {
+            XCTAssertNotNil(log.range(of: "rank \(r) of 2: did [1-9][0-9]* of the runs", options: .regularExpression), "rank \(r) did nothing: \(log)")
+        }
+        for (run, date) in finishedBefore {
+            let metrics = two.appendingPathComponent(run).appendingPathComponent("metrics.jsonl")
+            XCTAssertEqual(try fm.attributesOfItem(atPath: metrics.path)[.modificationDate] as? Date, date, "\(run) was trained again")
+        }
         XCTAssertTrue(fm.fileExists(atPath: two.appendingPathComponent("REPORT.md").path))
         XCTAssertEqual(try runDirs(two), runs)
         for run in runs {
@@ -61,5 +75,39 @@ final class DistributedSweepTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: one.appendingPathComponent("conditions/bf16/base_probe.json")),
                        try Data(contentsOf: two.appendingPathComponent("conditions/bf16/base_probe.json")))
+    }
+
+    /// The plain experiment (arms x seeds, no sweep) under mpirun: the same runs as one process, and a second
+    /// invocation needs --resume, which then trains nothing.
+    func testTwoRanksShareThePlainExperiment() throws {
+        let tir = try XCTUnwrap(builtTir(), "build tir first: swift build --build-tests")
+        let root = fm.temporaryDirectory.appendingPathComponent("tir-dexp-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        let base = root.appendingPathComponent("base")
+        try makeTinyBase(base)
+        func experiment(_ ranks: Int, _ out: URL, _ extra: [String] = [], expectSuccess: Bool = true) throws -> String {
+            try runTir(tir, ranks: ranks, ["experiment", "instability", "--quick", "--steps", "3", "--seeds", "2", "--base", base.path,
+                                           "--out", out.path, "--set", "promptsPerStep=2", "--set", "groupSize=2",
+                                           "--set", "microBatch=4", "--set", "rollout.maxTurnTokens=24",
+                                           "--set", "rollout.maxTrajectoryTokens=64", "--set", "sandbox.workers=1"] + extra,
+                       expectSuccess: expectSuccess)
+        }
+        let one = root.appendingPathComponent("one"), two = root.appendingPathComponent("two")
+        _ = try experiment(1, one)
+        let log = try experiment(2, two)
+        XCTAssertTrue(log.contains("rank 1 of 2: did"), log)
+        let arms = try fm.contentsOfDirectory(atPath: one.appendingPathComponent("arms").path).sorted()
+        XCTAssertEqual(arms.count, 5)
+        for arm in arms {
+            for seed in 1...2 {
+                let run = "arms/\(arm)/seed-\(seed)"
+                XCTAssertEqual(try untimedMetrics(one.appendingPathComponent(run)), try untimedMetrics(two.appendingPathComponent(run)), run)
+            }
+        }
+        XCTAssertTrue(fm.fileExists(atPath: two.appendingPathComponent("REPORT.md").path))
+        let refused = try experiment(2, two, expectSuccess: false)
+        XCTAssertTrue(refused.contains("already holds an experiment"), refused)
+        let again = try experiment(2, two, ["--resume"])
+        XCTAssertTrue(again.contains("rank 0 of 2: did 0 of the runs and base probes, found 10 done"), again)
     }
 }

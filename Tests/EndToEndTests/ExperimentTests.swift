@@ -85,6 +85,12 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(reusedShare, WorkShare(ran: 0, done: 4, others: 0))
         XCTAssertEqual(reused.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } })
         XCTAssertEqual(try experiment.finishedRuns().count, 4)
+        // --force trains every planned run again, to the same numbers.
+        var forced = 0
+        let (redone, forcedShare) = try await experiment.run(executor: pool, start: .force) { _ in forced += 1 }
+        XCTAssertEqual(forced, 8)
+        XCTAssertEqual(forcedShare, WorkShare(ran: 4, done: 0, others: 0))
+        XCTAssertEqual(redone.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } }, runs.map { $0.metrics.map { $0["actor/grad_norm"] ?? -1 } })
         // ... but never across base policies: runs from another base are not "finished" for this one.
         let otherBase = root.appendingPathComponent("base2")
         try FileManager.default.copyItem(at: base, to: otherBase)

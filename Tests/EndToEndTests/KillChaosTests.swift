@@ -20,7 +20,7 @@ final class KillChaosTests: XCTestCase {
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         if let stderr {
-            fm.createFile(atPath: stderr.path, contents: nil)
+            _ = fm.createFile(atPath: stderr.path, contents: nil)
             p.standardError = try FileHandle(forWritingTo: stderr)
         } else {
             p.standardError = FileHandle.nullDevice
@@ -164,7 +164,7 @@ final class KillChaosTests: XCTestCase {
         XCTAssertEqual(try listing(killed), try listing(whole))
         for path in try listing(whole) where path != "metrics.jsonl" {
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: whole.appendingPathComponent(path).path, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: whole.appendingPathComponent(path).path, isDirectory: &isDir)
             if isDir.boolValue { continue }
             XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent(path)),
                            try Data(contentsOf: whole.appendingPathComponent(path)), path)

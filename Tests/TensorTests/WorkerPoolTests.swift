@@ -49,4 +49,15 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(sums[0], 500 * 10)
         XCTAssertEqual(sums[1], 500 * 10)
     }
+
+    /// Threads default to the CPUs of the affinity mask (one per core mpirun bound a rank to), not the machine's.
+    func testAffinityCPUsParseTheAllowedList() {
+        XCTAssertEqual(Threads.affinityCPUs("Name:\ttir\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n"), 2)
+        XCTAssertEqual(Threads.affinityCPUs("Cpus_allowed_list:\t1\n"), 1)
+        XCTAssertEqual(Threads.affinityCPUs("Cpus_allowed_list:\t0-3,8,10-11\n"), 7)
+        XCTAssertNil(Threads.affinityCPUs("Name:\ttir\n"))
+        XCTAssertNil(Threads.affinityCPUs("Cpus_allowed_list:\t3-1\n"))
+        XCTAssertNil(Threads.affinityCPUs("Cpus_allowed_list:\tx\n"))
+        XCTAssertGreaterThanOrEqual(Threads.available, 1)
+    }
 }
