@@ -82,7 +82,7 @@ func fromRoot<T: Codable>(_ cluster: Cluster, _ make: () async throws -> T) asyn
     return try JSONDecoder().decode(T.self, from: try cluster.broadcast(data))
 }
 
-/// ", 2 ranks" on the start line of shared work under mpirun.
+/// " (2 ranks share the runs)" on the start line of shared work under mpirun.
 func ranksNote(_ cluster: Cluster) -> String { cluster.size > 1 ? " (\(cluster.size) ranks share the runs)" : "" }
 
 /// The progress line of work the ranks share: under mpirun each rank prints its own, over its part of the
