@@ -35,6 +35,10 @@ struct ExperimentInstability: AsyncParsableCommand {
         shows them) and writes a phase table (spikes, non-finite steps, void-turn collapse, final accuracy per \
         seed; per fix whether it removes them) and the gradient attribution into <out>/REPORT.md. --preset NAME \
         runs one condition with 3 seeds. Sizes and measured times: docs/INSTABILITY.md.
+
+        Under `mpirun -np N` the ranks share the runs (each takes the next run no rank holds and trains it \
+        alone; rank 0 makes missing bases first and writes the reports); --out must be a directory every rank \
+        sees. A rank that dies ends the job; the same command again continues.
         """)
 
     @Option(help: "Output directory.") var out = "runs/experiment-instability"
