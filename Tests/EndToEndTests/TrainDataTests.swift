@@ -10,11 +10,7 @@ final class TrainDataTests: XCTestCase {
     let fm = FileManager.default
 
     func tir(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        guard let exe = [dir, dir.deletingLastPathComponent()].map({ $0.appendingPathComponent("tir") })
-            .first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("the tir executable is not built next to the tests")
-        }
+        guard let exe = builtTir() else { throw XCTSkip("the tir executable is not built next to the tests") }
         let p = Process()
         p.executableURL = exe
         p.arguments = args
