@@ -78,7 +78,6 @@ extension ExperimentInstability {
         let c = PretrainConfig()
         let (train, heldOut) = ToyData(seed: c.seed).pretrainingDocuments(count: c.documents, drillFraction: c.countingDrills)
         var trainer = try Pretrainer(config: c, trainDocuments: train, heldOutDocuments: heldOut)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let directory = RunDirectory(dir, settings: "pretrain.json")
         let lock = try directory.lock()
         defer { withExtendedLifetime(lock) {} }
