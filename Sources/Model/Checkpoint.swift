@@ -1,64 +1,34 @@
 import Foundation
 import Tensor
 
-/// Hugging Face LlamaForCausalLM `config.json` fields (what `transformers` needs to load our checkpoints).
-struct HFLlamaConfig: Codable {
-    var architectures = ["LlamaForCausalLM"]
-    var model_type = "llama"
-    var vocab_size: Int
-    var hidden_size: Int
-    var intermediate_size: Int
-    var num_hidden_layers: Int
-    var num_attention_heads: Int
-    var num_key_value_heads: Int
-    var max_position_embeddings: Int
-    var rms_norm_eps: Float
-    var rope_theta: Float
-    var tie_word_embeddings: Bool
-    var hidden_act = "silu"
-    var attention_bias = false
-    var mlp_bias = false
-    var bos_token_id = Int(ByteTokenizer.bos)
-    var eos_token_id = Int(ByteTokenizer.eos)
-    var pad_token_id = Int(ByteTokenizer.pad)
-    var torch_dtype = "float32"
-
-    init(_ c: PolicyConfig) {
-        vocab_size = c.vocab; hidden_size = c.dim; intermediate_size = c.ffn; num_hidden_layers = c.layers
-        num_attention_heads = c.heads; num_key_value_heads = c.heads; max_position_embeddings = c.context
-        rms_norm_eps = c.normEps; rope_theta = c.ropeTheta; tie_word_embeddings = c.tiedHead
-    }
-
-    var policyConfig: PolicyConfig {
-        PolicyConfig(vocab: vocab_size, dim: hidden_size, layers: num_hidden_layers, heads: num_attention_heads,
-                     ffn: intermediate_size, context: max_position_embeddings, tiedHead: tie_word_embeddings,
-                     ropeTheta: rope_theta, normEps: rms_norm_eps)
-    }
-}
-
-/// A checkpoint directory: `config.json` + `model.safetensors`, loadable unchanged by LlamaForCausalLM.
+/// A checkpoint directory in the Hugging Face layout: `config.json` + `model.safetensors` (or shards named by
+/// `model.safetensors.index.json`), loadable unchanged by transformers. tir writes one file in fp32; it reads
+/// F32, F16 and BF16, one tensor at a time straight into the parameter arena.
 public enum Checkpoint {
     public static func configURL(_ dir: URL) -> URL { dir.appendingPathComponent("config.json") }
     public static func weightsURL(_ dir: URL) -> URL { dir.appendingPathComponent("model.safetensors") }
 
+    public static func indexURL(_ dir: URL) -> URL { dir.appendingPathComponent("model.safetensors.index.json") }
+
     public static func exists(_ dir: URL) -> Bool {
-        FileManager.default.fileExists(atPath: configURL(dir).path) &&
-            FileManager.default.fileExists(atPath: weightsURL(dir).path)
+        let fm = FileManager.default
+        return fm.fileExists(atPath: configURL(dir).path)
+            && (fm.fileExists(atPath: weightsURL(dir).path) || fm.fileExists(atPath: indexURL(dir).path))
     }
 
     /// Writes the policy into `dir` atomically: everything goes to a sibling temp directory first, then
     /// replaces `dir` by rename, so a crash leaves either the old or the new checkpoint, never a mix.
     /// `extra` files (e.g. optimizer state) are written into the same directory before the swap. For a single
     /// exported checkpoint; training runs keep versioned checkpoints (`RunDirectory`), which never replace one.
-    public static func save(_ policy: Policy, to dir: URL, metadata: [String: String] = [:],
-                            extra: (URL) throws -> Void = { _ in }) throws {
+    public static func save(_ policy: Policy, to dir: URL, special: SpecialTokens = .byteTokenizer,
+                            metadata: [String: String] = [:], extra: (URL) throws -> Void = { _ in }) throws {
         let fm = FileManager.default
         let parent = dir.deletingLastPathComponent()
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
         let tmp = parent.appendingPathComponent(".\(dir.lastPathComponent).tmp-\(getpid())")
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
-        try write(policy, into: tmp, metadata: metadata)
+        try write(policy, into: tmp, special: special, metadata: metadata)
         try extra(tmp)
         let old = parent.appendingPathComponent(".\(dir.lastPathComponent).old-\(getpid())")
         if fm.fileExists(atPath: dir.path) { try fm.moveItem(at: dir, to: old) }
@@ -68,10 +38,9 @@ public enum Checkpoint {
     }
 
     /// Writes config.json and model.safetensors into the existing directory `dir`, each fsynced.
-    public static func write(_ policy: Policy, into dir: URL, metadata: [String: String] = [:]) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeSynced(try enc.encode(HFLlamaConfig(policy.config)), to: configURL(dir))
+    public static func write(_ policy: Policy, into dir: URL, special: SpecialTokens = .byteTokenizer,
+                             metadata: [String: String] = [:]) throws {
+        try writeSynced(try HFConfig.encode(policy.config, special: special), to: configURL(dir))
         let a = policy.arena
         let entries = a.entries.map { e in
             (name: e.name, shape: e.shape, data: UnsafeBufferPointer(start: a.data + e.offset, count: e.count))
@@ -79,41 +48,73 @@ public enum Checkpoint {
         try SafeTensors.write(entries, metadata: metadata.merging(["format": "pt"]) { a, _ in a }, to: weightsURL(dir))
     }
 
-    public static func loadConfig(_ dir: URL) throws -> PolicyConfig {
+    public static func loadConfig(_ dir: URL) throws -> PolicyConfig { try loadConfigAndTokens(dir).0 }
+
+    /// The architecture and the special tokens of config.json (EOS ids of generation_config.json added).
+    public static func loadConfigAndTokens(_ dir: URL) throws -> (PolicyConfig, SpecialTokens) {
         let url = configURL(dir)
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw TensorError("no checkpoint at \(dir.path): \(url.lastPathComponent) is missing")
         }
-        do {
-            return try JSONDecoder().decode(HFLlamaConfig.self, from: data).policyConfig
-        } catch {
-            throw TensorError("checkpoint \(url.path): config.json is not a Llama config: \(error)")
+        var (config, special) = try HFConfig.read(data, path: url.path)
+        if let gen = FileManager.default.contents(atPath: dir.appendingPathComponent("generation_config.json").path) {
+            for id in HFConfig.generationEOS(gen) where !special.eos.contains(id) { special.eos.append(id) }
         }
+        return (config, special)
     }
 
-    /// Loads a policy; every tensor must be present with the shape the config implies.
+    /// The safetensors files of a checkpoint: model.safetensors, or the shards its index names.
+    static func weightFiles(_ dir: URL) throws -> [URL] {
+        let index = indexURL(dir)
+        guard let data = FileManager.default.contents(atPath: index.path) else { return [weightsURL(dir)] }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let map = json["weight_map"] as? [String: String] else {
+            throw TensorError("\(index.path): not a safetensors index (no weight_map of tensor name -> file)")
+        }
+        let files = Set(map.values).sorted()
+        for f in files where f.contains("/") || f.hasPrefix(".") {
+            throw TensorError("\(index.path): shard name '\(f)' must be a file in the checkpoint directory")
+        }
+        return files.map { dir.appendingPathComponent($0) }
+    }
+
+    /// Loads a policy; every tensor must be present with the shape the config implies. Peak memory: the arena
+    /// plus the mapped files (pages the kernel can drop), no second copy.
     public static func load(_ dir: URL) throws -> Policy {
-        let config = try loadConfig(dir)
+        let (config, _) = try loadConfigAndTokens(dir)
         let policy = try Policy(config: config)
-        let (tensors, _) = try SafeTensors.read(weightsURL(dir))
+        var found: [String: (SafeTensorsFile, SafeTensorsFile.Tensor)] = [:]
+        for url in try weightFiles(dir) {
+            let file = try SafeTensorsFile(url)
+            for (name, t) in file.tensors {
+                guard found[name] == nil else { throw TensorError("checkpoint \(dir.path): tensor \(name) is in two shards") }
+                found[name] = (file, t)
+            }
+        }
         let a = policy.arena
         for e in a.entries {
-            guard let t = tensors[e.name] else {
+            guard let (file, t) = found[e.name] else {
                 throw TensorError("checkpoint \(dir.path) is missing tensor \(e.name)")
             }
             guard t.shape == e.shape else {
                 throw TensorError("checkpoint \(dir.path): \(e.name) has shape \(t.shape), config implies \(e.shape)")
             }
-            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
-                throw TensorError("checkpoint \(dir.path): \(e.name) holds a non-finite value (\(t.values[bad]) at index \(bad)): "
-                                  + "the run that wrote it diverged; use an earlier checkpoint")
-            }
-            t.values.withUnsafeBufferPointer { (a.data + e.offset).update(from: $0.baseAddress!, count: e.count) }
+            file.copy(t, into: a.data + e.offset)
+            try requireFinite(a.data + e.offset, count: e.count, name: e.name, source: "checkpoint \(dir.path)")
         }
-        if let extraName = tensors.keys.first(where: { k in !a.entries.contains { $0.name == k } && k != "lm_head.weight" }) {
+        // A tied head may still be stored (transformers writes it when asked to); anything else is unexplained.
+        if let extraName = found.keys.sorted().first(where: { k in !a.entries.contains { $0.name == k } && k != "lm_head.weight" }) {
             throw TensorError("checkpoint \(dir.path) has tensor \(extraName) that the config does not use")
         }
         return policy
+    }
+}
+
+/// Throws when a loaded tensor holds NaN or infinity (a run that diverged wrote it, or the file is corrupt).
+func requireFinite(_ p: UnsafePointer<Float>, count: Int, name: String, source: String) throws {
+    for i in 0..<count where !p[i].isFinite {
+        throw TensorError("\(source): \(name) holds a non-finite value (\(p[i]) at index \(i)): "
+                          + "the run that wrote it diverged or the file is corrupt; use an earlier checkpoint")
     }
 }
 

@@ -5,7 +5,7 @@ import Tensor
 /// `feed` call appends tokens to any number of slots at once (a prefill is several tokens for one slot,
 /// a decode step is one token for each live slot) and returns logits only after each item's last token.
 ///
-/// Cache layout per layer: K and V are [slots, heads, maxLen, hd], so one head's keys are contiguous and
+/// Cache layout per layer: K and V are [slots, KV heads, maxLen, hd], so one head's keys are contiguous and
 /// a decode step streams through them. A row (slot, pos) sees positions 0...pos of its own slot only, so
 /// sequences of different lengths never interact and need no padding.
 public final class DecodeSession {
@@ -28,13 +28,13 @@ public final class DecodeSession {
         self.maxLen = maxLen
         self.cacheFormat = cacheFormat
         lengths = [Int](repeating: 0, count: slots)
-        let n = slots * maxLen * c.dim
+        let n = slots * maxLen * c.kvHeadCount * c.headDim
         keys = (0..<c.layers).map { _ in .allocate(capacity: n) }
         values = (0..<c.layers).map { _ in .allocate(capacity: n) }
         var cos = [Float](repeating: 0, count: maxLen * c.headDim / 2), sin = cos
         cos.withUnsafeMutableBufferPointer { cp in
             sin.withUnsafeMutableBufferPointer { sp in
-                Kernels.ropeTables(positions: maxLen, headDim: c.headDim, theta: c.ropeTheta,
+                Kernels.ropeTables(positions: maxLen, headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling,
                                    cos: cp.baseAddress!, sin: sp.baseAddress!)
             }
         }
@@ -146,38 +146,42 @@ public final class DecodeSession {
     /// logits of those items.
     private func forward(_ t: RowTable, rows: Range<Int>, items: Range<Int>, scratch: Scratch,
                          logits: UnsafeMutablePointer<Float>, fedLogits: UnsafeMutablePointer<Float>?) {
-        let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads
+        let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads, kv = c.kvHeadCount
+        let qkvW = c.qkvDim, attD = c.attentionDim
         let n = rows.count, r0 = rows.lowerBound
         let rowSlot = Array(t.slot[rows]), rowPos = Array(t.pos[rows]), rowToken = Array(t.token[rows])
-        scratch.reserve(rows: n, dim: d, ffn: f)
+        scratch.reserve(rows: n, dim: d, qkv: qkvW, attention: attD, ffn: f)
         let x = scratch.x, h = scratch.h, qkv = scratch.qkv, att = scratch.att, gu = scratch.gu
         rowToken.withUnsafeBufferPointer { ids in
             Kernels.embedding(table: policy.embed.data, ids: ids.baseAddress!, count: n, dim: d, out: x)
         }
         for (li, l) in policy.layers.enumerated() {
             Kernels.rmsNorm(x: x, weight: l.inputNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
-            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: 3 * d, inDim: d, beta: 0)        // [n, 3D]
+            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: qkvW, inDim: d, beta: 0)         // [n, (H + 2 KV) hd]
+            if let b = l.qkvBias {
+                for r in 0..<n { Kernels.add(qkv + r * qkvW, b.data, out: qkv + r * qkvW, count: qkvW) }
+            }
             rowPos.withUnsafeBufferPointer { pos in
                 ropeCos.withUnsafeBufferPointer { cp in
-                    ropeSin.withUnsafeBufferPointer { sp in   // q and k are adjacent: rotate 2H heads at once
-                        Kernels.ropeInPlace(x: qkv, rowStride: 3 * d, rows: n, heads: 2 * heads, headDim: hd,
+                    ropeSin.withUnsafeBufferPointer { sp in   // q and k are adjacent: rotate H + KV heads at once
+                        Kernels.ropeInPlace(x: qkv, rowStride: qkvW, rows: n, heads: heads + kv, headDim: hd,
                                             positions: pos.baseAddress!, cos: cp.baseAddress!, sin: sp.baseAddress!)
                     }
                 }
             }
             let kc = keys[li], vc = values[li]
             for r in 0..<n {
-                let row = qkv + r * 3 * d
-                for hh in 0..<heads {
-                    let at = ((rowSlot[r] * heads + hh) * maxLen + Int(rowPos[r])) * hd
-                    (kc + at).update(from: row + d + hh * hd, count: hd)
-                    (vc + at).update(from: row + 2 * d + hh * hd, count: hd)
+                let row = qkv + r * qkvW
+                for hh in 0..<kv {
+                    let at = ((rowSlot[r] * kv + hh) * maxLen + Int(rowPos[r])) * hd
+                    (kc + at).update(from: row + attD + hh * hd, count: hd)
+                    (vc + at).update(from: row + attD + (kv + hh) * hd, count: hd)
                     cacheFormat.round(kc + at, count: hd)
                     cacheFormat.round(vc + at, count: hd)
                 }
             }
             attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
-            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: d, beta: 1)               // x += att Woᵀ
+            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: attD, beta: 1)            // x += att Woᵀ
             Kernels.rmsNorm(x: x, weight: l.postNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
             rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0)         // gate|up adjacent: [n, 2F]
             for r in 0..<n {
@@ -225,7 +229,8 @@ public final class DecodeSession {
     private func attend(qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
                         rowSlot: [Int], rowPos: [Int32], keys: UnsafeMutablePointer<Float>,
                         values: UnsafeMutablePointer<Float>) {
-        let c = policy.config, d = c.dim, hd = c.headDim, heads = c.heads, maxLen = maxLen
+        let c = policy.config, hd = c.headDim, heads = c.heads, kv = c.kvHeadCount, maxLen = maxLen
+        let qkvW = c.qkvDim, attD = c.attentionDim, group = heads / kv
         rowSlot.withUnsafeBufferPointer { slotOf in
             rowPos.withUnsafeBufferPointer { posOf in
                 parallelFor(n * heads, minChunk: 4) { range in
@@ -233,11 +238,11 @@ public final class DecodeSession {
                     defer { p.deallocate() }
                     for job in range {
                         let r = job / heads, hh = job % heads
-                        let q = qkv + r * 3 * d + hh * hd
-                        let base = (slotOf[r] * heads + hh) * maxLen * hd
+                        let q = qkv + r * qkvW + hh * hd
+                        let base = (slotOf[r] * kv + hh / group) * maxLen * hd
                         let kh = keys + base, vh = values + base
                         Kernels.decodeAttention(q: q, keys: kh, values: vh, count: Int(posOf[r]) + 1, headDim: hd,
-                                                out: out + r * d + hh * hd, scores: p)
+                                                out: out + r * attD + hh * hd, scores: p)
                     }
                 }
             }
@@ -262,11 +267,11 @@ private final class Scratch {
 
     deinit { for p in [x, h, qkv, att, gu] { p.deallocate() } }
 
-    func reserve(rows n: Int, dim d: Int, ffn f: Int) {
+    func reserve(rows n: Int, dim d: Int, qkv width: Int, attention a: Int, ffn f: Int) {
         guard n > rows else { return }
         for p in [x, h, qkv, att, gu] { p.deallocate() }
-        x = .allocate(capacity: n * d); h = .allocate(capacity: n * d); qkv = .allocate(capacity: n * 3 * d)
-        att = .allocate(capacity: n * d); gu = .allocate(capacity: n * 2 * f)
+        x = .allocate(capacity: n * d); h = .allocate(capacity: n * d); qkv = .allocate(capacity: n * width)
+        att = .allocate(capacity: n * a); gu = .allocate(capacity: n * 2 * f)
         rows = n
     }
 }

@@ -1,16 +1,19 @@
 import Foundation
 import Tensor
 
-/// The decoder-only policy: embedding, N blocks of (RMSNorm -> causal MHA with RoPE -> residual,
-/// RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or untied head. All parameters live in one arena.
+/// The decoder-only policy: embedding, N blocks of (RMSNorm -> causal grouped-query attention with RoPE ->
+/// residual, RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or untied head. All parameters live in
+/// one arena. `logits` is the training forward (taped); `DecodeSession` runs the same layers, through the
+/// same `Layer` views, with a KV cache.
 public final class Policy {
     public let config: PolicyConfig
     public let arena: ParameterArena
 
     struct Layer {
         let inputNorm: Tensor    // [D]
-        let qkv: Tensor          // [3D, D]: q_proj, k_proj, v_proj stacked
-        let o: Tensor            // [D, D]
+        let qkv: Tensor          // [(H + 2 KV) hd, D]: q_proj, k_proj, v_proj stacked
+        let qkvBias: Tensor?     // [(H + 2 KV) hd]: their biases (Qwen2)
+        let o: Tensor            // [D, H hd]
         let postNorm: Tensor     // [D]
         let gate: Tensor         // [F, D]
         let up: Tensor           // [F, D]
@@ -32,12 +35,14 @@ public final class Policy {
         layers = try (0..<config.layers).map { i in
             let p = "model.layers.\(i)."
             let q = try arena.entry(p + "self_attn.q_proj.weight")
+            let qb = config.qkvBias ? try arena.entry(p + "self_attn.q_proj.bias") : nil
             let gate = try arena.entry(p + "mlp.gate_proj.weight"), up = try arena.entry(p + "mlp.up_proj.weight")
             guard up.offset == gate.offset + gate.count else {
                 throw TensorError("Policy: layer \(i) gate_proj and up_proj are not adjacent in the arena")
             }
             return Layer(inputNorm: try arena.tensor(p + "input_layernorm.weight"),
-                         qkv: try arena.view(offset: q.offset, shape: [3 * config.dim, config.dim]),
+                         qkv: try arena.view(offset: q.offset, shape: [config.qkvDim, config.dim]),
+                         qkvBias: try qb.map { try arena.view(offset: $0.offset, shape: [config.qkvDim]) },
                          o: try arena.tensor(p + "self_attn.o_proj.weight"),
                          postNorm: try arena.tensor(p + "post_attention_layernorm.weight"),
                          gate: try arena.tensor(p + "mlp.gate_proj.weight"),
@@ -55,7 +60,9 @@ public final class Policy {
         var rng = RNG(seed: seed)
         let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
         for e in arena.entries {
-            if e.shape.count == 1 {
+            if e.name.hasSuffix(".bias") {
+                continue                                    // zero
+            } else if e.shape.count == 1 {
                 try arena.fill(e.name, value: 1)
             } else if e.name.hasSuffix("o_proj.weight") || e.name.hasSuffix("down_proj.weight") {
                 try arena.fillNormal(e.name, std: residualStd, rng: &rng)
@@ -86,9 +93,12 @@ public final class Policy {
         var x = try embedding(embed, ids: tokens)                                                   // [N, D]
         var h = try rmsNorm(x, weight: layers[0].inputNorm, eps: eps)
         for (i, l) in layers.enumerated() {
-            var qkv = try linear(h, l.qkv)                                                          // [N, 3D]
-            qkv = try ropeQK(qkv, positions: positions, heads: config.heads, theta: config.ropeTheta)
-            let a = try causalAttention(qkv, batch: batch, seqLen: seqLen, heads: config.heads)      // [N, D]
+            var qkv = try linear(h, l.qkv)                                                   // [N, (H + 2 KV) hd]
+            if let b = l.qkvBias { qkv = try addBias(qkv, b) }
+            qkv = try ropeQK(qkv, positions: positions, heads: config.heads, kvHeads: config.kvHeadCount,
+                             theta: config.ropeTheta, scaling: config.ropeScaling)
+            let a = try causalAttention(qkv, batch: batch, seqLen: seqLen, heads: config.heads,
+                                        kvHeads: config.kvHeadCount)                                // [N, H hd]
             (x, h) = try addRMSNorm(x, try linear(a, l.o), weight: l.postNorm, eps: eps)
             let m = try swiglu(gateUp: try linear(h, l.gateUp))                                     // [N, 2F] -> [N, F]
             let nextNorm = i + 1 < layers.count ? layers[i + 1].inputNorm : finalNorm

@@ -1,6 +1,7 @@
 /// Byte-level tokenizer: 4 special tokens, then the 256 byte values (ids 4...259), the layout of the reference
 /// scripts (pad 0, bos 1, eos 2). Any UTF-8 text, including arbitrary interpreter output, round-trips exactly.
-public struct ByteTokenizer: Sendable {
+/// Its special tokens stand for no bytes, so decoded text never shows them (`render` does).
+public struct ByteTokenizer: TextTokenizer {
     public static let pad: Int32 = 0
     public static let bos: Int32 = 1
     public static let eos: Int32 = 2
@@ -9,6 +10,16 @@ public struct ByteTokenizer: Sendable {
     public static let vocabSize = 260
 
     public init() {}
+
+    public var vocabSize: Int { Self.vocabSize }
+    public var bos: Int32? { Self.bos }
+    public var eos: Set<Int32> { [Self.eos] }
+    public var pad: Int32 { Self.pad }
+    public func isSpecial(_ id: Int32) -> Bool { id < Self.byteOffset }
+
+    public func tokenBytes(_ id: Int32) -> [UInt8] {
+        id >= Self.byteOffset && id < Int32(Self.vocabSize) ? [UInt8(id - Self.byteOffset)] : []
+    }
 
     public func encode(_ text: String) -> [Int32] {
         text.utf8.map { Int32($0) + Self.byteOffset }

@@ -49,14 +49,16 @@ extension Kernels {
     }
 
     /// Backward of `attentionHead` (queryStart = 0 form used in training) into dq, dk, dv (strided like
-    /// q, k, v): beta 1 accumulates, beta 0 overwrites (the buffers may then be uninitialized). o and lse are
+    /// q, k, v): beta 1 accumulates, beta 0 overwrites (the buffers may then be uninitialized); dq and dk/dv have
+    /// their own beta, since query heads that share a KV head add into one dk/dv. o and lse are
     /// the forward's output and log-sum-exps, dO the output gradient.
     /// scratch: 2 * attentionScratchCount(keys: queries) floats.
     static func attentionHeadBackward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                       ld: Int, o: UnsafePointer<Float>, dO: UnsafePointer<Float>, ldo: Int,
                                       lse: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>,
-                                      dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, beta: Float,
-                                      queries: Int, headDim hd: Int, scratch: UnsafeMutablePointer<Float>) {
+                                      dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                                      betaQ: Float, betaKV: Float, queries: Int, headDim hd: Int,
+                                      scratch: UnsafeMutablePointer<Float>) {
         let scale = 1 / Float(hd).squareRoot()
         let p = scratch, dp = scratch + attentionScratchCount(keys: queries)
         // Last block first: it sees every key, so its dK/dV products cover all rows and can carry `beta`;
@@ -65,7 +67,7 @@ extension Kernels {
         for blockIndex in stride(from: blocks - 1, through: 0, by: -1) {
             let q0 = blockIndex * attentionBlock
             let qb = min(attentionBlock, queries - q0), nk = q0 + qb
-            let betaKV: Float = blockIndex == blocks - 1 ? beta : 1
+            let betaBlock: Float = blockIndex == blocks - 1 ? betaKV : 1
             // P = exp(scale Q Kᵀ - lse), zero past the diagonal.   [qb, nk]
             sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, alpha: scale, a: q + q0 * ld, lda: ld,
                   b: k, ldb: ld, beta: 0, c: p, ldc: nk)
@@ -76,7 +78,7 @@ extension Kernels {
             }
             // dV += Pᵀ dO
             sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: p, lda: nk, b: dO + q0 * ldo, ldb: ldo,
-                  beta: betaKV, c: dv, ldc: ld)
+                  beta: betaBlock, c: dv, ldc: ld)
             // dP = dO Vᵀ, then dS = scale * P * (dP - rowsum(dO * O))
             sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, a: dO + q0 * ldo, lda: ldo, b: v, ldb: ld,
                   beta: 0, c: dp, ldc: nk)
@@ -90,9 +92,9 @@ extension Kernels {
             }
             // dQ += dS K ; dK += dSᵀ Q
             sgemm(transA: false, transB: false, m: qb, n: hd, k: nk, a: dp, lda: nk, b: k, ldb: ld,
-                  beta: beta, c: dq + q0 * ld, ldc: ld)
+                  beta: betaQ, c: dq + q0 * ld, ldc: ld)
             sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: dp, lda: nk, b: q + q0 * ld, ldb: ld,
-                  beta: betaKV, c: dk, ldc: ld)
+                  beta: betaBlock, c: dk, ldc: ld)
         }
     }
 
@@ -105,33 +107,37 @@ extension Kernels {
     }
 }
 
-/// Fused causal self-attention over a fused, already rotated qkv projection.
-/// qkv: [B*T, 3D] (row b*T + t; q = cols 0..<D, k = D..<2D, v = 2D..<3D; head h at h*hd..<(h+1)*hd of
-/// each section) -> [B*T, D] with head h in cols h*hd..<(h+1)*hd. Causal: query t sees keys t2 <= t only,
-/// so right padding needs no mask. Parallel over (batch, head).
-public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) throws -> Tensor {
-    try check(batch > 0 && seqLen > 0 && heads > 0,
-              "causalAttention needs positive batch, seqLen, heads, got \(batch), \(seqLen), \(heads)")
-    try check(qkv.rank == 2 && qkv.shape[0] == batch * seqLen && qkv.shape[1] % (3 * heads) == 0,
-              "causalAttention needs qkv [batch*seqLen, 3*heads*hd] = [\(batch * seqLen), 3*\(heads)*hd], got \(qkv.shape)")
-    let t = seqLen, ld = qkv.shape[1], d = ld / 3, hd = d / heads
+/// Fused causal self-attention over a fused, already rotated qkv projection, with grouped-query attention.
+/// qkv: [B*T, (H + 2 KV) hd] (row b*T + t; q = H heads, then k = KV heads, then v = KV heads; query head h
+/// reads KV head h / (H / KV); KV = H is plain multi-head attention) -> [B*T, H hd] with head h in cols
+/// h*hd..<(h+1)*hd. Causal: query t sees keys t2 <= t only, so right padding needs no mask. Forward is
+/// parallel over (batch, query head); backward over (batch, KV head), so the query heads of a group add
+/// their dK and dV one after another into the same rows.
+public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil) throws -> Tensor {
+    let kv = kvHeads ?? heads
+    try check(batch > 0 && seqLen > 0 && heads > 0 && kv > 0 && heads % kv == 0,
+              "causalAttention needs positive batch, seqLen, heads and kvHeads dividing heads, got \(batch), \(seqLen), \(heads), \(kv)")
+    try check(qkv.rank == 2 && qkv.shape[0] == batch * seqLen && qkv.shape[1] % (heads + 2 * kv) == 0,
+              "causalAttention needs qkv [batch*seqLen, (heads + 2*kvHeads)*hd] = [\(batch * seqLen), (\(heads) + 2*\(kv))*hd], got \(qkv.shape)")
+    let t = seqLen, ld = qkv.shape[1], hd = ld / (heads + 2 * kv), d = heads * hd, group = heads / kv
     try check(hd > 0, "causalAttention: head size is 0 for qkv \(qkv.shape) and heads=\(heads)")
     let out = Tensor(uninitialized: [batch * t, d])      // every (row, head) block is written
     let lse = Tensor(uninitialized: [batch * heads, t])
     let x = qkv.data, o = out.data, l = lse.data
-    // Pointers of head (b, h): q at row b*T, column h*hd; k and v D and 2D columns further.
-    func base(_ bh: Int) -> (qkv: Int, out: Int) {
-        let b = bh / heads, h = bh % heads
-        return (b * t * ld + h * hd, b * t * d + h * hd)
+    // Offsets of query head (b, h): q at row b*T, column h*hd; its k and v at columns D + g*hd and
+    // D + KV*hd + g*hd with g = h / group; its output at row b*T, column h*hd.
+    func base(_ bh: Int) -> (q: Int, k: Int, v: Int, out: Int) {
+        let b = bh / heads, h = bh % heads, row = b * t * ld
+        return (row + h * hd, row + d + (h / group) * hd, row + d + (kv + h / group) * hd, b * t * d + h * hd)
     }
     Kernels.withSingleThreadedBLAS {
         parallelFor(batch * heads) { range in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Kernels.attentionScratchCount(keys: t))
             defer { scratch.deallocate() }
             for bh in range {
-                let (bq, bo) = base(bh)
-                Kernels.attentionHead(q: x + bq, ldq: ld, k: x + bq + d, ldk: ld, v: x + bq + 2 * d, ldv: ld,
-                                      out: o + bo, ldo: d, queries: t, queryStart: 0, headDim: hd,
+                let p = base(bh)
+                Kernels.attentionHead(q: x + p.q, ldq: ld, k: x + p.k, ldk: ld, v: x + p.v, ldv: ld,
+                                      out: o + p.out, ldo: d, queries: t, queryStart: 0, headDim: hd,
                                       lse: l + bh * t, scratch: scratch)
             }
         }
@@ -140,15 +146,19 @@ public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int) 
         // Buffers read through their tensors here, so the closure keeps them alive.
         let g = out.grad!, (dx, beta) = qkv.gradForFullWrite(), x = qkv.data, o = out.data, l = lse.data
         Kernels.withSingleThreadedBLAS {
-            parallelFor(batch * heads) { range in
+            parallelFor(batch * kv) { range in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Kernels.attentionScratchCount(keys: t))
                 defer { scratch.deallocate() }
-                for bh in range {
-                    let (bq, bo) = base(bh)
-                    Kernels.attentionHeadBackward(q: x + bq, k: x + bq + d, v: x + bq + 2 * d, ld: ld, o: o + bo,
-                                                  dO: g + bo, ldo: d, lse: l + bh * t, dq: dx + bq, dk: dx + bq + d,
-                                                  dv: dx + bq + 2 * d, beta: beta, queries: t, headDim: hd,
-                                                  scratch: scratch)
+                for bg in range {
+                    // The group's first query head stores (or adds, per beta) dK and dV; the others add.
+                    for j in 0..<group {
+                        let bh = (bg / kv) * heads + (bg % kv) * group + j, p = base(bh)
+                        Kernels.attentionHeadBackward(q: x + p.q, k: x + p.k, v: x + p.v, ld: ld, o: o + p.out,
+                                                      dO: g + p.out, ldo: d, lse: l + bh * t, dq: dx + p.q,
+                                                      dk: dx + p.k, dv: dx + p.v, betaQ: beta,
+                                                      betaKV: j == 0 ? beta : 1, queries: t, headDim: hd,
+                                                      scratch: scratch)
+                    }
                 }
             }
         }

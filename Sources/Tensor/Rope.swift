@@ -5,19 +5,46 @@ import Foundation
 // Angles follow HF's float32 recipe exactly: inv_freq_i = 1 / theta^(2i/hd) in Float, angle =
 // Float(pos) * inv_freq_i rounded to Float, then cos/sin of that Float angle.
 
+/// Llama-3's frequency scaling of RoPE (HF `rope_type: "llama3"`): wavelengths longer than
+/// originalContext / lowFreqFactor are stretched by `factor`, shorter than originalContext / highFreqFactor kept,
+/// and those between interpolated smoothly.
+public struct RopeScaling: Codable, Equatable, Sendable {
+    public var factor: Float
+    public var lowFreqFactor: Float
+    public var highFreqFactor: Float
+    public var originalContext: Int
+
+    public init(factor: Float, lowFreqFactor: Float, highFreqFactor: Float, originalContext: Int) {
+        self.factor = factor; self.lowFreqFactor = lowFreqFactor; self.highFreqFactor = highFreqFactor
+        self.originalContext = originalContext
+    }
+
+    /// HF's `_compute_llama3_parameters`, in Float as torch computes it.
+    func apply(_ invFreq: Float) -> Float {
+        let old = Float(originalContext)
+        let lowWavelen = old / lowFreqFactor, highWavelen = old / highFreqFactor
+        let wavelen = 2 * Float.pi / invFreq
+        if wavelen < highWavelen { return invFreq }
+        if wavelen > lowWavelen { return invFreq / factor }
+        let smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+        return (1 - smooth) * invFreq / factor + smooth * invFreq
+    }
+}
+
 extension Kernels {
-    /// HF's float32 inverse frequency of pair i for a head of size headDim.
+    /// HF's float32 inverse frequency of pair i for a head of size headDim, scaled when `scaling` is given.
     @inline(__always)
-    static func ropeInvFreq(_ i: Int, headDim: Int, theta: Float) -> Float {
-        Float(1 / Foundation.pow(Double(theta), Double(2 * i) / Double(headDim)))
+    static func ropeInvFreq(_ i: Int, headDim: Int, theta: Float, scaling: RopeScaling? = nil) -> Float {
+        let f = Float(1 / Foundation.pow(Double(theta), Double(2 * i) / Double(headDim)))
+        return scaling.map { $0.apply(f) } ?? f
     }
 
     /// Fills cos/sin tables [positions, headDim/2] for positions 0..<positions.
-    public static func ropeTables(positions: Int, headDim: Int, theta: Float,
+    public static func ropeTables(positions: Int, headDim: Int, theta: Float, scaling: RopeScaling? = nil,
                                   cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
         let half = headDim / 2
         for i in 0..<half {
-            let f = ropeInvFreq(i, headDim: headDim, theta: theta)
+            let f = ropeInvFreq(i, headDim: headDim, theta: theta, scaling: scaling)
             for p in 0..<positions {
                 let a = Float(p) * f
                 cos[p * half + i] = Foundation.cos(a)
@@ -78,12 +105,14 @@ extension Kernels {
 }
 
 /// Rotary embedding of the q and k parts of a fused qkv projection; v passes through unchanged.
-/// qkv: [N, 3D] with D = heads*hd (q = cols 0..<D, k = D..<2D, v = 2D..<3D), positions: N values >= 0
-/// -> [N, 3D]. Backward rotates the gradient by -angle.
-public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float = 10000) throws -> Tensor {
-    try check(qkv.rank == 2 && heads > 0 && qkv.shape[1] % (3 * heads) == 0,
-              "ropeQK needs qkv [N, 3*heads*hd], got \(qkv.shape) with heads=\(heads)")
-    let n = qkv.shape[0], width = qkv.shape[1], hd = width / (3 * heads)
+/// qkv: [N, (H + 2 KV) hd] (q = H heads, then k = KV heads, then v = KV heads; KV = H without grouped-query
+/// attention), positions: N values >= 0 -> same shape. Backward rotates the gradient by -angle.
+public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, kvHeads: Int? = nil, theta: Float = 10000,
+                   scaling: RopeScaling? = nil) throws -> Tensor {
+    let kv = kvHeads ?? heads
+    try check(qkv.rank == 2 && heads > 0 && kv > 0 && heads % kv == 0 && qkv.shape[1] % (heads + 2 * kv) == 0,
+              "ropeQK needs qkv [N, (heads + 2*kvHeads)*hd], got \(qkv.shape) with heads=\(heads), kvHeads=\(kv)")
+    let n = qkv.shape[0], width = qkv.shape[1], hd = width / (heads + 2 * kv)
     try check(hd % 2 == 0 && hd > 0, "ropeQK needs an even head size, got hd=\(hd) (qkv \(qkv.shape), heads=\(heads))")
     try check(positions.count == n, "ropeQK: \(positions.count) positions for \(n) rows")
     try check(theta > 0 && theta.isFinite, "ropeQK: theta must be positive, got \(theta)")
@@ -91,7 +120,8 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
     let maxPos = Int(positions.max() ?? 0), half = hd / 2
     // Tables for positions 0...maxPos: positions repeat across the batch, so this is far fewer trig calls.
     let cosT = Tensor(uninitialized: [maxPos + 1, half]), sinT = Tensor(uninitialized: [maxPos + 1, half])
-    Kernels.ropeTables(positions: maxPos + 1, headDim: hd, theta: theta, cos: cosT.data, sin: sinT.data)
+    Kernels.ropeTables(positions: maxPos + 1, headDim: hd, theta: theta, scaling: scaling, cos: cosT.data, sin: sinT.data)
+    let rotated = heads + kv                 // q and k heads are adjacent
     let out = Tensor(uninitialized: qkv.shape)
     positions.withUnsafeBufferPointer { p in
         if n > 0 {
@@ -100,7 +130,7 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
             parallelFor(n, minChunk: 16) { r in
                 for row in r {
                     (o + row * width).update(from: x + row * width, count: width)
-                    Kernels.rotateRow(o + row * width, heads: 2 * heads, half: half, cos: c + Int(p[row]) * half,
+                    Kernels.rotateRow(o + row * width, heads: rotated, half: half, cos: c + Int(p[row]) * half,
                                       sin: s + Int(p[row]) * half, inverse: false)
                 }
             }
@@ -108,13 +138,13 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
     }
     return Tensor.record(out, inputs: [qkv]) { out in
         // dqkv += Rᵀ g: the q and k gradients rotate by -angle, the v gradient passes through.
-        let g = out.grad!, (dx, beta) = qkv.gradForFullWrite(), c = cosT.data, s = sinT.data, d = heads * hd
+        let g = out.grad!, (dx, beta) = qkv.gradForFullWrite(), c = cosT.data, s = sinT.data, d = rotated * hd
         positions.withUnsafeBufferPointer { p in
             parallelFor(n, minChunk: 16) { r in
                 for row in r {
                     let o = row * width, pc = c + Int(p[row]) * half, ps = s + Int(p[row]) * half
                     if beta == 0 {   // first gradient for qkv: store
-                        for h in 0..<(2 * heads) {
+                        for h in 0..<rotated {
                             let a = o + h * hd, b = a + half
                             for i in 0..<half {
                                 let g1 = g[a + i], g2 = g[b + i]
@@ -122,9 +152,9 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
                                 dx[b + i] = g2 * pc[i] - g1 * ps[i]
                             }
                         }
-                        (dx + o + 2 * d).update(from: g + o + 2 * d, count: width - 2 * d)
+                        (dx + o + d).update(from: g + o + d, count: width - d)
                     } else {
-                        for h in 0..<(2 * heads) {
+                        for h in 0..<rotated {
                             let a = o + h * hd, b = a + half
                             for i in 0..<half {
                                 let g1 = g[a + i], g2 = g[b + i]
@@ -132,7 +162,7 @@ public func ropeQK(_ qkv: Tensor, positions: [Int32], heads: Int, theta: Float =
                                 dx[b + i] += g2 * pc[i] - g1 * ps[i]
                             }
                         }
-                        for j in (o + 2 * d)..<(o + width) { dx[j] += g[j] }
+                        for j in (o + d)..<(o + width) { dx[j] += g[j] }
                     }
                 }
             }

@@ -125,107 +125,23 @@ public enum SafeTensors {
 
     // MARK: Read
 
-    /// Reads every tensor (converted to Float) and the "__metadata__" strings. Throws a TensorError naming
-    /// the file and the problem for a missing or truncated file, a bad header length, invalid JSON, an empty
-    /// tensor name, an unsupported dtype, or data_offsets that are out of range, overlapping, or disagree with
-    /// shape × dtype. What it returns, `write` writes back.
+    /// Reads every tensor (converted to Float) and the "__metadata__" strings. What it returns, `write` writes
+    /// back. For large files use `SafeTensorsFile`, which converts one tensor at a time into a buffer of yours.
     public static func read(_ url: URL) throws -> (entries: [String: Entry], metadata: [String: String]) {
-        let path = url.path
-        func fail(_ why: String) -> TensorError { TensorError("safetensors \(path): \(why)") }
-        guard FileManager.default.fileExists(atPath: path) else { throw fail("no such file") }
-        let file: Data
-        do { file = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw fail("cannot read: \(error.localizedDescription)")
+        let file = try SafeTensorsFile(url)
+        var entries: [String: Entry] = [:]
+        for (name, t) in file.tensors {
+            let values = [Float](unsafeUninitializedCapacity: t.count) { buf, initialized in
+                if let p = buf.baseAddress { file.copy(t, into: p) }
+                initialized = t.count
+            }
+            entries[name] = Entry(name: name, shape: t.shape, values: values)
         }
-        guard file.count >= 8 else {
-            throw fail("truncated: \(file.count) bytes, shorter than the 8-byte header length")
-        }
-        return try file.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let headerLen = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
-            guard headerLen <= UInt64(file.count - 8) else {
-                throw fail("header length \(headerLen) goes beyond the file (\(file.count) bytes): truncated or not safetensors")
-            }
-            guard headerLen <= UInt64(maxHeaderBytes) else { throw fail("header length \(headerLen) exceeds \(maxHeaderBytes) bytes") }
-            let hlen = Int(headerLen)
-            let headerData = Data(raw[8 ..< 8 + hlen])
-            let json: Any
-            do { json = try JSONSerialization.jsonObject(with: headerData) } catch {
-                throw fail("invalid JSON header (\(hlen) bytes): \(error.localizedDescription)")
-            }
-            guard let dict = json as? [String: Any] else { throw fail("JSON header is not an object") }
-            let dataStart = 8 + hlen, dataSize = file.count - dataStart
-            var metadata: [String: String] = [:]
-            var entries: [String: Entry] = [:]
-            var ranges: [(begin: Int, end: Int, name: String)] = []
-            for (name, value) in dict {
-                if name == "__metadata__" {
-                    guard let m = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
-                    for (k, v) in m {
-                        guard let s = v as? String else { throw fail("__metadata__ value for '\(k)' is not a string") }
-                        metadata[k] = s
-                    }
-                    continue
-                }
-                guard !name.isEmpty else { throw fail("a tensor has an empty name") }   // `write` refuses one too
-                guard let info = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
-                guard let dtype = info["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype string") }
-                let width: Int
-                switch dtype {
-                case "F32": width = 4
-                case "BF16", "F16": width = 2
-                default: throw fail("tensor '\(name)' has unsupported dtype '\(dtype)' (supported: F32, BF16, F16)")
-                }
-                guard let shapeAny = info["shape"] as? [Any], let shape = intArray(shapeAny), shape.allSatisfy({ $0 >= 0 }) else {
-                    throw fail("tensor '\(name)' has no valid shape (a list of integers >= 0)")
-                }
-                guard let offAny = info["data_offsets"] as? [Any], let off = intArray(offAny), off.count == 2 else {
-                    throw fail("tensor '\(name)' has no valid data_offsets (two integers)")
-                }
-                let (begin, end) = (off[0], off[1])
-                guard begin >= 0, begin <= end, end <= dataSize else {
-                    throw fail("tensor '\(name)' data_offsets [\(begin), \(end)] outside the data section of \(dataSize) bytes"
-                               + (end > dataSize ? " (file truncated?)" : ""))
-                }
-                var n = 1
-                for d in shape {
-                    let (p, o) = n.multipliedReportingOverflow(by: d)
-                    guard !o else { throw fail("tensor '\(name)' shape \(shape) overflows") }
-                    n = p
-                }
-                guard n <= (end - begin) / width, n * width == end - begin else {
-                    throw fail("tensor '\(name)' data_offsets [\(begin), \(end)] hold \(end - begin) bytes, but \(dtype) "
-                               + "shape \(shape) needs \(n.multipliedReportingOverflow(by: width).partialValue)")
-                }
-                ranges.append((begin, end, name))
-                let src = raw.baseAddress! + dataStart + begin
-                let values = [Float](unsafeUninitializedCapacity: n) { buf, initialized in
-                    switch dtype {
-                    case "F32":
-                        if n > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: src, byteCount: 4 * n) }
-                    case "BF16":
-                        for i in 0..<n {
-                            let b = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                            buf[i] = Float(bitPattern: UInt32(b) << 16)
-                        }
-                    default:
-                        for i in 0..<n {
-                            buf[i] = halfToFloat(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                        }
-                    }
-                    initialized = n
-                }
-                entries[name] = Entry(name: name, shape: shape, values: values)
-            }
-            ranges.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
-            for i in ranges.indices.dropFirst() where ranges[i].begin < ranges[i - 1].end {
-                throw fail("tensors '\(ranges[i - 1].name)' and '\(ranges[i].name)' have overlapping data_offsets")
-            }
-            return (entries, metadata)
-        }
+        return (entries, file.metadata)
     }
 
     /// Integers from JSON numbers (rejects fractions).
-    private static func intArray(_ a: [Any]) -> [Int]? {
+    static func intArray(_ a: [Any]) -> [Int]? {
         var out: [Int] = []
         out.reserveCapacity(a.count)
         for x in a {

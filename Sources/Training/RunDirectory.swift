@@ -272,6 +272,16 @@ public func resolveCheckpoint(_ path: URL) throws -> URL {
 /// Loads the policy a path stands for (see `resolveCheckpoint`).
 public func loadPolicy(_ path: URL) throws -> Policy { try Checkpoint.load(try resolveCheckpoint(path)) }
 
+/// Loads what `--checkpoint` names: a tir run (its current checkpoint), a Hugging Face directory or a .gguf
+/// file, with its tokenizer and chat template.
+public func loadModel(_ path: URL) throws -> LanguageModel {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDir) else {
+        throw ConfigError("no model at \(path.path): give a tir run, a Hugging Face directory or a .gguf file")
+    }
+    return try LanguageModel.load(isDir.boolValue ? try resolveCheckpoint(path) : path)
+}
+
 /// FNV-1a 64 of a checkpoint's model.safetensors, in hex: identifies the base policy a run started from.
 public func checkpointFingerprint(_ dir: URL) throws -> String {
     let data = try Data(contentsOf: Checkpoint.weightsURL(dir), options: .mappedIfSafe)

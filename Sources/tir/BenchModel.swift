@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Model
 import Tensor
+import Training
 
 /// Shapes of ../shared/reference/torch_reference.py, so figures compare one to one.
 struct ReferenceShape {
@@ -18,6 +19,13 @@ struct ReferenceShape {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+/// The process's peak resident set so far (getrusage's ru_maxrss, KiB on Linux).
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
 /// One optimizer step of next-token training on random tokens at a reference shape (forward, cross-entropy,
 /// backward, AdamW): what `tir bench train` times and `tir bench peak` takes its sgemm shapes from.
 final class TrainingStep {
@@ -28,10 +36,11 @@ final class TrainingStep {
     var backwardProfile: BackwardProfile?
     var tokens: Int { shape.batch * shape.ctx }
 
-    init(_ shape: ReferenceShape) throws {
+    /// A fresh seeded policy of the shape's config, or `policy` (a loaded model).
+    init(_ shape: ReferenceShape, policy: Policy? = nil) throws {
         self.shape = shape
-        policy = try Policy(config: shape.config, seed: 0)
-        opt = AdamW(arena: policy.arena, lr: 1e-3)
+        self.policy = try policy ?? Policy(config: shape.config, seed: 0)
+        opt = AdamW(arena: self.policy.arena, lr: 1e-3)
         var rng = RNG(seed: 0)
         let seq = (0..<(shape.batch * (shape.ctx + 1))).map { _ in Int32(rng.int(0..<shape.config.vocab)) }
         var inputs: [Int32] = [], targets: [Int32] = []
@@ -78,6 +87,10 @@ struct BenchTrain: ParsableCommand {
         """)
 
     @Option(help: "small | base") var config = "small"
+    @Option(help: "Time this model instead (a tir run, a Hugging Face directory or a .gguf file), with --batch x --ctx.")
+    var checkpoint: String?
+    @Option(help: "Sequences per step with --checkpoint.") var batch = 8
+    @Option(help: "Tokens per sequence with --checkpoint.") var ctx = 256
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Option(help: "Timed steps (median reported).") var steps = 5
     @Flag(help: "Also report the backward time of each op, summed over the timed steps.") var profile = false
@@ -86,12 +99,16 @@ struct BenchTrain: ParsableCommand {
     func validate() throws {
         try requireCount("steps", steps)
         try requireCount("threads", threads)
+        try requireCount("batch", batch)
+        try requireCount("ctx", ctx, min: 2)
     }
 
     func run() throws {
-        let shape = try ReferenceShape.named(config)
         Threads.set(threads ?? Threads.available)
-        let step = try TrainingStep(shape)
+        let model = try checkpoint.map { try loadModel(url($0)) }
+        let shape = try model.map { ReferenceShape(config: $0.policy.config, batch: batch, ctx: ctx) } ?? ReferenceShape.named(config)
+        let config = checkpoint ?? self.config
+        let step = try TrainingStep(shape, policy: model?.policy)
         for _ in 0..<2 { _ = try step.run() }
         if profile { step.backwardProfile = BackwardProfile() }
         let med = median(try (0..<steps).map { _ in try step.run() })
@@ -103,7 +120,8 @@ struct BenchTrain: ParsableCommand {
                                   "batch": shape.batch, "ctx": shape.ctx, "step_s": med,
                                   "tokens_per_s": Double(step.tokens) / med, "last_step_split": phase,
                                   "gemm_gflop_per_step": gflop, "achieved_gemm_gflops": gflop / med,
-                                  "sgemm_bound_s": bound, "fraction_of_sgemm_bound": bound / med]
+                                  "sgemm_bound_s": bound, "fraction_of_sgemm_bound": bound / med,
+                                  "peak_rss_mb": peakRSSMegabytes()]
         if let backwardProfile {
             out["backward_ops"] = backwardProfile.entries.map { ["op": $0.op, "calls": $0.calls, "seconds": $0.seconds] }
         }
@@ -115,6 +133,7 @@ struct BenchTrain: ParsableCommand {
                          phase["forward_s"]!, phase["backward_s"]!, phase["adamw_s"]!))
             print(String(format: "  GEMMs: %.1f GFLOP/step, %.0f GFLOP/s achieved; sgemm-bound limit %.3f s = %.0f%% of the step",
                          gflop, gflop / med, bound, 100 * bound / med))
+            print(String(format: "  peak RSS %.0f MB", peakRSSMegabytes()))
             print("  " + MachineInfo.current.line)
             if let backwardProfile { print("  backward by op, summed over \(steps) timed steps:\n" + backwardProfile.report) }
         }
@@ -126,6 +145,8 @@ struct BenchDecode: ParsableCommand {
         commandName: "decode", abstract: "New tokens/s of batched KV-cache sampling (prompt 32 tokens, temperature 1).")
 
     @Option(help: "small | base") var config = "small"
+    @Option(help: "Time this model instead (a tir run, a Hugging Face directory or a .gguf file); default batch 16.")
+    var checkpoint: String?
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Option(help: "New tokens per sequence.") var newTokens = 128
     @Option(help: "Sequences decoded together (default: the reference script's batch for --config).") var batch: Int?
@@ -138,25 +159,29 @@ struct BenchDecode: ParsableCommand {
     }
 
     func run() throws {
-        let shape = try ReferenceShape.named(config)
-        let batch = batch ?? shape.batch
         Threads.set(threads ?? Threads.available)
-        let policy = try Policy(config: shape.config, seed: 0)
+        let model = try checkpoint.map { try loadModel(url($0)) }
+        let shape = try model.map { ReferenceShape(config: $0.policy.config, batch: 16, ctx: 32) } ?? ReferenceShape.named(config)
+        let config = checkpoint ?? self.config
+        let batch = batch ?? shape.batch
+        let policy = try model?.policy ?? Policy(config: shape.config, seed: 0)
+        // Prompts of ordinary text tokens: the real models' padding rows and control tokens come last / first.
+        let vocab = model.map { m in (0..<m.policy.config.vocab).last { !m.tokenizer.tokenBytes(Int32($0)).isEmpty } ?? 3 } ?? shape.config.vocab
         var rng = RNG(seed: 1)
         let reqs = (0..<batch).map { _ in
-            GenerationRequest(prompt: (0..<32).map { _ in Int32(rng.int(3..<shape.config.vocab)) }, maxNewTokens: newTokens)
+            GenerationRequest(prompt: (0..<32).map { _ in Int32(rng.int(3..<vocab)) }, maxNewTokens: newTokens)
         }
         _ = try generate(policy, reqs.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: 8) }, seed: 0)
         let t0 = Date()
-        let out = try generate(policy, reqs, minNewTokens: newTokens, seed: 2)
+        let out = try generate(policy, reqs, eos: model?.tokenizer.eos ?? [ByteTokenizer.eos], minNewTokens: newTokens, seed: 2)
         let dt = Date().timeIntervalSince(t0)
         let generated = out.map(\.tokens.count).reduce(0, +)
         let result: [String: Any] = ["config": config, "threads": Threads.count, "batch": batch,
                                      "prompt_tokens": 32, "new_tokens": newTokens, "seconds": dt,
-                                     "tokens_per_s": Double(generated) / dt]
+                                     "tokens_per_s": Double(generated) / dt, "peak_rss_mb": peakRSSMegabytes()]
         if json { try printBenchJSON(result) } else {
-            print(String(format: "bench decode %@: batch %d, prompt 32, %d new tokens, %d threads: %.3f s, %.0f new tokens/s",
-                         config, batch, newTokens, Threads.count, dt, Double(generated) / dt))
+            print(String(format: "bench decode %@: batch %d, prompt 32, %d new tokens, %d threads: %.3f s, %.0f new tokens/s, peak RSS %.0f MB",
+                         config, batch, newTokens, Threads.count, dt, Double(generated) / dt, peakRSSMegabytes()))
         }
     }
 }

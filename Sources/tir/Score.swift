@@ -4,21 +4,24 @@ import Model
 import Tensor
 import Training
 
-/// `tir score`: token ids and per-token log-probs of a text under a policy, for checking against other
-/// implementations (e.g. transformers' LlamaForCausalLM on the same checkpoint).
+/// `tir score`: token ids and per-token log-probs of a text under a model, for checking against other
+/// implementations (transformers on the same weights: reference/score_hf.py).
 struct Score: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the token ids and per-token log-probs of a text under a policy.")
+    static let configuration = CommandConfiguration(abstract: "Print the token ids and per-token log-probs of a text under a model.")
 
-    @Option(help: "Checkpoint directory (config.json + model.safetensors), or a run (its current checkpoint).") var checkpoint: String
-    @Option(help: "The text to score (BOS is prepended).") var text: String
-    @Flag(help: "Print one JSON object with token_ids and logprobs.") var json = false
+    @Option(help: "A tir run or checkpoint, a Hugging Face directory (config.json, model.safetensors, tokenizer.json) or a .gguf file.")
+    var checkpoint: String
+    @Option(help: "The text to score, tokenized as the model's tokenizer does (special tokens written in it are recognised; BOS is prepended only for models that add one).")
+    var text: String
+    @Flag(help: "Print one JSON object with token_ids and logprobs (logprobs[i] is the log-prob of token_ids[i + 1]).") var json = false
 
     func run() throws {
-        let policy = try loadPolicy(url(checkpoint))
-        let ids = [ByteTokenizer.bos] + ByteTokenizer().encode(text)
-        guard ids.count >= 2 else { throw ValidationError("--text must not be empty") }
+        let model = try loadModel(url(checkpoint))
+        let tok = model.tokenizer, policy = model.policy
+        let ids = (tok.bos.map { [$0] } ?? []) + tok.encode(text)
+        guard ids.count >= 2 else { throw ValidationError("--text must give at least 2 tokens, got \(ids.count)") }
         guard ids.count <= policy.config.context else {
-            throw ValidationError("the text has \(ids.count) tokens; the policy's context is \(policy.config.context)")
+            throw ValidationError("the text has \(ids.count) tokens; the model's context is \(policy.config.context)")
         }
         let lp = try noGrad {
             try policy.tokenLogProbs(tokens: Array(ids.dropLast()), targets: Array(ids.dropFirst()), batch: 1,
@@ -27,9 +30,9 @@ struct Score: ParsableCommand {
         if json {
             try printJSONObject(["token_ids": ids.map { Int($0) }, "logprobs": lp.map { Double($0) }])
         } else {
-            let tok = ByteTokenizer()
             for (i, l) in lp.enumerated() {
-                print(String(format: "%5d  %-8@ %9.4f", Int(ids[i + 1]), tok.render([ids[i + 1]]).debugDescription as NSString, l))
+                let piece = String(decoding: tok.tokenBytes(ids[i + 1]), as: UTF8.self)
+                print(String(format: "%6d  %-14@ %9.4f", Int(ids[i + 1]), piece.debugDescription as NSString, l))
             }
             print(String(format: "total log-prob %.4f over %d tokens", lp.reduce(0, +), lp.count))
         }

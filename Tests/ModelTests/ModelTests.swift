@@ -5,6 +5,20 @@ import Tensor
 /// A tiny but complete config: 2 layers, 2 heads of size 8, odd FFN size.
 let tinyConfig = PolicyConfig(dim: 16, layers: 2, heads: 2, ffn: 20, context: 32)
 
+/// Every architecture feature at once: grouped-query attention (4 query heads on 2 KV heads), a head size
+/// that is not dim / heads, q/k/v biases, an untied head and Llama-3 rope scaling.
+let tinyGQAConfig = PolicyConfig(architecture: "qwen2", dim: 16, layers: 2, heads: 4, kvHeads: 2, headSize: 6, ffn: 20,
+                                 context: 32, tiedHead: false, qkvBias: true,
+                                 ropeScaling: RopeScaling(factor: 4, lowFreqFactor: 1, highFreqFactor: 2, originalContext: 8))
+
+/// A seeded policy; biases (zero at init) get random values so that they matter.
+func seededPolicy(_ config: PolicyConfig, seed: UInt64) throws -> Policy {
+    let p = try Policy(config: config, seed: seed)
+    var rng = RNG(seed: seed + 100)
+    for e in p.arena.entries where e.name.hasSuffix(".bias") { try p.arena.fillNormal(e.name, std: 0.5, rng: &rng) }
+    return p
+}
+
 final class TokenizerTests: XCTestCase {
     func testRoundTripAnyUTF8() {
         let tok = ByteTokenizer()
@@ -32,10 +46,14 @@ final class PolicyTests: XCTestCase {
     }
 
     func testKVCacheMatchesFullForward() throws {
-        let p = try Policy(config: tinyConfig, seed: 1)
+        for config in [tinyConfig, tinyGQAConfig] { try checkKVCacheMatchesFullForward(config) }
+    }
+
+    func checkKVCacheMatchesFullForward(_ config: PolicyConfig) throws {
+        let p = try seededPolicy(config, seed: 1)
         let tokens: [Int32] = [1, 40, 77, 100, 5, 9, 250, 33, 8]
         let full = try noGrad { try p.logits(tokens: tokens, batch: 1, seqLen: tokens.count) }.array
-        let v = tinyConfig.vocab
+        let v = config.vocab
         // Prefill 4 tokens, then decode one at a time; a second slot runs a different sequence alongside.
         let s = try DecodeSession(policy: p, slots: 2, maxLen: 16)
         var got = try s.feed([(0, Array(tokens[0..<4])), (1, [1, 7, 7])])
@@ -145,7 +163,11 @@ final class PolicyTests: XCTestCase {
     }
 
     func testGradientSpotCheck() throws {
-        let p = try Policy(config: tinyConfig, seed: 3)
+        for config in [tinyConfig, tinyGQAConfig] { try checkGradientSpotCheck(config) }
+    }
+
+    func checkGradientSpotCheck(_ config: PolicyConfig) throws {
+        let p = try seededPolicy(config, seed: 3)
         let tokens: [Int32] = [1, 20, 30, 40, 1, 50, 60, 70]
         let targets: [Int32] = [20, 30, 40, 2, 50, 60, 70, 2]
         func loss() throws -> Double {
@@ -215,6 +237,45 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(memcmp(p.arena.data, q.arena.data, p.arena.count * 4), 0)
         let siblings = try FileManager.default.contentsOfDirectory(atPath: dir.deletingLastPathComponent().path)
         XCTAssertFalse(siblings.contains { $0.hasPrefix(".\(dir.lastPathComponent)") })
+    }
+
+    /// GQA, head size, biases, untied head and rope scaling survive config.json: the reloaded policy is equal.
+    func testRealArchitectureRoundTrip() throws {
+        let p = try seededPolicy(tinyGQAConfig, seed: 8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tir-gqa-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Checkpoint.save(p, to: dir, special: SpecialTokens(bos: nil, eos: [5, 6], pad: 5))
+        let (config, special) = try Checkpoint.loadConfigAndTokens(dir)
+        XCTAssertEqual(config, tinyGQAConfig)
+        XCTAssertEqual(special, SpecialTokens(bos: nil, eos: [5, 6], pad: 5))
+        let q = try Checkpoint.load(dir)
+        XCTAssertEqual(memcmp(p.arena.data, q.arena.data, p.arena.count * 4), 0)
+    }
+
+    /// config.json as Hugging Face writes it: optional keys absent, rope settings under rope_parameters, eos a list.
+    func testLenientHuggingFaceConfig() throws {
+        let minimal = #"""
+            {"model_type": "mistral", "vocab_size": 300, "hidden_size": 16, "intermediate_size": 20,
+             "num_hidden_layers": 1, "num_attention_heads": 2, "eos_token_id": [2, 7],
+             "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                 "original_max_position_embeddings": 64}}
+            """#
+        let (c, special) = try HFConfig.read(Data(minimal.utf8), path: "config.json")
+        XCTAssertEqual(c.architecture, "llama"); XCTAssertEqual(c.kvHeadCount, 2); XCTAssertEqual(c.ropeTheta, 500000)
+        XCTAssertEqual(c.ropeScaling, RopeScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64))
+        XCTAssertFalse(c.tiedHead); XCTAssertEqual(special.eos, [2, 7]); XCTAssertNil(special.bos)
+        let cases = [(#"{"model_type": "gpt2"}"#, "model_type 'gpt2' is not supported"),
+                     (#"{"model_type": "llama", "hidden_size": 16}"#, "is missing"),
+                     (#"{"model_type": "llama", "hidden_size": 16, "num_attention_heads": 2, "vocab_size": "many"}"#,
+                      "vocab_size is not an integer"),
+                     ("[1, 2]", "not a JSON object"),
+                     (minimal.replacingOccurrences(of: "llama3", with: "yarn"), "rope scaling type 'yarn'"),
+                     (minimal.replacingOccurrences(of: "\"num_attention_heads\": 2", with: "\"num_attention_heads\": 3"), "heads")]
+        for (json, expected) in cases {
+            XCTAssertThrowsError(try HFConfig.read(Data(json.utf8), path: "config.json")) {
+                XCTAssertTrue("\($0)".contains(expected), "\($0)")
+            }
+        }
     }
 
     func testMissingAndTruncatedCheckpointsAreClearErrors() throws {

@@ -1,23 +1,26 @@
 import XCTest
 @testable import Tensor
 
-/// Naive O(T^2) causal attention in Double. qkv: [B*T, 3D] -> [B*T, D]
-private func referenceAttention(_ qkv: [Float], batch: Int, seqLen t: Int, heads: Int, width: Int) -> [Double] {
-    let d = width / 3, hd = d / heads
+/// Naive O(T^2) causal attention in Double with grouped-query heads.
+/// qkv: [B*T, (H + 2 KV) hd] -> [B*T, H hd]; query head h reads KV head h / (H / KV).
+private func referenceAttention(_ qkv: [Float], batch: Int, seqLen t: Int, heads: Int, kvHeads: Int? = nil,
+                                width: Int) -> [Double] {
+    let kv = kvHeads ?? heads, hd = width / (heads + 2 * kv), d = heads * hd, group = heads / kv
     var out = [Double](repeating: 0, count: batch * t * d)
     for b in 0..<batch {
         for h in 0..<heads {
+            let k0 = d + (h / group) * hd, v0 = d + (kv + h / group) * hd
             for i in 0..<t {
                 let qi = (b * t + i) * width + h * hd
                 var scores = (0...i).map { j -> Double in
-                    let kj = (b * t + j) * width + d + h * hd
+                    let kj = (b * t + j) * width + k0
                     return (0..<hd).reduce(0.0) { $0 + Double(qkv[qi + $1]) * Double(qkv[kj + $1]) } / Double(hd).squareRoot()
                 }
                 let m = scores.max()!
                 scores = scores.map { Foundation.exp($0 - m) }
                 let z = scores.reduce(0, +)
                 for j in 0...i {
-                    let vj = (b * t + j) * width + 2 * d + h * hd
+                    let vj = (b * t + j) * width + v0
                     for c in 0..<hd { out[(b * t + i) * d + h * hd + c] += scores[j] / z * Double(qkv[vj + c]) }
                 }
             }
@@ -44,6 +47,26 @@ final class AttentionTests: XCTestCase {
         let one = randomTensor([1, 6], seed: 2)               // T=1, one head, hd=2: output = v
         try assertGradients([one]) { try causalAttention($0[0], batch: 1, seqLen: 1, heads: 1) }
         XCTAssertEqual(try causalAttention(one, batch: 1, seqLen: 1, heads: 1).array, Array(one.array[4...]))
+    }
+
+    func testGroupedQueryValuesAgainstNaiveLoop() throws {
+        // SmolLM2's ratio (3 query heads per KV head) and Qwen2.5-0.5B's (7 per KV head), and T = 70 across blocks.
+        for (b, t, h, kv, hd) in [(2, 70, 6, 2, 8), (1, 9, 7, 1, 4), (3, 5, 4, 4, 2)] {
+            let qkv = scale(randomTensor([b * t, (h + 2 * kv) * hd], seed: UInt64(t + h)), 2)
+            let y = try causalAttention(qkv, batch: b, seqLen: t, heads: h, kvHeads: kv)
+            XCTAssertEqual(y.shape, [b * t, h * hd])
+            let ref = referenceAttention(qkv.array, batch: b, seqLen: t, heads: h, kvHeads: kv, width: (h + 2 * kv) * hd)
+            for (a, r) in zip(y.array, ref) { XCTAssertEqual(Double(a), r, accuracy: 2e-5) }
+        }
+    }
+
+    func testGroupedQueryGradients() throws {
+        // dK and dV of a KV head are the sums over the query heads that share it.
+        let qkv = randomTensor([2 * 5, (4 + 2 * 2) * 4], seed: 11)   // B=2, T=5, H=4, KV=2, hd=4
+        try assertGradients([qkv]) { try causalAttention($0[0], batch: 2, seqLen: 5, heads: 4, kvHeads: 2) }
+        let mqa = randomTensor([6, (3 + 2) * 2], seed: 12)           // multi-query: H=3, KV=1, hd=2
+        try assertGradients([mqa]) { try causalAttention($0[0], batch: 1, seqLen: 6, heads: 3, kvHeads: 1) }
+        XCTAssertThrowsError(try causalAttention(mqa, batch: 1, seqLen: 6, heads: 3, kvHeads: 2))   // 2 does not divide 3
     }
 
     func testGradientsAcrossQueryBlocks() throws {
@@ -79,5 +102,15 @@ final class AttentionTests: XCTestCase {
         }
         XCTAssertThrowsError(try causalAttention(Tensor(zeros: [8, 20]), batch: 2, seqLen: 4, heads: 2))
         XCTAssertThrowsError(try causalAttention(Tensor(zeros: [8, 24]), batch: 0, seqLen: 4, heads: 2))
+    }
+}
+
+final class BiasTests: XCTestCase {
+    func testValuesAndGradients() throws {
+        let x = randomTensor([5, 6], seed: 1), b = randomTensor([6], seed: 2)
+        let y = try addBias(x, b).array
+        for r in 0..<5 { for c in 0..<6 { XCTAssertEqual(y[r * 6 + c], x.array[r * 6 + c] + b.array[c]) } }
+        try assertGradients([x, b]) { try addBias($0[0], $0[1]) }
+        XCTAssertThrowsError(try addBias(x, randomTensor([5], seed: 3)))
     }
 }

@@ -10,6 +10,31 @@ final class RopeTests: XCTestCase {
         try assertGradients([small]) { try ropeQK($0[0], positions: [7, 1], heads: 1, theta: 100) }
     }
 
+    func testGroupedQueryGradientsAndLayout() throws {
+        // H=4 query heads and KV=2 key heads of hd=4 rotate; the 2 value heads pass through.
+        let qkv = randomTensor([3, (4 + 2 * 2) * 4], seed: 5)
+        try assertGradients([qkv]) { try ropeQK($0[0], positions: [0, 5, 2], heads: 4, kvHeads: 2) }
+        let y = try ropeQK(qkv, positions: [0, 5, 2], heads: 4, kvHeads: 2).array, x = qkv.array
+        XCTAssertEqual(Array(y[(32 + 24)..<(32 + 32)]), Array(x[(32 + 24)..<(32 + 32)]))   // row 1's v unchanged
+        XCTAssertNotEqual(Array(y[(32 + 16)..<(32 + 24)]), Array(x[(32 + 16)..<(32 + 24)])) // row 1's k rotated
+    }
+
+    func testLlama3ScalingMatchesTransformersFormula() throws {
+        // transformers' _compute_llama3_parameters on theta 500000, hd 64, factor 8, low 1, high 4, original 8192.
+        let s = RopeScaling(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 8192)
+        for i in [0, 10, 20, 24, 31] {
+            let f = Foundation.pow(500000.0, -Double(2 * i) / 64), wavelen = 2 * Double.pi / f
+            let expected: Double
+            if wavelen < 8192 / 4 { expected = f } else if wavelen > 8192 / 1 { expected = f / 8 } else {
+                let smooth = (8192 / wavelen - 1) / (4 - 1)
+                expected = (1 - smooth) * f / 8 + smooth * f
+            }
+            let got = Kernels.ropeInvFreq(i, headDim: 64, theta: 500000, scaling: s)
+            XCTAssertEqual(Double(got), expected, accuracy: expected * 1e-5, "pair \(i)")
+        }
+        XCTAssertEqual(Kernels.ropeInvFreq(0, headDim: 64, theta: 500000, scaling: s), 1)   // high frequency: kept
+    }
+
     func testPositionZeroIsIdentity() throws {
         let qkv = randomTensor([2, 36], seed: 3)
         XCTAssertEqual(try ropeQK(qkv, positions: [0, 0], heads: 3).array, qkv.array)

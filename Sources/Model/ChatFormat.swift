@@ -1,0 +1,53 @@
+import Foundation
+import Tensor
+
+/// A chat message.
+public struct ChatMessage: Codable, Equatable, Sendable {
+    public var role: String       // "system", "user", "assistant"
+    public var content: String
+    public init(role: String, content: String) { self.role = role; self.content = content }
+}
+
+/// How a model's conversations are written, rendered natively (no Jinja). SmolLM2 and Qwen2 use ChatML:
+///
+///     <|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n
+///
+/// with the template's own default system prompt when the conversation has none. `ChatFormat(template:)`
+/// recognises such a template; any other is an error pointing to the raw prompt format.
+public struct ChatFormat: Equatable, Sendable {
+    /// What the template inserts when the first message is not a system message (nil: nothing).
+    public var defaultSystem: String?
+    public var turnStart = "<|im_start|>"
+    public var turnEnd = "<|im_end|>"
+
+    public init(defaultSystem: String?) { self.defaultSystem = defaultSystem }
+
+    /// Recognises a ChatML Jinja template (tokenizer_config.json `chat_template`, GGUF `tokenizer.chat_template`)
+    /// and takes its default system prompt from it.
+    public init(template: String) throws {
+        guard template.contains("<|im_start|>"), template.contains("<|im_end|>") else {
+            throw TensorError("the model's chat template is not ChatML, the only chat format SwiftTIR renders; "
+                              + "use a raw prompt instead (no --chat)")
+        }
+        // The default system prompt sits in a string literal: '<|im_start|>system\nTEXT<|im_end|>\n'.
+        var system: String?
+        if let r = template.range(of: "<|im_start|>system\\n") ?? template.range(of: "<|im_start|>system\n"),
+           let end = template.range(of: "<|im_end|>", range: r.upperBound..<template.endIndex) {
+            let text = String(template[r.upperBound..<end.lowerBound])
+            // A literal, not the `message['content']` of a system turn the template copies.
+            if !text.contains("{{") && !text.contains("'") && !text.contains("+") { system = text }
+        }
+        self.init(defaultSystem: system)
+    }
+
+    /// The prompt text of `messages`; with `addGenerationPrompt` it ends where the assistant's answer begins.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
+        var out = ""
+        if let s = defaultSystem, messages.first?.role != "system" {
+            out += "\(turnStart)system\n\(s)\(turnEnd)\n"
+        }
+        for m in messages { out += "\(turnStart)\(m.role)\n\(m.content)\(turnEnd)\n" }
+        if addGenerationPrompt { out += "\(turnStart)assistant\n" }
+        return out
+    }
+}
