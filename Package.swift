@@ -69,7 +69,7 @@ let package = Package(
             "Experiments", "SandboxExecutor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: checked),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelTests", dependencies: ["Model"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model"], exclude: ["Fixtures"]),   // found by #filePath
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "RolloutTests", dependencies: ["Rollout", "SandboxExecutor"]),

@@ -16,6 +16,9 @@ let package = Package(
         .executableTarget(name: "fuzz-safetensors", dependencies: [
             "FuzzSupport", .product(name: "Tensor", package: "SwiftTIR"),
         ], path: "Sources/safetensors"),
+        .executableTarget(name: "fuzz-gguf", dependencies: [
+            "FuzzSupport", .product(name: "Model", package: "SwiftTIR"), .product(name: "Tensor", package: "SwiftTIR"),
+        ], path: "Sources/gguf"),
         .executableTarget(name: "fuzz-config", dependencies: [
             "FuzzSupport", .product(name: "GRPO", package: "SwiftTIR"), .product(name: "Model", package: "SwiftTIR"),
         ], path: "Sources/config"),

@@ -4,7 +4,7 @@ write (the regression-* inputs of crashes found, which the fuzz runs replay) are
 
 Each seed is a small valid or nearly valid input, so the fuzzer starts from the shapes the parsers accept.
 Inputs with several parts separate them with a NUL byte (see FuzzSupport.splitAtNUL)."""
-import json, os, struct
+import json, os, random, struct
 
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.join(here, "corpus")
@@ -36,6 +36,68 @@ write("safetensors", "empty-and-scalar", safetensors(
     {"e": {"dtype": "F32", "shape": [0, 4], "data_offsets": [0, 0]},
      "s": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}, struct.pack("<f", 42)))
 write("safetensors", "no-tensors", safetensors({}))
+
+# gguf: the fixture with alignment 64 (written by gguf-py), and hand-made files: every value type, one block of
+# every supported tensor type, unsupported types, version 2 with 3-D and 4-D tensors, empty tensors, no tensors.
+def gguf_string(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_value(vtype, v):
+    simple = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+    if vtype in simple:
+        return struct.pack("<" + simple[vtype], v)
+    if vtype == 8:
+        return gguf_string(v)
+    etype, items = v   # array
+    return struct.pack("<IQ", etype, len(items)) + b"".join(gguf_value(etype, x) for x in items)
+
+
+def gguf(kvs, tensors, version=3, alignment=32):
+    """kvs: [(key, type, value)]; tensors: [(name, dims (GGUF order), ggml type, data bytes)]."""
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    head += b"".join(gguf_string(k) + struct.pack("<I", t) + gguf_value(t, v) for k, t, v in kvs)
+    data, infos = b"", b""
+    for name, dims, gtype, raw in tensors:
+        infos += gguf_string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        infos += struct.pack("<IQ", gtype, len(data))
+        data += raw + b"\0" * (-len(raw) % alignment)
+    head += infos
+    return head + b"\0" * (-len(head) % alignment) + data
+
+
+def quant_block(rng, size, scale_at):
+    """Random bytes of one block, with the fp16 scales at `scale_at` set to small finite values."""
+    b = bytearray(rng.randbytes(size))
+    for at in scale_at:
+        b[at:at + 2] = struct.pack("<e", rng.uniform(-0.1, 0.1))
+    return bytes(b)
+
+
+rng = random.Random(7)
+write("gguf", "reference-aligned64", open(os.path.join(here, "../Tests/ModelTests/Fixtures/gguf/aligned64.gguf"), "rb").read())
+write("gguf", "every-value-type", gguf(
+    [("general.architecture", 8, "llama"), ("a.u8", 0, 200), ("a.i8", 1, -3), ("a.u16", 2, 60000), ("a.i16", 3, -300),
+     ("llama.context_length", 4, 8192), ("a.i32", 5, -7), ("llama.rope.freq_base", 6, 1e5), ("a.bool", 7, True),
+     ("a.u64", 10, 2**64 - 1), ("a.i64", 11, -2**63), ("a.f64", 12, 0.1),
+     ("tokenizer.ggml.tokens", 9, (8, ["a", "\u0120b", "<|im_end|>", ""])), ("tokenizer.ggml.token_type", 9, (5, [1, 1, 3, 5])),
+     ("tokenizer.ggml.scores", 9, (6, [0.0, -1.5, 2.0, 0.0])), ("a.nested", 9, (9, [(8, ["x", "y"]), (0, [1, 2]), (7, [])]))],
+    [("w", [4, 2], 0, struct.pack("<8f", 1, -2, 0.5, 3, 0, -0.0, 1e-30, 7))]))
+write("gguf", "quant-types", gguf([("general.alignment", 4, 32)], [
+    ("f32", [8], 0, struct.pack("<8f", *[rng.uniform(-1, 1) for _ in range(8)])),
+    ("f16", [8], 1, struct.pack("<8e", *[rng.uniform(-1, 1) for _ in range(8)])),
+    ("bf16", [8], 30, rng.randbytes(16)),
+    ("q4_0", [32], 2, quant_block(rng, 18, [0])), ("q4_1", [32], 3, quant_block(rng, 20, [0, 2])),
+    ("q5_0", [32], 6, quant_block(rng, 22, [0])), ("q5_1", [32], 7, quant_block(rng, 24, [0, 2])),
+    ("q8_0", [32], 8, quant_block(rng, 34, [0])), ("q4_k", [256], 12, quant_block(rng, 144, [0, 2])),
+    ("q5_k", [256], 13, quant_block(rng, 176, [0, 2])), ("q6_k", [256], 14, quant_block(rng, 210, [208]))]))
+write("gguf", "unsupported-types", gguf([], [("q2_k", [256], 10, rng.randbytes(84)), ("iq4_nl", [32, 1], 20, rng.randbytes(18))]))
+write("gguf", "v2-3d-4d", gguf([("general.name", 8, "v2")], [
+    ("cube", [32, 2, 2], 8, b"".join(quant_block(rng, 34, [0]) for _ in range(4))),
+    ("hyper", [2, 2, 1, 1], 0, struct.pack("<4f", 1, 2, 3, 4))], version=2))
+write("gguf", "empty-tensors", gguf([], [("e0", [0, 4], 0, b""), ("e1", [256, 0], 12, b""), ("one", [1], 0, struct.pack("<f", 1))]))
+write("gguf", "no-tensors", gguf([], []))
 
 # config: GRPOConfig JSON, then NUL, then `--set` overrides one per line.
 write("config", "empty", "{}")

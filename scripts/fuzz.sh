@@ -3,13 +3,13 @@
 # (Fuzz/corpus/<harness>/, copied to a temp dir so a run never changes the repo). Prints the executions per
 # harness; fails if any harness crashes, hangs or breaks an invariant, printing where its input and log are kept
 # ($FUZZ_OUT if set, else a temp dir that a clean run removes).
-# Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]     (harnesses: safetensors config jsonl turns answers)
+# Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]     (harnesses: safetensors gguf config jsonl turns answers)
 set -euo pipefail
 cd "$(dirname "$0")/../Fuzz"
 seconds=${1:-30}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors config jsonl turns answers)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors gguf config jsonl turns answers)
 
 # SwiftPM's --sanitize=fuzzer leaves libFuzzer's main in place of the executable's; the -Xswiftc flag then
 # instruments for coverage and ASan together (two separate --sanitize flags would keep only the last).

@@ -19,8 +19,14 @@ public struct ChatFormat: Equatable, Sendable {
     public var defaultSystem: String?
     public var turnStart = "<|im_start|>"
     public var turnEnd = "<|im_end|>"
+    /// Qwen2's templates put tool results in a user turn, each wrapped in <tool_response> tags; otherwise a
+    /// "tool" message is a turn of its own, like any role.
+    public var toolResponsesInUserTurn = false
 
-    public init(defaultSystem: String?) { self.defaultSystem = defaultSystem }
+    public init(defaultSystem: String?, toolResponsesInUserTurn: Bool = false) {
+        self.defaultSystem = defaultSystem
+        self.toolResponsesInUserTurn = toolResponsesInUserTurn
+    }
 
     /// Recognises a ChatML Jinja template (tokenizer_config.json `chat_template`, GGUF `tokenizer.chat_template`)
     /// and takes its default system prompt from it.
@@ -29,15 +35,20 @@ public struct ChatFormat: Equatable, Sendable {
             throw TensorError("the model's chat template is not ChatML, the only chat format SwiftTIR renders; "
                               + "use a raw prompt instead (no --chat)")
         }
-        // The default system prompt sits in a string literal: '<|im_start|>system\nTEXT<|im_end|>\n'.
+        // The default system prompt sits in a string literal, '<|im_start|>system\nTEXT<|im_end|>\n'; other
+        // occurrences build the turn from the conversation's own system message (not a pure literal).
         var system: String?
-        if let r = template.range(of: "<|im_start|>system\\n") ?? template.range(of: "<|im_start|>system\n"),
-           let end = template.range(of: "<|im_end|>", range: r.upperBound..<template.endIndex) {
-            let text = String(template[r.upperBound..<end.lowerBound])
-            // A literal, not the `message['content']` of a system turn the template copies.
-            if !text.contains("{{") && !text.contains("'") && !text.contains("+") { system = text }
+        var from = template.startIndex
+        while system == nil, let r = template.range(of: "<|im_start|>system", range: from..<template.endIndex) {
+            from = r.upperBound
+            guard let end = template.range(of: "<|im_end|>", range: r.upperBound..<template.endIndex) else { break }
+            var text = String(template[r.upperBound..<end.lowerBound])
+            if text.hasPrefix("\\n") { text.removeFirst(2) } else if text.hasPrefix("\n") { text.removeFirst() } else { continue }
+            if !text.contains("{") && !text.contains("'") && !text.contains("\"") && !text.contains("+") {
+                system = text.replacingOccurrences(of: "\\n", with: "\n")
+            }
         }
-        self.init(defaultSystem: system)
+        self.init(defaultSystem: system, toolResponsesInUserTurn: template.contains("<tool_response>"))
     }
 
     /// The prompt text of `messages`; with `addGenerationPrompt` it ends where the assistant's answer begins.
@@ -46,7 +57,15 @@ public struct ChatFormat: Equatable, Sendable {
         if let s = defaultSystem, messages.first?.role != "system" {
             out += "\(turnStart)system\n\(s)\(turnEnd)\n"
         }
-        for m in messages { out += "\(turnStart)\(m.role)\n\(m.content)\(turnEnd)\n" }
+        for (i, m) in messages.enumerated() {
+            if m.role == "tool" && toolResponsesInUserTurn {
+                if i == 0 || messages[i - 1].role != "tool" { out += "\(turnStart)user" }
+                out += "\n<tool_response>\n\(m.content)\n</tool_response>"
+                if i == messages.count - 1 || messages[i + 1].role != "tool" { out += "\(turnEnd)\n" }
+            } else {
+                out += "\(turnStart)\(m.role)\n\(m.content)\(turnEnd)\n"
+            }
+        }
         if addGenerationPrompt { out += "\(turnStart)assistant\n" }
         return out
     }

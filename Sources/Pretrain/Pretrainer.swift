@@ -26,6 +26,8 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
     /// Range-checks every field; the message names it ("seqLen must be in 2...512, got 1000").
     public func validate() throws {
         let check = FieldCheck()
+        // Pretraining writes the toy world's text with the byte tokenizer: its ids must fit the embedding.
+        try check.section("policy").int("vocab", policy.vocab, ByteTokenizer.vocabSize...(1 << 20))
         try policy.validate(check.section("policy"))
         try check.int("steps", steps, 1...10_000_000)
         try check.int("batch", batch, 1...4096)

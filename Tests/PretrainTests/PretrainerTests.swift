@@ -126,9 +126,11 @@ final class PretrainerTests: XCTestCase {
             "countingDrills": [-0.5, 2], "checkpointEvery": [-1], "evalEvery": [-1],
             "policy.vocab": [10], "policy.dim": [0], "policy.layers": [0], "policy.heads": [0, 3],
             "policy.ffn": [0], "policy.context": [1], "policy.ropeTheta": [0], "policy.normEps": [0, 1],
+            "policy.kvHeads": [-1, 3, 5], "policy.headSize": [-1, 3],
         ]
         let tree = try ConfigCoding.tree(PretrainConfig())
-        let numeric = ConfigCoding.leaves(tree).filter { !($0.value is String) && $0.path != "seed" && $0.path != "policy.tiedHead" }
+        let numeric = ConfigCoding.leaves(tree).filter { !($0.value is String) && $0.path != "seed" && $0.path != "policy.tiedHead"
+                                                                  && $0.path != "policy.qkvBias" }
         XCTAssertEqual(Set(bad.keys), Set(numeric.map(\.path)), "every numeric field needs an out-of-range value here")
         for (path, values) in bad {
             for v in values {
