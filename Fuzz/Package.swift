@@ -19,6 +19,12 @@ let package = Package(
         .executableTarget(name: "fuzz-gguf", dependencies: [
             "FuzzSupport", .product(name: "Model", package: "SwiftTIR"), .product(name: "Tensor", package: "SwiftTIR"),
         ], path: "Sources/gguf"),
+        .executableTarget(name: "fuzz-tokenizer", dependencies: [
+            "FuzzSupport", .product(name: "Model", package: "SwiftTIR"), .product(name: "Tensor", package: "SwiftTIR"),
+        ], path: "Sources/tokenizer"),
+        .executableTarget(name: "fuzz-hfconfig", dependencies: [
+            "FuzzSupport", .product(name: "Model", package: "SwiftTIR"), .product(name: "Tensor", package: "SwiftTIR"),
+        ], path: "Sources/hfconfig"),
         .executableTarget(name: "fuzz-config", dependencies: [
             "FuzzSupport", .product(name: "GRPO", package: "SwiftTIR"), .product(name: "Model", package: "SwiftTIR"),
         ], path: "Sources/config"),

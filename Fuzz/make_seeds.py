@@ -99,6 +99,82 @@ write("gguf", "v2-3d-4d", gguf([("general.name", 8, "v2")], [
 write("gguf", "empty-tensors", gguf([], [("e0", [0, 4], 0, b""), ("e1", [256, 0], 12, b""), ("one", [1], 0, struct.pack("<f", 1))]))
 write("gguf", "no-tensors", gguf([], []))
 
+# tokenizer: tokenizer.json. The two fixture tokenizers (384 tokens: SmolLM2's Digits + ByteLevel with merges as
+# "a b" strings; Qwen2's NFC + Split + ByteLevel), and small hand-made ones: every byte symbol with merges as pairs
+# and Llama-3's Split with ignore_merges (encoding is lossless); a few tokens with unk_token and fuse_unk; added
+# tokens with every flag; GPT-2's regex as a Split; a model type the reader refuses.
+models = os.path.join(here, "../Tests/ModelTests/Fixtures/models")
+for name in ["smollm2", "qwen2"]:
+    write("tokenizer", "reference-" + name, open(os.path.join(models, "tokenizer-" + name, "tokenizer.json"), "rb").read())
+
+
+def gpt2_symbols():
+    printable = [b for b in range(256) if 0x21 <= b <= 0x7E or 0xA1 <= b <= 0xAC or 0xAE <= b <= 0xFF]
+    extra = [b for b in range(256) if b not in printable]
+    table = {b: chr(b) for b in printable}
+    table.update({b: chr(0x100 + i) for i, b in enumerate(extra)})
+    return [table[b] for b in range(256)]
+
+
+def byte_level(use_regex=True):
+    return {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": use_regex}
+
+
+def split(regex):
+    return {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}
+
+
+def tokenizer(vocab, merges, pre, added=(), normalizer=None, **model):
+    return json.dumps({"version": "1.0", "added_tokens": list(added), "normalizer": normalizer, "pre_tokenizer": pre,
+                       "model": dict({"type": "BPE", "vocab": vocab, "merges": merges}, **model)},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def added_token(id, content, special=True, **flags):
+    return dict({"id": id, "content": content, "special": special}, **flags)
+
+
+symbols = gpt2_symbols()
+llama3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+gpt2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+byte_vocab = {s: i for i, s in enumerate(symbols)}
+byte_vocab.update({"\u0120t": 256, "he": 257, "\u0120the": 258, "in": 259, "\u0120a": 260, "<|end|>": 261})
+write("tokenizer", "every-byte-pairs", tokenizer(
+    byte_vocab, [["\u0120", "t"], ["h", "e"], ["\u0120t", "he"], ["i", "n"], ["\u0120", "a"]],
+    {"type": "Sequence", "pretokenizers": [split(llama3), byte_level(False)]},
+    added=[added_token(261, "<|end|>")], ignore_merges=True))
+write("tokenizer", "unk-fuse", tokenizer(
+    {"a": 0, "b": 1, "ab": 2, "\u0120": 3, "<unk>": 4, "\u0120ab": 5}, ["a b", "\u0120 ab"], byte_level(),
+    unk_token="<unk>", fuse_unk=True))
+write("tokenizer", "added-flags", tokenizer(
+    {"a": 0, "c": 1, "f": 2, "e": 3, "\u00c3": 4, "\u00a9": 5, "\u0120": 6, "ca": 7}, ["c a"],
+    {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": False}, byte_level()]},
+    added=[added_token(8, "<mask>", lstrip=True, rstrip=True, single_word=True), added_token(9, "caf\u00e9", False, normalized=True),
+           added_token(10, "<|im", lstrip=True), added_token(0, "a", False, normalized=False)],
+    normalizer={"type": "Sequence", "normalizers": [{"type": "NFC"}]}))
+write("tokenizer", "gpt2-split", tokenizer(
+    {"h": 0, "i": 1, "hi": 2, "\u0120": 3, "\u0120hi": 4, "1": 5, "2": 6, "12": 7}, [["h", "i"], ["\u0120", "hi"], ["1", "2"]],
+    {"type": "Sequence", "pretokenizers": [split(gpt2), byte_level(False)]}))
+write("tokenizer", "wordpiece", '{"model": {"type": "WordPiece", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "ByteLevel"}}')
+
+# hfconfig: config.json. The fixtures' (Llama with head_dim, Qwen2 untied with one KV head, Llama-3 with
+# rope_parameters and with rope_scaling), and hand-made ones: Mistral with an eos list and rope_parameters, an
+# architectures list instead of model_type with nulls, missing keys, a refused rope type.
+for name in ["tiny-llama/config.json", "tiny-qwen2/config.json", "tiny-llama3/config.json", "tiny-llama3/config.rope_scaling.json"]:
+    write("hfconfig", "reference-" + name.replace("/config", "").replace(".json", "").replace(".", "-").replace("_", "-"), open(os.path.join(models, name), "rb").read())
+write("hfconfig", "mistral-eos-list", json.dumps({
+    "model_type": "mistral", "vocab_size": 300, "hidden_size": 16, "intermediate_size": 20, "num_hidden_layers": 1,
+    "num_attention_heads": 2, "eos_token_id": [2, 7], "rope_parameters": {
+        "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "original_max_position_embeddings": 64}}))
+write("hfconfig", "architectures-nulls", json.dumps({
+    "architectures": ["LlamaForCausalLM"], "vocab_size": 64, "hidden_size": 8, "intermediate_size": 12,
+    "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": None, "head_dim": None, "rope_theta": None,
+    "rope_scaling": None, "bos_token_id": None, "eos_token_id": None, "pad_token_id": 0, "tie_word_embeddings": None}))
+write("hfconfig", "missing-keys", '{"model_type": "llama", "hidden_size": 16, "num_attention_heads": 2}')
+write("hfconfig", "rope-yarn", json.dumps({
+    "model_type": "qwen2", "vocab_size": 32, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+    "num_attention_heads": 1, "rope_scaling": {"type": "yarn", "factor": 4.0}}))
+
 # config: GRPOConfig JSON, then NUL, then `--set` overrides one per line.
 write("config", "empty", "{}")
 write("config", "fields", json.dumps({"steps": 3, "lr": 0.001, "lrSchedule": "cosine", "advantage": "drGRPO",

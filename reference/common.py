@@ -37,6 +37,8 @@ def parser(doc, config=True):
     ap = argparse.ArgumentParser(description=doc)
     if config:
         ap.add_argument("--config", default="small", choices=sorted(CONFIGS))
+        ap.add_argument("--model", help="a Hugging Face directory (e.g. from gguf_to_hf.py) instead of --config: "
+                        "the real model in fp32, as `tir bench ... --checkpoint`")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="intra-op threads (default: all cores, as `tir bench`)")
     return ap
@@ -63,3 +65,12 @@ def emit(figures, threads, libraries):
     """Prints the one JSON line a reference program reports."""
     print(json.dumps(dict(figures, cpu=cpu_model(), threads=threads, versions=library_versions(*libraries))),
           flush=True)
+
+
+def load_hf_model(path):
+    """A Hugging Face causal LM directory in fp32 (transformers' own class for its model_type), and the number
+    of ordinary tokens (prompts avoid the added and padding ids)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    return model, AutoTokenizer.from_pretrained(path).vocab_size

@@ -6,7 +6,7 @@ included, as ours does."""
 import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
-from common import BOS, CONFIGS, EOS, NORM_EPS, PAD, PROMPT_TOKENS, ROPE_THETA, emit, parser, \
+from common import BOS, CONFIGS, EOS, NORM_EPS, PAD, PROMPT_TOKENS, ROPE_THETA, emit, load_hf_model, parser, \
     set_torch_threads
 
 
@@ -25,18 +25,22 @@ def main():
     a = ap.parse_args()
     set_torch_threads(a.threads)
     c = CONFIGS[a.config]
-    batch = a.batch or c["batch"]
     torch.manual_seed(0)
-    model = hf_policy(c)
-    prompts = torch.randint(3, c["vocab"], (batch, PROMPT_TOKENS))
-    sample = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, pad_token_id=PAD)
+    if a.model:    # the real model: batch 16 unless given
+        model, vocab = load_hf_model(a.model)
+        model.eval()
+        batch, pad = a.batch or 16, model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    else:
+        model, vocab, batch, pad = hf_policy(c), c["vocab"], a.batch or c["batch"], PAD
+    prompts = torch.randint(3, vocab, (batch, PROMPT_TOKENS))
+    sample = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, pad_token_id=pad)
     with torch.inference_mode():
         model.generate(prompts, max_new_tokens=8, **sample)   # warm-up
         t0 = time.perf_counter()
         out = model.generate(prompts, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, **sample)
         seconds = time.perf_counter() - t0
     generated = (out.shape[1] - PROMPT_TOKENS) * batch
-    emit(dict(reference="hf_generate_decode", config=a.config, batch=batch, prompt_tokens=PROMPT_TOKENS,
+    emit(dict(reference="hf_generate_decode", config=a.model or a.config, batch=batch, prompt_tokens=PROMPT_TOKENS,
               new_tokens=a.new_tokens, seconds=seconds, tokens_per_s=generated / seconds),
          a.threads, ["torch", "transformers"])
 

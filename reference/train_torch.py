@@ -7,7 +7,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from common import CONFIGS, NORM_EPS, ROPE_THETA, emit, parser, set_torch_threads
+from common import CONFIGS, NORM_EPS, ROPE_THETA, emit, load_hf_model, parser, set_torch_threads
 
 
 def rotate_half_rope(x, cos, sin):
@@ -59,11 +59,20 @@ class Policy(nn.Module):
 def main():
     ap = parser(__doc__)
     ap.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up steps (median reported)")
+    ap.add_argument("--batch", type=int, default=8, help="sequences per step with --model")
+    ap.add_argument("--ctx", type=int, default=256, help="tokens per sequence with --model")
     a = ap.parse_args()
     set_torch_threads(a.threads)
-    c = CONFIGS[a.config]
+    c = dict(CONFIGS[a.config])
     torch.manual_seed(0)
-    model = Policy(c)
+    if a.model:    # transformers' LlamaForCausalLM / Qwen2ForCausalLM on the real weights
+        hf, _ = load_hf_model(a.model)
+        hf.train()
+        c.update(vocab=hf.config.vocab_size, batch=a.batch, ctx=a.ctx)
+        model = lambda tokens: hf(input_ids=tokens).logits
+        model.parameters = hf.parameters
+    else:
+        model = Policy(c)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     seq = torch.randint(0, c["vocab"], (c["batch"], c["ctx"] + 1))
     inputs, targets = seq[:, :-1], seq[:, 1:].reshape(-1)
@@ -80,7 +89,7 @@ def main():
         step()
     times = sorted(step() for _ in range(max(1, a.steps)))
     med = times[len(times) // 2]
-    emit(dict(reference="pytorch_eager_train", config=a.config, batch=c["batch"], ctx=c["ctx"],
+    emit(dict(reference="pytorch_eager_train", config=a.model or a.config, batch=c["batch"], ctx=c["ctx"],
               params=sum(p.numel() for p in model.parameters()), step_s=med,
               tokens_per_s=c["batch"] * c["ctx"] / med),
          a.threads, ["torch"])

@@ -8,6 +8,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: scripts/compare.sh [--pairs N] [--only LIST] [--llamacpp] [--threads N] [--json FILE] [--no-build]
+       scripts/compare.sh --model PATH [--pairs N] [--only train|decode] [--threads N] [--json FILE] [--no-build]
 
   --pairs N      alternating ours/reference pairs per line (default 3)
   --only LIST    comma-separated lines or groups: train (train-small), train-base, decode (decode-small,
@@ -16,11 +17,15 @@ usage: scripts/compare.sh [--pairs N] [--only LIST] [--llamacpp] [--threads N] [
   --threads N    threads for ours and every reference (default: all cores, `tir bench`'s default)
   --json FILE    also save the raw figures and the summary as JSON
   --no-build     use the existing .build/release/tir
+  --model PATH   a real model instead of the toy presets (a .gguf file or a Hugging Face directory; no spaces in
+                 the path): train (8 x 256) and decode (batch 16) lines, ours on PATH against transformers'
+                 LlamaForCausalLM / Qwen2ForCausalLM on the same weights in fp32 (a .gguf is dequantized once
+                 into $TIR_REF_DIR/models/NAME-hf by reference/gguf_to_hf.py)
 Environment: TIR_REF_DIR (reference venv, models, logs), TIR_REF_PYTHON (python3 used to make the venv).
 EOF
 }
 
-PAIRS=3 ONLY="" LLAMACPP=0 THREADS=$(nproc) JSON_OUT="" BUILD=1
+PAIRS=3 ONLY="" LLAMACPP=0 THREADS=$(nproc) JSON_OUT="" BUILD=1 MODEL=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS=${2:?--pairs needs a number}; shift 2 ;;
@@ -29,6 +34,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=${2:?--threads needs a number}; shift 2 ;;
     --json) JSON_OUT=$(realpath -m "${2:?--json needs a file}"); shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --model) MODEL=$(realpath "${2:?--model needs a path}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -41,6 +47,7 @@ REF_DIR=${TIR_REF_DIR:-$HOME/.cache/swifttir-ref}
 PY=$REF_DIR/venv/bin/python
 TORCH_PIN="torch==2.13.0+cpu"                       # +cpu: never pip's default CUDA build (~3 GB)
 HF_PINS=(transformers==5.24.0 trl==1.16.0 datasets==5.2.0)
+MODEL_PINS=(gguf==0.19.0 accelerate==1.16.0)       # gguf_to_hf.py: transformers' GGUF loading
 LLAMA_PINS=(llama-cpp-python==0.3.36 gguf==0.19.0)
 
 # Line table: id | label | reference | ours command | reference program and args | metric | better | target
@@ -53,6 +60,18 @@ LINES=(
   "llamacpp-small|decode small (batch 16), new tokens/s|llama.cpp|bench decode --config small|decode_llamacpp.py --config small|tokens_per_s|higher|"
   "llamacpp-base|decode base (batch 8), new tokens/s|llama.cpp|bench decode --config base|decode_llamacpp.py --config base|tokens_per_s|higher|1.25"
 )
+
+if [ -n "$MODEL" ]; then
+  [ -e "$MODEL" ] || { echo "compare: --model: no file or directory $MODEL" >&2; exit 2; }
+  [ "$LLAMACPP" = 0 ] || { echo "compare: --llamacpp does not take --model" >&2; exit 2; }
+  HF_MODEL=$MODEL
+  [ -d "$MODEL" ] || HF_MODEL=$REF_DIR/models/$(basename "$MODEL" .gguf)-hf
+  name=$(basename "$MODEL")
+  LINES=(
+    "train-model|train $name (8 x 256), tokens/s|PyTorch eager (transformers)|bench train --checkpoint $MODEL|train_torch.py --model $HF_MODEL|tokens_per_s|higher|1.5"
+    "decode-model|decode $name (batch 16), new tokens/s|HF generate|bench decode --checkpoint $MODEL|decode_hf.py --model $HF_MODEL|tokens_per_s|higher|4"
+  )
+fi
 
 selected() {  # selected ID: is line ID chosen by --only (or by default)?
   local id=$1 group=${1%%-*}
@@ -106,6 +125,12 @@ if ! has_pins "$TORCH_PIN" "${HF_PINS[@]}"; then
   "$PY" -m pip install -q "${HF_PINS[@]}" >&2
   has_pins "$TORCH_PIN" "${HF_PINS[@]}" || { echo "compare: the venv does not hold the pinned versions" >&2; exit 1; }
   echo "compare: reference environment ready in $((SECONDS - t0)) s" >&2
+fi
+if [ -n "$MODEL" ] && [ ! -f "$HF_MODEL/config.json" ]; then
+  has_pins "${MODEL_PINS[@]}" || "$PY" -m pip install -q "${MODEL_PINS[@]}" >&2
+  echo "compare: dequantizing $MODEL into $HF_MODEL" >&2
+  mkdir -p "$(dirname "$HF_MODEL")"
+  "$PY" "$REPO/reference/gguf_to_hf.py" "$MODEL" "$HF_MODEL" >&2
 fi
 if [ "$LLAMACPP" = 1 ] && ! has_pins "${LLAMA_PINS[@]}"; then
   t0=$SECONDS

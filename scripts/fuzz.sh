@@ -3,13 +3,14 @@
 # (Fuzz/corpus/<harness>/, copied to a temp dir so a run never changes the repo). Prints the executions per
 # harness; fails if any harness crashes, hangs or breaks an invariant, printing where its input and log are kept
 # ($FUZZ_OUT if set, else a temp dir that a clean run removes).
-# Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]     (harnesses: safetensors gguf config jsonl turns answers)
+# Usage: scripts/fuzz.sh [SECONDS] [HARNESS...]
+#   (harnesses: safetensors gguf tokenizer hfconfig config jsonl turns answers)
 set -euo pipefail
 cd "$(dirname "$0")/../Fuzz"
 seconds=${1:-30}
 shift || true
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors gguf config jsonl turns answers)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors gguf tokenizer hfconfig config jsonl turns answers)
 
 # SwiftPM's --sanitize=fuzzer leaves libFuzzer's main in place of the executable's; the -Xswiftc flag then
 # instruments for coverage and ASan together (two separate --sanitize flags would keep only the last).
@@ -35,8 +36,9 @@ for h in "${harnesses[@]}"; do
   corpus="$out/corpus-$h"
   rm -rf "$corpus" && cp -r "corpus/$h" "$corpus"
   log="$out/$h.log"
-  # Texts no longer than a long policy turn; files and configs up to a few KiB.
-  case $h in turns|answers) max_len=1024 ;; *) max_len=4096 ;; esac
+  # Texts no longer than a long policy turn; files and configs up to a few KiB; tokenizer.json up to 16 KiB (the
+  # 384-token fixture tokenizers are 12-14 KB, which a smaller cap would cut into invalid JSON).
+  case $h in turns|answers) max_len=1024 ;; tokenizer) max_len=16384 ;; *) max_len=4096 ;; esac
   if ".build/debug/fuzz-$h" "$corpus" -dict="dict/$h.dict" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
        -max_len=$max_len -print_final_stats=1 -artifact_prefix="$out/$h-" >"$log" 2>&1; then
     status=ok

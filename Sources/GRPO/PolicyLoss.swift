@@ -114,8 +114,9 @@ public struct PolicyLossBatch: Sendable {
         let width = rows ?? (n - 1)
         try require(width >= n - 1, "PolicyLossBatch.append: \(n - 1) rows of trajectory \(t.taskId) do not fit in \(width)")
         let pad = width - (n - 1), start = count
-        inputs += t.tokens[..<(n - 1)]; inputs += repeatElement(ByteTokenizer.pad, count: pad)
-        targets += t.tokens[1...]; targets += repeatElement(ByteTokenizer.pad, count: pad)
+        // Padding rows read and predict token 0 under mask 0: any id in the vocabulary would do.
+        inputs += t.tokens[..<(n - 1)]; inputs += repeatElement(0, count: pad)
+        targets += t.tokens[1...]; targets += repeatElement(0, count: pad)
         mask += tokenMask[1...]; mask += repeatElement(0, count: pad)
         oldLogProbs += (old ?? t.samplingLogProbs)[1...]; oldLogProbs += repeatElement(0, count: pad)
         behaviourLogProbs += t.samplingLogProbs[1...]; behaviourLogProbs += repeatElement(0, count: pad)

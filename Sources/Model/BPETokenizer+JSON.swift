@@ -30,15 +30,37 @@ extension BPETokenizer {
         if let dropout = m.dropout, dropout > 0 {
             throw TensorError("tokenizer.json: BPE dropout \(dropout) is not supported")
         }
+        try Self.checkIds(m.vocab.map { ($0.key, $0.value) } + (file.added_tokens ?? []).map { ($0.content, $0.id) },
+                          vocabSize: vocabSize)
         let added = (file.added_tokens ?? []).map {
             AddedToken(id: Int32($0.id), content: $0.content, special: $0.special ?? false, lstrip: $0.lstrip ?? false,
                        rstrip: $0.rstrip ?? false, singleWord: $0.single_word ?? false,
                        normalized: $0.normalized ?? !($0.special ?? false))
         }
-        try self.init(vocab: m.vocab.mapValues { Int32($0) }, merges: m.merges, added: added,
-                      preTokenizer: try Self.preTokenizer(file.pre_tokenizer), nfc: try Self.isNFC(file.normalizer),
-                      ignoreMerges: m.ignore_merges ?? false, unk: m.unk_token, fuseUnk: m.fuse_unk ?? false,
-                      vocabSize: vocabSize, bos: bos, eos: eos, pad: pad)
+        do {
+            try self.init(vocab: m.vocab.mapValues { Int32($0) }, merges: m.merges, added: added,
+                          preTokenizer: try Self.preTokenizer(file.pre_tokenizer), nfc: try Self.isNFC(file.normalizer),
+                          ignoreMerges: m.ignore_merges ?? false, unk: m.unk_token, fuseUnk: m.fuse_unk ?? false,
+                          vocabSize: vocabSize, bos: bos, eos: eos, pad: pad)
+        } catch let error as TensorError where !error.message.hasPrefix("tokenizer.json: ") {
+            throw TensorError("tokenizer.json: \(error.message)")
+        }
+    }
+
+    /// Token ids are Int32, and the tokenizer keeps a table entry for every id up to the largest. Without the
+    /// embedding's row count (`vocabSize`, which bounds them) the ids must run from 0 with few gaps (no more ids
+    /// without a token than with one, plus 256), so that the table grows with the file, not with one large id.
+    private static func checkIds(_ tokens: [(String, Int)], vocabSize: Int?) throws {
+        for (token, id) in tokens where !(0...Int(Int32.max)).contains(id) {
+            throw TensorError("tokenizer.json: token \(token.debugDescription.prefix(80)) has id \(id), outside 0...\(Int32.max)")
+        }
+        guard vocabSize == nil, let top = tokens.max(by: { $0.1 < $1.1 }) else { return }
+        let count = Set(tokens.map(\.1)).count, gaps = top.1 + 1 - count
+        if gaps > count + 256 {
+            throw TensorError("tokenizer.json: token \(top.0.debugDescription.prefix(80)) has id \(top.1), but the file has "
+                              + "\(count) ids: \(gaps) ids below it would have no token (at most \(count + 256) may; the ids "
+                              + "of a tokenizer run from 0 with few gaps)")
+        }
     }
 
     /// True for NFC, false for none; other normalizers throw.

@@ -15,6 +15,8 @@ public struct BPETokenizer: TextTokenizer {
 
     let model: BPEModel
     let preTokenizer: PreTokenizer
+    /// What the tokenizer was built from, to write it out again (`BPEDefinition`).
+    public let definition: BPEDefinition
     /// NFC-normalize the text between added tokens (HF `normalizer: NFC`).
     let nfc: Bool
     /// Added tokens matched in the raw text, and those (`normalized: true`) matched after normalization.
@@ -50,6 +52,8 @@ public struct BPETokenizer: TextTokenizer {
             wholeWords = Dictionary(vocab.map { (ByteLevel.decode($0.key), $0.value) }, uniquingKeysWith: { a, _ in a })
         }
         model = BPEModel(byteIds: byteIds, merges: mergeTable, unk: unkId, fuseUnk: fuseUnk, wholeWords: wholeWords)
+        definition = BPEDefinition(vocab: vocab, merges: merges, added: added, preTokenizer: preTokenizer, nfc: nfc,
+                                   ignoreMerges: ignoreMerges)
         self.preTokenizer = preTokenizer
         self.nfc = nfc
         rawAdded = AddedTokenMatcher(added.filter { !$0.normalized })

@@ -58,7 +58,9 @@ public enum Checkpoint {
         }
         var (config, special) = try HFConfig.read(data, path: url.path)
         if let gen = FileManager.default.contents(atPath: dir.appendingPathComponent("generation_config.json").path) {
-            for id in HFConfig.generationEOS(gen) where !special.eos.contains(id) { special.eos.append(id) }
+            for id in HFConfig.generationEOS(gen) where id >= 0 && Int(id) < config.vocab && !special.eos.contains(id) {
+                special.eos.append(id)
+            }
         }
         return (config, special)
     }

@@ -89,6 +89,18 @@ enum GGUFModel {
         }
     }
 
+    /// The converter's permutation (for writing GGUF): HF row s * hd/2 + i of head h becomes row 2i + s.
+    static func permute(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, heads n: Int, headDim hd: Int, cols: Int) {
+        let half = hd / 2
+        for h in 0..<n {
+            for i in 0..<half {
+                for s in 0..<2 {
+                    (out + (h * hd + 2 * i + s) * cols).update(from: src + (h * hd + s * half + i) * cols, count: cols)
+                }
+            }
+        }
+    }
+
     /// The converter's `w.reshape(n, 2, hd/2, cols).swapaxes(1, 2)` undone: within head h, GGUF row 2i + s is
     /// HF row s * hd/2 + i. src, out: [n * hd, cols].
     static func unpermute(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, heads n: Int, headDim hd: Int, cols: Int) {

@@ -71,15 +71,18 @@ public enum HFConfig {
             tiedHead: try j.bool("tie_word_embeddings") ?? false, qkvBias: arch == "qwen2",
             ropeTheta: theta, ropeScaling: scaling, normEps: try j.float("rms_norm_eps") ?? 1e-6)
         do { try config.validate(FieldCheck("config")) } catch { throw fail("\(error)") }
-        let special = SpecialTokens(bos: try j.int("bos_token_id").map(Int32.init), eos: try j.ints("eos_token_id").map(Int32.init),
-                                    pad: try j.int("pad_token_id").map(Int32.init))
+        // Ids outside the vocabulary (old conversions write pad_token_id -1) name no token: ignored.
+        func known(_ id: Int32?) -> Int32? { id.flatMap { $0 >= 0 && Int($0) < config.vocab ? $0 : nil } }
+        let special = SpecialTokens(bos: known(try j.tokenId("bos_token_id")),
+                                    eos: try j.tokenIds("eos_token_id").compactMap(known),
+                                    pad: known(try j.tokenId("pad_token_id")))
         return (config, special)
     }
 
     /// eos_token_id of generation_config.json (an int or a list), when that file names one.
     public static func generationEOS(_ data: Data) -> [Int32] {
         guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
-        return ((try? JSONFields(d, fail: { TensorError($0) }).ints("eos_token_id")) ?? []).map(Int32.init)
+        return (try? JSONFields(d, fail: { TensorError($0) }).tokenIds("eos_token_id")) ?? []
     }
 
     /// config.json for `c`, with the model's special tokens.
@@ -152,9 +155,25 @@ struct JSONFields {
         return [try requiredInt(key)]
     }
 
+    /// A token id (Int32, the model's id type).
+    func tokenId(_ key: String) throws -> Int32? {
+        try int(key).map { try Self.tokenId($0, key, fail) }
+    }
+
+    /// A token id or a list of them (eos_token_id).
+    func tokenIds(_ key: String) throws -> [Int32] {
+        try ints(key).map { try Self.tokenId($0, key, fail) }
+    }
+
+    private static func tokenId(_ i: Int, _ key: String, _ fail: (String) -> TensorError) throws -> Int32 {
+        guard let id = Int32(exactly: i) else { throw fail("\(key) \(i) is not a token id (outside the 32-bit range)") }
+        return id
+    }
+
     func float(_ key: String) throws -> Float? {
         guard let v = present(key) else { return nil }
         guard let n = v as? NSNumber, n.doubleValue.isFinite else { throw fail("\(key) is not a number (got \(v))") }
+        guard Float(n.doubleValue).isFinite else { throw fail("\(key) \(n.doubleValue) is beyond the range of Float") }
         return Float(n.doubleValue)
     }
 

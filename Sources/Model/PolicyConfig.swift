@@ -81,12 +81,16 @@ public struct PolicyConfig: Codable, Equatable, Sendable {
         try check.int("headSize", headSize, 0...1024)
         try check.require(headSize > 0 || dim % heads == 0, "heads", "a divisor of dim \(dim) (or set headSize)", got: heads)
         try check.require(headDim % 2 == 0 && headDim > 0, "headSize", "even (RoPE rotates pairs)", got: headDim)
+        // heads <= dim and headSize <= 1024 alone would allow q/o projections of 2^24 x 2^14 weights.
+        try check.require(attentionDim <= 65536, "heads", "at most \(65536 / headDim) with head size \(headDim) (the "
+                          + "attention width heads x head size is at most 65536)", got: heads)
         try check.int("ffn", ffn, 1...65536)
         try check.int("context", context, 2...(1 << 20))
         try check.number("ropeTheta", ropeTheta, 0...1e9, openLow: true)
         if let s = ropeScaling {
-            try check.require(s.factor >= 1 && s.lowFreqFactor > 0 && s.highFreqFactor > s.lowFreqFactor && s.originalContext > 0,
-                              "ropeScaling", "factor >= 1, 0 < lowFreqFactor < highFreqFactor, originalContext > 0", got: s)
+            try check.require(s.factor >= 1 && s.lowFreqFactor > 0 && s.highFreqFactor > s.lowFreqFactor && s.originalContext > 0
+                              && [s.factor, s.lowFreqFactor, s.highFreqFactor].allSatisfy(\.isFinite), "ropeScaling",
+                              "finite, factor >= 1, 0 < lowFreqFactor < highFreqFactor, originalContext > 0", got: s)
         }
         try check.number("normEps", normEps, 0...0.1, openLow: true)
     }

@@ -5,7 +5,7 @@
 /// Character classes: \p{L} = Lu Ll Lt Lm Lo, \p{N} = Nd Nl No, \s = White_Space (Oniguruma's Unicode \s:
 /// U+0009-000D, U+0085 and the Zs, Zl, Zp categories, which is the same set); `CharClass` agrees with HF on every
 /// code point.
-struct PreTokenizer: Sendable {
+struct PreTokenizer: Sendable, Equatable {
     enum Stage: Sendable, Equatable {
         /// HF `Digits`: every numeric character on its own (individual) or runs of them.
         case digits(individual: Bool)

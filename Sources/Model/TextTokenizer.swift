@@ -15,11 +15,15 @@ public protocol TextTokenizer: Sendable {
     func tokenBytes(_ id: Int32) -> [UInt8]
     /// True for control tokens (BOS, EOS, pad, `<|im_start|>`, ...).
     func isSpecial(_ id: Int32) -> Bool
+    /// Text for debugging dumps, special tokens shown.
+    func render(_ ids: [Int32]) -> String
 }
 
 extension TextTokenizer {
     /// The bytes of a token sequence, special tokens included as their text.
     public func bytes(_ ids: [Int32]) -> [UInt8] { ids.flatMap { tokenBytes($0) } }
+
+    public func render(_ ids: [Int32]) -> String { decode(ids) }
 
     /// Text of `ids`; invalid UTF-8 (a partial character) becomes U+FFFD.
     public func decode(_ ids: [Int32], skipSpecial: Bool = false) -> String {

@@ -38,13 +38,16 @@ public final class EpisodeEngine {
     public let config: RolloutConfig
     public let format: EpisodeFormat
     public let reward: RewardScheme
-    let tokenizer = ByteTokenizer()
+    /// The policy's tokenizer: prompts and observations are encoded with it, turns are read from its bytes.
+    public let tokenizer: any TextTokenizer
 
-    public init(config: RolloutConfig, format: EpisodeFormat = EpisodeFormat(), reward: RewardScheme) throws {
+    public init(config: RolloutConfig, format: EpisodeFormat = EpisodeFormat(), reward: RewardScheme,
+                tokenizer: any TextTokenizer = ByteTokenizer()) throws {
         try config.validate()
         self.config = config
         self.format = format
         self.reward = reward
+        self.tokenizer = tokenizer
     }
 
     /// Per-trajectory bookkeeping while it is live.
@@ -65,7 +68,7 @@ public final class EpisodeEngine {
                     contextLimit: Int) async throws -> (trajectories: [Trajectory], stats: RolloutStats) {
         let start = Date()
         var stats = RolloutStats()
-        let prompts = tasks.map { [ByteTokenizer.bos] + tokenizer.encode(format.prompt($0.question)) }
+        let prompts = tasks.map { (tokenizer.bos.map { [$0] } ?? []) + tokenizer.encode(format.prompt($0.question)) }
         var live: [Live] = []
         for p in prompts {
             for _ in 0..<groupSize {
@@ -101,12 +104,12 @@ public final class EpisodeEngine {
                 live[i].logProbs.replaceSubrange(fedEnd - s.fedLogProbs.count ..< fedEnd, with: s.fedLogProbs)
                 live[i].tokens.append(s.token); live[i].roles.append(.policy); live[i].logProbs.append(s.logProb)
                 live[i].newTokens += 1
-                if s.token == ByteTokenizer.eos {
+                if tokenizer.eos.contains(s.token) {
                     closeTurn(&live[i], cutByLimit: false)
                     live[i].finish = live[i].turns.last!.isVoid ? .voidTurn : .answer
                     continue
                 }
-                if s.token >= ByteTokenizer.byteOffset { live[i].turnBytes.append(UInt8(s.token - ByteTokenizer.byteOffset)) }
+                if !tokenizer.isSpecial(s.token) { live[i].turnBytes += tokenizer.tokenBytes(s.token) }
                 // A turn can only end on a newline (closing fence) or on the last byte of the output marker.
                 let last = live[i].turnBytes.last
                 let mayEnd = last == UInt8(ascii: "\n") || last == format.outputMarker.utf8.last
@@ -182,7 +185,7 @@ public final class EpisodeEngine {
         var out: [Trajectory] = []
         for (i, l) in live.enumerated() {
             let task = tasks[i / groupSize]
-            let policyText = tokenizer.decode(zip(l.tokens, l.roles).filter { $0.1 == .policy }.map { $0.0 })
+            let policyText = tokenizer.decode(zip(l.tokens, l.roles).filter { $0.1 == .policy }.map { $0.0 }, skipSpecial: true)
             let answer = extractBoxed(policyText)
             let correct = answer.map { answersEquivalent($0, task.answer) } ?? false
             var t = Trajectory(taskId: task.id, group: i / groupSize, tokens: l.tokens, roles: l.roles,

@@ -3,7 +3,7 @@ import Model
 extension Trajectory {
     /// A readable dump for debugging: a header line, then the text with role changes marked as
     /// «prompt», «policy» and «tool», and one line per turn.
-    public func dump(tokenizer: ByteTokenizer = ByteTokenizer()) -> String {
+    public func dump(tokenizer: any TextTokenizer = ByteTokenizer()) -> String {
         var out = "task \(taskId) group \(group): finish \(finish.rawValue), tool calls \(toolCalls), "
             + "answer \(answer ?? "none"), correct \(correct), reward \(reward)\n"
         var start = 0

@@ -49,15 +49,21 @@ public final class ParameterArena {
         self.count = offset
         self.entries = entries
         self.index = index
-        self.data = .allocate(capacity: max(offset, 1))
-        self.data.initialize(repeating: 0, count: max(offset, 1))
-        self.grad = .allocate(capacity: max(offset, 1))
-        self.grad.initialize(repeating: 0, count: max(offset, 1))
+        // calloc: large buffers come zeroed from the kernel and take memory only once touched, so a model used
+        // for inference never pays for its gradient buffer.
+        func zeroed() throws -> UnsafeMutablePointer<Float> {
+            guard let p = calloc(max(offset, 1), MemoryLayout<Float>.stride) else {
+                throw TensorError("ParameterArena: cannot allocate \(offset) floats (\(offset / (1 << 28)) GiB)")
+            }
+            return p.bindMemory(to: Float.self, capacity: max(offset, 1))
+        }
+        self.data = try zeroed()
+        self.grad = try zeroed()
     }
 
     deinit {
-        data.deallocate()
-        grad.deallocate()
+        free(data)
+        free(grad)
     }
 
     /// The entry called `name`; the error lists a few known names to spot typos.

@@ -8,7 +8,7 @@ struct Tir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tir",
         abstract: "SwiftTIR: tool-integrated reinforcement learning of a small policy, in one Swift process.",
-        subcommands: [Info.self, Demo.self, Pretrain.self, Train.self, Eval.self, Score.self, Generate.self, Plot.self, Bench.self, Experiment.self, SandboxCommand.self])
+        subcommands: [Info.self, Demo.self, Pretrain.self, Train.self, Eval.self, Score.self, Generate.self, Export.self, Plot.self, Bench.self, Experiment.self, SandboxCommand.self])
 
     static func main() async {
         // OpenBLAS picks kernels from a model table and OPENBLAS_CORETYPE; both can be wrong on these machines.

@@ -222,6 +222,34 @@ final class BPETokenizerTests: XCTestCase {
                                               vocabSize: 1, bos: nil, eos: [], pad: 0))
     }
 
+    /// Token ids (found by Fuzz/ tokenizer): beyond Int32 they trapped; a lone large id made a table entry for every
+    /// id below it (a billion: gigabytes from a file of 100 bytes). Without the embedding's row count the ids must run
+    /// from 0 with few gaps; every error names tokenizer.json.
+    func testTokenIdsOutOfRangeOrFarApart() throws {
+        func file(vocab: String, added: String = "[]", merges: String = "[]") -> Data {
+            Data(#"{"added_tokens": \#(added), "pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": \#(vocab), "merges": \#(merges)}}"#.utf8)
+        }
+        func assertThrows(_ data: Data, vocabSize: Int? = nil, _ needle: String, line: UInt = #line) {
+            XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: data, vocabSize: vocabSize, bos: nil, eos: [], pad: 0), line: line) {
+                XCTAssertTrue("\($0)".hasPrefix("tokenizer.json: ") && "\($0)".contains(needle), "\($0)", line: line)
+            }
+        }
+        assertThrows(file(vocab: #"{"a": 0, "b": 1000000000}"#), #"token "b" has id 1000000000, but the file has 2 ids"#)
+        assertThrows(file(vocab: #"{"a": 0, "b": 1000000000}"#, added: #"[{"id": 1, "content": "<s>"}]"#),
+                     "999999998 ids below it would have no token (at most 259 may")
+        assertThrows(file(vocab: #"{"a": -1}"#), #"token "a" has id -1, outside 0...2147483647"#)
+        assertThrows(file(vocab: #"{"a": 3000000000}"#), "has id 3000000000, outside")
+        assertThrows(file(vocab: #"{"a": 0}"#, added: #"[{"id": 2147483648, "content": "<s>"}]"#), #"token "<s>" has id 2147483648"#)
+        // The embedding's row count bounds the ids instead (an id beyond it is the shared reader's error).
+        assertThrows(file(vocab: #"{"a": 0, "b": 1000000000}"#), vocabSize: 10, "beyond the 10 rows of the embedding")
+        assertThrows(file(vocab: #"{"a": 0}"#, merges: #"["a b"]"#), "BPE merge 0 'a b' names a token that is not in the vocabulary")
+        // Gaps up to the number of ids + 256 are fine; the table ends at the largest id.
+        let gappy = try BPETokenizer(tokenizerJSON: file(vocab: #"{"a": 0, "b": 258}"#), bos: nil, eos: [], pad: 0)
+        XCTAssertEqual(gappy.vocabSize, 259)
+        XCTAssertEqual(gappy.encode("ab"), [0, 258])
+        assertThrows(file(vocab: #"{"a": 0, "b": 260}"#), "259 ids below it would have no token (at most 258 may")
+    }
+
     /// Details of the regex engine and Unicode tables the scanners reproduce (all checked against HF).
     func testCharacterClassDetails() throws {
         func pieces(_ s: String, _ pre: PreTokenizer) -> [String] {

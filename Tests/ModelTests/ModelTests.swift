@@ -278,6 +278,42 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// Values that fit JSON but not the model (found by Fuzz/ hfconfig): they are errors naming the key, never a trap
+    /// (Int32(_:) of a 2^33 token id) or a config that passes validate() with an infinite rope factor or attention
+    /// projections of 2^24 x 2^14 weights.
+    func testHuggingFaceConfigValuesOutOfRange() throws {
+        func config(_ fields: [String: Any]) throws -> Data {
+            let base: [String: Any] = ["model_type": "llama", "vocab_size": 64, "hidden_size": 8, "intermediate_size": 12,
+                                       "num_hidden_layers": 1, "num_attention_heads": 2]
+            return try JSONSerialization.data(withJSONObject: base.merging(fields) { _, new in new })
+        }
+        let cases: [([String: Any], String)] = [
+            (["bos_token_id": 12147483647], "bos_token_id 12147483647 is not a token id"),
+            (["eos_token_id": [2, -4294967296]], "eos_token_id -4294967296 is not a token id"),
+            (["pad_token_id": 2147483648], "pad_token_id 2147483648 is not a token id"),
+            (["rope_scaling": ["rope_type": "llama3", "factor": 1e39]], "factor 1e+39 is beyond the range of Float"),
+            (["rope_theta": -1e300], "rope_theta -1e+300 is beyond the range of Float"),
+            (["hidden_size": 16384, "num_attention_heads": 16384, "head_dim": 1024], "config.heads must be at most 64 with head size 1024"),
+        ]
+        for (fields, expected) in cases {
+            XCTAssertThrowsError(try HFConfig.read(config(fields), path: "config.json"), expected) {
+                XCTAssertTrue("\($0)".hasPrefix("config.json: ") && "\($0)".contains(expected), "\($0)")
+            }
+        }
+        // The largest ids and an attention width of 65536 are fine; ids outside the vocabulary name no token
+        // (a negative pad id: old Llama conversions), so they are dropped.
+        let (c, special) = try HFConfig.read(config(["eos_token_id": [2147483647, 0], "pad_token_id": -1, "hidden_size": 16384,
+                                                     "num_attention_heads": 64, "head_dim": 1024]), path: "config.json")
+        XCTAssertEqual(c.attentionDim, 65536)
+        XCTAssertEqual(special, SpecialTokens(bos: nil, eos: [0], pad: nil))
+        var scaled = PolicyConfig.small
+        scaled.ropeScaling = RopeScaling(factor: .infinity, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64)
+        XCTAssertThrowsError(try scaled.validate()) { XCTAssertTrue("\($0)".contains("ropeScaling"), "\($0)") }
+        // generation_config.json is read leniently: an id beyond 32 bits names no EOS.
+        XCTAssertEqual(HFConfig.generationEOS(Data(#"{"eos_token_id": [5, 8589934592]}"#.utf8)), [])
+        XCTAssertEqual(HFConfig.generationEOS(Data(#"{"eos_token_id": [5, 6]}"#.utf8)), [5, 6])
+    }
+
     func testMissingAndTruncatedCheckpointsAreClearErrors() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tir-bad-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
