@@ -18,7 +18,9 @@ def main():
     ap.add_argument("--text", action="append", required=True)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    llm = Llama(model_path=a.model, n_ctx=512, logits_all=True, n_threads=a.threads, verbose=False)
+    # F32 KV cache (type 0): llama.cpp's default F16 cache alone moves log-probs by up to 1e-2.
+    llm = Llama(model_path=a.model, n_ctx=512, logits_all=True, n_threads=a.threads, verbose=False,
+                type_k=0, type_v=0)
     for text in a.text:
         ids = llm.tokenize(text.encode(), add_bos=False, special=True)
         llm.reset()

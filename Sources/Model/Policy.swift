@@ -77,6 +77,11 @@ public final class Policy {
     /// Training forward over a right-padded batch. tokens: B*T ids (row b*T + t) -> logits [B*T, V].
     /// Causal attention means real tokens never see the padding after them.
     public func logits(tokens: [Int32], batch: Int, seqLen: Int) throws -> Tensor {
+        try linear(try hidden(tokens: tokens, batch: batch, seqLen: seqLen), head)                  // [N, V]
+    }
+
+    /// The training forward up to the head: the final-normed hidden states [B*T, D].
+    public func hidden(tokens: [Int32], batch: Int, seqLen: Int) throws -> Tensor {
         guard tokens.count == batch * seqLen, batch > 0, seqLen > 0 else {
             throw TensorError("Policy.logits: \(tokens.count) tokens do not form a [\(batch), \(seqLen)] batch")
         }
@@ -104,14 +109,14 @@ public final class Policy {
             let nextNorm = i + 1 < layers.count ? layers[i + 1].inputNorm : finalNorm
             (x, h) = try addRMSNorm(x, try linear(m, l.down), weight: nextNorm, eps: eps)
         }
-        return try linear(h, head)                                                                  // [N, V]
+        return h
     }
 
-    /// Log-probabilities of `targets` at each position under logits / temperature. -> [B*T]
+    /// Log-probabilities of `targets` at each position under logits / temperature (0 counts as 1), through
+    /// the fused, chunked head: no [B*T, V] logits. -> [B*T]
     public func tokenLogProbs(tokens: [Int32], targets: [Int32], batch: Int, seqLen: Int,
                               temperature: Float = 1) throws -> Tensor {
-        var l = try logits(tokens: tokens, batch: batch, seqLen: seqLen)
-        if temperature != 1 { l = scale(l, 1 / temperature) }
-        return try gatherLogProbs(l, targets: targets)
+        try headLogProbs(try hidden(tokens: tokens, batch: batch, seqLen: seqLen), head, targets: targets,
+                         temperature: temperature)
     }
 }

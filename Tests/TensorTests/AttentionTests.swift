@@ -114,3 +114,24 @@ final class BiasTests: XCTestCase {
         XCTAssertThrowsError(try addBias(x, randomTensor([5], seed: 3)))
     }
 }
+
+final class HeadLogProbsTests: XCTestCase {
+    /// Equal to the unfused head (logits, temperature, gatherLogProbs), chunked or not, and its gradients
+    /// (to the hidden states and to the head's weights) check against finite differences.
+    func testMatchesUnfusedHeadAndGradients() throws {
+        let h = randomTensor([7, 5], seed: 1), w = randomTensor([11, 5], seed: 2)
+        let targets: [Int32] = [0, 3, 10, 4, 4, 9, 1]
+        for t: Float in [1, 0.7] {
+            let unfused = try gatherLogProbs(scale(try linear(h, w), 1 / t), targets: targets).array
+            for chunk in [1, 3, 256] {
+                let fused = try headLogProbs(h, w, targets: targets, temperature: t, chunkRows: chunk).array
+                for (a, b) in zip(fused, unfused) { XCTAssertEqual(a, b, accuracy: 1e-6, "t \(t), chunk \(chunk)") }
+            }
+            try assertGradients([h, w]) { try headLogProbs($0[0], $0[1], targets: targets, temperature: t, chunkRows: 3) }
+        }
+        // Greedy (temperature 0) is scored as temperature 1, the sampler's rule.
+        XCTAssertEqual(try headLogProbs(h, w, targets: targets, temperature: 0).array,
+                       try headLogProbs(h, w, targets: targets, temperature: 1).array)
+        XCTAssertThrowsError(try headLogProbs(h, w, targets: [11, 0, 0, 0, 0, 0, 0]))
+    }
+}
