@@ -349,3 +349,27 @@ final class CheckpointTests: XCTestCase {
         }
     }
 }
+
+/// Tokens of several bytes each, like BPE's: a stop string may end inside a token or span two.
+private struct ChunkTokenizer: TextTokenizer {
+    let pieces: [String]
+    var vocabSize: Int { pieces.count }
+    var bos: Int32? { nil }
+    var eos: Set<Int32> { [0] }
+    var pad: Int32 { 0 }
+    func encode(_ text: String) -> [Int32] { [] }
+    func tokenBytes(_ id: Int32) -> [UInt8] { Array(pieces[Int(id)].utf8) }
+    func isSpecial(_ id: Int32) -> Bool { id == 0 }
+}
+
+final class StopMatcherTests: XCTestCase {
+    func testStopStringsInsideAndAcrossMultiByteTokens() {
+        let tok = ChunkTokenizer(pieces: ["<eos>", "print(1)\n``", "`\nmore", "x```\ny", "ok"])
+        var across = StopMatcher(["```\n"], tokenizer: tok)
+        XCTAssertEqual([1, 2].map { across.feed(Int32($0)) }, [false, true])   // "``" + "`\n..." spans two tokens
+        var inside = StopMatcher(["```\n"], tokenizer: tok)
+        XCTAssertEqual([4, 3].map { inside.feed(Int32($0)) }, [false, true])   // ends inside "x```\ny"
+        var special = StopMatcher(["<eos>"], tokenizer: tok)
+        XCTAssertFalse(special.feed(0), "special tokens are not text")
+    }
+}
