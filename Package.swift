@@ -51,7 +51,9 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "mpi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: checked + swift6),
         .target(name: "TensorAVX512", swiftSettings: avx512Flags + unchecked + mathFlags),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "TensorAVX512"], swiftSettings: tensorSettings),
+        // CPUID and XGETBV (Swift cannot emit them): the CPU features that choose kernels at run time.
+        .target(name: "CCPUID"),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUID", "TensorAVX512"], swiftSettings: tensorSettings),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
         .target(name: "Sandbox", exclude: ["fork_server.py"], swiftSettings: checked + swift6),
         // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the

@@ -24,7 +24,7 @@ struct Info: ParsableCommand {
         let info = MachineInfo.current
         if json { try printJSONObject(info.jsonFields.merging(["blas_reason": info.blasReason]) { a, _ in a }) } else {
             print("cpu:      \(info.cpu)")
-            print("features: \(info.features)")
+            print("features: \(info.features) (CPUID, with the OS-enabled register state of XGETBV)")
             print("BLAS:     \(info.blasCore) (\(info.blasReason))")
             print("kernels:  \(info.ourKernels)")
             print("threads:  \(info.threads)")

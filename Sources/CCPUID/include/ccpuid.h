@@ -1,0 +1,22 @@
+// CPUID and XGETBV for Tensor's CPUFeatures (Swift cannot emit these instructions). On other architectures
+// every function returns zeros, which decode to "no AVX2".
+#ifndef CCPUID_H
+#define CCPUID_H
+
+#include <stdint.h>
+
+/// The four registers one CPUID leaf returns.
+typedef struct {
+    uint32_t eax, ebx, ecx, edx;
+} ccpuid_registers;
+
+/// CPUID leaf `leaf`, subleaf `subleaf`. All zeros when the leaf is above the CPU's highest leaf (so an
+/// unsupported leaf reads as "no features") or the machine is not x86-64.
+ccpuid_registers ccpuid(uint32_t leaf, uint32_t subleaf);
+
+/// XGETBV(0), the XCR0 register: which register state the OS saves and restores (bit 1 SSE, 2 AVX, 5 opmask,
+/// 6 ZMM_Hi256, 7 Hi16_ZMM). 0 where the OS has not set OSXSAVE (CPUID 1 ECX bit 27), where XGETBV itself
+/// would fault, and off x86-64.
+uint64_t ccpuid_xgetbv0(void);
+
+#endif
