@@ -47,7 +47,7 @@ extension GRPOTrainer {
         let t0 = Date()
         for ids in microBatches(p.trajectories.indices.filter { p.active[$0] }) {
             let b = try pack(ids, p)
-            let lp = try noGrad { try forward(b).logProbs }.array
+            let lp = try noGrad { try forward(b) }.array
             p.mismatch.add(rollout: b.behaviourLogProbs, trainer: lp, mask: b.mask)
             for (k, i) in ids.enumerated() {
                 let rows = b.sequences[k]

@@ -48,7 +48,15 @@ extension GRPOTrainer {
             let t1 = Date()
             var batch = try pack(ids, p)
             part.importance.add(applyImportanceCorrection(&batch, config.correction))
-            let (logits, logp) = try forward(batch)
+            // Entropy and logit-gradient factors of the policy rows, from each chunk of logits as it passes.
+            var entropy = (sum: 0.0, weight: 0.0), factors: [Float] = []
+            let vocab = policy.config.vocab
+            let logp = try forward(batch) { logits, rows in
+                let mask = Array(batch.mask[rows]), targets = Array(batch.targets[rows])
+                let e = try maskedEntropySum(logits: logits, rows: rows.count, vocab: vocab, mask: mask)
+                entropy.sum += e.sum; entropy.weight += e.weight
+                factors += try logitGradientFactors(logits: logits, rows: rows.count, vocab: vocab, targets: targets, mask: mask)
+            }
             var (loss, stats, terms) = try policyLossWithTerms(logp, batch: batch, config: config.loss,
                                                                normalizer: normalizer)
             if let reference, config.kl.beta > 0 {
@@ -61,11 +69,8 @@ extension GRPOTrainer {
                 loss = try add(loss, scale(kl, config.kl.beta))
             }
             r.logprobSeconds += Date().timeIntervalSince(t1)
-            let rows = logits.shape[0], vocab = logits.shape[1]
-            part.entropies.append(try maskedEntropy(logits: logits.data, rows: rows, vocab: vocab, mask: batch.mask))
-            try part.attribution.add(factors: try logitGradientFactors(logits: logits.data, rows: rows, vocab: vocab,
-                                                                  targets: batch.targets, mask: batch.mask),
-                                terms: terms, batch: batch)
+            part.entropies.append(entropy.weight > 0 ? entropy.sum / entropy.weight : .nan)
+            try part.attribution.add(factors: factors, terms: terms, batch: batch)
             try loss.backward()
             part.loss += Double(loss.item())
             part.lossStats.add(stats)

@@ -140,12 +140,13 @@ public final class GRPOTrainer {
         return copy
     }
 
-    /// The trainer's forward of a packed batch: logits / temperature [rows * seqLen, V] and the targets' log-probs.
-    func forward(_ b: PolicyLossBatch) throws -> (logits: Tensor, logProbs: Tensor) {
-        let seqLen = b.sequences.first?.count ?? 1
-        var logits = try policy.logits(tokens: b.inputs, batch: b.sequences.count, seqLen: seqLen)
-        if config.rollout.sampling.temperature > 0 && config.rollout.sampling.temperature != 1 { logits = scale(logits, 1 / config.rollout.sampling.temperature) }
-        return (logits, try gatherLogProbs(logits, targets: b.targets))
+    /// The trainer's forward of a packed batch: the targets' log-probs under logits / temperature, through the
+    /// fused, chunked head (no [rows * seqLen, V] logits); `eachChunk` sees the chunks' logits for statistics.
+    func forward(_ b: PolicyLossBatch,
+                 eachChunk: ((_ logits: UnsafePointer<Float>, _ rows: Range<Int>) throws -> Void)? = nil) throws -> Tensor {
+        try policy.tokenLogProbs(tokens: b.inputs, targets: b.targets, batch: b.sequences.count,
+                                 seqLen: b.sequences.first?.count ?? 1, temperature: config.rollout.sampling.temperature,
+                                 eachChunk: eachChunk)
     }
 }
 

@@ -24,6 +24,8 @@ public final class Policy {
     let layers: [Layer]
     let finalNorm: Tensor        // [D]
     let head: Tensor             // [V, D], the embedding when tied
+    /// The output head's weights [V, D] (the embedding when tied): with `hidden`, what `tokenLogProbs` runs.
+    public var outputHead: Tensor { head }
 
     /// A policy with zeroed parameters; call `initialize(seed:)` or load a checkpoint.
     public init(config: PolicyConfig) throws {
@@ -114,9 +116,10 @@ public final class Policy {
 
     /// Log-probabilities of `targets` at each position under logits / temperature (0 counts as 1), through
     /// the fused, chunked head: no [B*T, V] logits. -> [B*T]
-    public func tokenLogProbs(tokens: [Int32], targets: [Int32], batch: Int, seqLen: Int,
-                              temperature: Float = 1) throws -> Tensor {
+    /// `eachChunk` sees the logits / temperature chunk by chunk (see `headLogProbs`).
+    public func tokenLogProbs(tokens: [Int32], targets: [Int32], batch: Int, seqLen: Int, temperature: Float = 1,
+                              eachChunk: ((_ logits: UnsafePointer<Float>, _ rows: Range<Int>) throws -> Void)? = nil) throws -> Tensor {
         try headLogProbs(try hidden(tokens: tokens, batch: batch, seqLen: seqLen), head, targets: targets,
-                         temperature: temperature)
+                         temperature: temperature, eachChunk: eachChunk)
     }
 }

@@ -9,9 +9,12 @@ public let headChunkRows = 256
 /// kept, and backward recomputes a chunk's logits (one extra GEMM of the head's size) to form
 /// d logit_ij = g_i ([j == t_i] - p_ij) / t, then dh = dlogits W and dW += dlogitsᵀ h.
 /// The temperature rule everywhere (sampler, trainer): t = temperature, except 0 (greedy) counts as 1.
+/// `eachChunk(logits, rows)` sees each chunk's logits / t ([rows.count, V], rows in order) during the forward
+/// pass, for statistics that need whole rows (the trainer's entropy and gradient attribution).
 /// h: [N, D], w: [V, D], targets: N ids in 0..<V -> [N]
 public func headLogProbs(_ h: Tensor, _ w: Tensor, targets: [Int32], temperature: Float = 1,
-                         chunkRows: Int = headChunkRows) throws -> Tensor {
+                         chunkRows: Int = headChunkRows,
+                         eachChunk: ((_ logits: UnsafePointer<Float>, _ rows: Range<Int>) throws -> Void)? = nil) throws -> Tensor {
     try check(h.rank == 2 && w.rank == 2 && h.shape[1] == w.shape[1],
               "headLogProbs needs h [N, D] and w [V, D], got \(h.shape) and \(w.shape)")
     let n = h.shape[0], d = h.shape[1], v = w.shape[0]
@@ -25,7 +28,7 @@ public func headLogProbs(_ h: Tensor, _ w: Tensor, targets: [Int32], temperature
     let out = Tensor(uninitialized: [n]), lse = Tensor(uninitialized: [n])
     let logits = StorageCache.allocate(min(chunkRows, max(n, 1)) * v)
     defer { StorageCache.deallocate(logits, count: min(chunkRows, max(n, 1)) * v) }
-    targets.withUnsafeBufferPointer { t in
+    try targets.withUnsafeBufferPointer { t in
         for r0 in stride(from: 0, to: n, by: chunkRows) {
             let rows = min(chunkRows, n - r0)
             // logits[rows, V] = scale * h[r0..., :] Wᵀ
@@ -33,6 +36,7 @@ public func headLogProbs(_ h: Tensor, _ w: Tensor, targets: [Int32], temperature
                           b: w.data, ldb: d, beta: 0, c: logits, ldc: v)
             Kernels.crossEntropyRows(logits: logits, targets: t.baseAddress! + r0, rows: rows, vocab: v,
                                      loss: out.data + r0, lse: lse.data + r0)
+            try eachChunk?(logits, r0..<(r0 + rows))
         }
     }
     for i in 0..<n { out.data[i] = -out.data[i] }

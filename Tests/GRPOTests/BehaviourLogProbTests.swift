@@ -55,7 +55,7 @@ final class BehaviourLogProbTests: XCTestCase {
             let trainer = try trainer(policy, maskToolTokens: false, recompute: recompute)
             let p = try trainer.prepare(ts)
             let batch = try trainer.pack(Array(ts.indices), p)
-            let logp = try noGrad { try trainer.forward(batch).logProbs }.array
+            let logp = try noGrad { try trainer.forward(batch) }.array
             var toolRows = 0, lowest: Float = 1
             for i in 0..<batch.count where batch.places[i] == .tool {
                 XCTAssertEqual(batch.mask[i], 1)
@@ -82,11 +82,16 @@ final class BehaviourLogProbTests: XCTestCase {
         let p = try trainer.prepare(ts)
         let batch = try trainer.pack(Array(ts.indices), p)
         XCTAssertTrue(batch.behaviourLogProbs.indices.contains { batch.places[$0] == .tool && batch.behaviourLogProbs[$0] < 0 })
-        let (logits, logp) = try trainer.forward(batch)
+        // The trainer's forward, with its hidden states at hand: the fused head passes on exactly the zero
+        // gradient a masked row's log-prob gets.
+        let h = try policy.hidden(tokens: batch.inputs, batch: batch.sequences.count, seqLen: batch.sequences[0].count)
+        let logp = try headLogProbs(h, policy.outputHead, targets: batch.targets,
+                                    temperature: trainer.config.rollout.sampling.temperature)
+        XCTAssertEqual(logp.array, try noGrad { try trainer.forward(batch) }.array)
         let (loss, _) = try policyLoss(logp, batch: batch, config: trainer.config.loss,
                                        normalizer: try lossNormalizer(trainer.config.loss, batches: [batch]))
         try loss.backward()
-        let g = logits.gradArray!, v = logits.shape[1]
+        let g = h.gradArray!, v = h.shape[1]
         var tool = 0, policyRows = 0
         for i in 0..<batch.count {
             let row = g[(i * v)..<((i + 1) * v)]
