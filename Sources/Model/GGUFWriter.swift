@@ -55,7 +55,6 @@ public enum GGUFWriter {
 
         // Tensor infos: offsets relative to the data section, each padded to the alignment
         var names = Set<String>()
-        var offsets: [Int] = []
         var dataSize = 0
         for t in tensors {
             guard t.type == .f32 || t.type == .f16 else {
@@ -77,52 +76,31 @@ public enum GGUFWriter {
             for d in t.dims.reversed() { append(&header, UInt64(d)) }   // GGUF order: contiguous first
             append(&header, t.type.rawValue)
             append(&header, UInt64(dataSize))
-            offsets.append(dataSize)
             dataSize += padded(n * t.type.bytesPerBlock, alignment)
         }
         header += [UInt8](repeating: 0, count: padded(header.count, alignment) - header.count)
 
         // File: header, then each tensor and its padding
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("cannot create \(tmp.path): \(String(cString: strerror(errno)))") }
-        var ok = false
-        defer {
-            if !ok { close(fd); unlink(tmp.path) }
-        }
-        try header.withUnsafeBytes { try writeAll(fd, $0, tmp) }
-        let zeros = [UInt8](repeating: 0, count: alignment)
-        var halves = [UInt16](repeating: 0, count: 1 << 16)
-        for t in tensors {
-            if t.type == .f32 {
-                if t.data.count > 0 { try writeAll(fd, UnsafeRawBufferPointer(t.data), tmp) }
-            } else {
-                var start = 0
-                while start < t.data.count {
-                    let n = min(halves.count, t.data.count - start)
-                    for i in 0..<n { halves[i] = floatToHalf(t.data[start + i]) }
-                    try halves.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<(2 * n)]), tmp) }
-                    start += n
+        try AtomicFile.write(to: url, label: "GGUFWriter \(url.path)") { file in
+            try header.withUnsafeBytes { try file.write($0) }
+            let zeros = [UInt8](repeating: 0, count: alignment)
+            var halves = [UInt16](repeating: 0, count: 1 << 16)
+            for t in tensors {
+                if t.type == .f32 {
+                    if t.data.count > 0 { try file.write(UnsafeRawBufferPointer(t.data)) }
+                } else {
+                    var start = 0
+                    while start < t.data.count {
+                        let n = min(halves.count, t.data.count - start)
+                        for i in 0..<n { halves[i] = floatToHalf(t.data[start + i]) }
+                        try halves.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<(2 * n)])) }
+                        start += n
+                    }
                 }
+                let size = t.data.count * t.type.bytesPerBlock
+                try zeros.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<(padded(size, alignment) - size)])) }
             }
-            let size = t.data.count * t.type.bytesPerBlock
-            try zeros.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<(padded(size, alignment) - size)]), tmp) }
         }
-        guard fsync(fd) == 0 else { throw fail("fsync \(tmp.path): \(String(cString: strerror(errno)))") }
-        guard close(fd) == 0 else {
-            unlink(tmp.path); ok = true
-            throw fail("close \(tmp.path): \(String(cString: strerror(errno)))")
-        }
-        ok = true
-        guard rename(tmp.path, url.path) == 0 else {
-            let msg = String(cString: strerror(errno))
-            unlink(tmp.path)
-            throw fail("rename to \(url.path): \(msg)")
-        }
-        // make the rename itself durable
-        let dfd = open(dir.path, O_RDONLY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 
     private static func padded(_ n: Int, _ alignment: Int) -> Int { (n + alignment - 1) / alignment * alignment }
@@ -163,22 +141,6 @@ public enum GGUFWriter {
             append(&out, elementType)
             append(&out, UInt64(items.count))
             for item in items { try appendValue(&out, item, key, fail) }
-        }
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: URL) throws {
-        var done = 0
-        while done < bytes.count {
-            #if canImport(Glibc)
-            let r = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            #else
-            let r = Darwin.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            #endif
-            if r < 0 {
-                if errno == EINTR { continue }
-                throw TensorError("GGUFWriter \(path.path): writing: \(String(cString: strerror(errno)))")
-            }
-            done += r
         }
     }
 }

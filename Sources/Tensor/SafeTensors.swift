@@ -58,51 +58,11 @@ public enum SafeTensors {
         var headerBytes = Array(header.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }   // pad with spaces so data is 8-aligned
 
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw TensorError("SafeTensors.write: cannot create \(tmp.path): \(String(cString: strerror(errno)))")
-        }
-        var ok = false
-        defer {
-            if !ok { close(fd); unlink(tmp.path) }
-        }
-        var n = UInt64(headerBytes.count).littleEndian
-        try withUnsafeBytes(of: &n) { try writeAll(fd, $0, tmp) }
-        try headerBytes.withUnsafeBytes { try writeAll(fd, $0, tmp) }
-        for e in entries where e.data.count > 0 {
-            try writeAll(fd, UnsafeRawBufferPointer(e.data), tmp)
-        }
-        guard fsync(fd) == 0 else { throw TensorError("SafeTensors.write: fsync \(tmp.path): \(String(cString: strerror(errno)))") }
-        guard close(fd) == 0 else {
-            unlink(tmp.path); ok = true
-            throw TensorError("SafeTensors.write: close \(tmp.path): \(String(cString: strerror(errno)))")
-        }
-        ok = true
-        guard rename(tmp.path, url.path) == 0 else {
-            let msg = String(cString: strerror(errno))
-            unlink(tmp.path)
-            throw TensorError("SafeTensors.write: rename to \(url.path): \(msg)")
-        }
-        // make the rename itself durable
-        let dfd = open(dir.path, O_RDONLY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: URL) throws {
-        var done = 0
-        while done < bytes.count {
-            #if canImport(Glibc)
-            let r = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            #else
-            let r = Darwin.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            #endif
-            if r < 0 {
-                if errno == EINTR { continue }
-                throw TensorError("SafeTensors.write: writing \(path.path): \(String(cString: strerror(errno)))")
-            }
-            done += r
+        try AtomicFile.write(to: url, label: "SafeTensors.write") { file in
+            var n = UInt64(headerBytes.count).littleEndian
+            try withUnsafeBytes(of: &n) { try file.write($0) }
+            try headerBytes.withUnsafeBytes { try file.write($0) }
+            for e in entries where e.data.count > 0 { try file.write(UnsafeRawBufferPointer(e.data)) }
         }
     }
 
