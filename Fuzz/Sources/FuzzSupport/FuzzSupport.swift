@@ -65,3 +65,18 @@ public final class ScratchFile {
     }
     deinit { unlink(url.path) }
 }
+
+/// Runs the parser under test: its result, or nil after checking that it failed with an `E` whose message
+/// starts with `prefix` (so the error names its input). Any other error breaks the invariant.
+public func parsedOrRejected<T, E: Error>(_ expected: E.Type, prefix: String, _ parse: () throws -> T) -> T? {
+    do {
+        return try parse()
+    } catch let e as E {
+        note("error: \(e)")
+        require("\(e)".hasPrefix(prefix), "error does not name its input (\(prefix)): \(e)")
+        return nil
+    } catch {
+        require(false, "threw \(type(of: error)), not a \(E.self): \(error)")
+        return nil
+    }
+}

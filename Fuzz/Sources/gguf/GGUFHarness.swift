@@ -14,15 +14,7 @@ private let roundTrip = ScratchFile("rt.gguf")
 public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = inputBytes(data, size)
     let url = input.write(bytes)
-    let file: GGUFFile
-    do {
-        file = try GGUFFile(url: url)
-    } catch let e as TensorError {
-        note("error: \(e)")
-        require(e.message.hasPrefix("GGUF \(url.path): "), "error does not name the file: \(e.message)")
-        return 0
-    } catch {
-        require(false, "init threw \(type(of: error)), not a TensorError: \(error)")
+    guard let file = parsedOrRejected(TensorError.self, prefix: "GGUF \(url.path): ", { try GGUFFile(url: url) }) else {
         return 0
     }
     note("read: v\(file.version), keys \(file.keys), tensors " + file.tensors.map { "\($0.name) \($0.type.name) \($0.dims)" }.joined(separator: ", "))

@@ -15,17 +15,9 @@ private let largestTensor = (1 << 20) * (1 << 14)
 public func fuzzHFConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Data(inputBytes(data, size))
     _ = HFConfig.generationEOS(bytes)
-    let config: PolicyConfig, special: SpecialTokens
-    do {
-        (config, special) = try HFConfig.read(bytes, path: "config.json")
-    } catch let e as TensorError {
-        note("error: \(e)")
-        require(e.message.hasPrefix("config.json: "), "error does not name the file: \(e.message)")
-        return 0
-    } catch {
-        require(false, "read threw \(type(of: error)), not a TensorError: \(error)")
-        return 0
-    }
+    guard case let (config, special)? = parsedOrRejected(TensorError.self, prefix: "config.json: ", {
+        try HFConfig.read(bytes, path: "config.json")
+    }) else { return 0 }
     note("read: \(config), \(special)")
     do { try config.validate() } catch { require(false, "read returned a config that validate rejects: \(error)") }
     let numbers = [config.ropeTheta, config.normEps] + (config.ropeScaling.map {

@@ -11,17 +11,9 @@ private let roundTrip = ScratchFile("rt.safetensors")
 public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = inputBytes(data, size)
     let url = input.write(bytes)
-    let entries: [String: SafeTensors.Entry], metadata: [String: String]
-    do {
-        (entries, metadata) = try SafeTensors.read(url)
-    } catch let e as TensorError {
-        note("error: \(e)")
-        require(e.message.hasPrefix("safetensors \(url.path): "), "error does not name the file: \(e.message)")
-        return 0
-    } catch {
-        require(false, "read threw \(type(of: error)), not a TensorError: \(error)")
-        return 0
-    }
+    guard case let (entries, metadata)? = parsedOrRejected(TensorError.self, prefix: "safetensors \(url.path): ", {
+        try SafeTensors.read(url)
+    }) else { return 0 }
     note("read: " + entries.values.map { "\($0.name) \($0.shape)" }.sorted().joined(separator: ", ") + "; metadata \(metadata)")
     // The tensors must fit the data section (each value takes at least 2 bytes) and match their shapes.
     let headerLength = bytes.count >= 8 ? Int(bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) : 0

@@ -17,17 +17,9 @@ private let mixedText = "Hello, world! It's 2024: x\u{B2} = 4.\n\n  caf\u{E9} ca
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTokenizer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = inputBytes(data, size)
-    let tok: BPETokenizer
-    do {
-        tok = try BPETokenizer(tokenizerJSON: Data(bytes), vocabSize: nil, bos: nil, eos: [], pad: 0)
-    } catch let e as TensorError {
-        note("error: \(e)")
-        require(e.message.hasPrefix("tokenizer.json: "), "error does not name tokenizer.json: \(e.message)")
-        return 0
-    } catch {
-        require(false, "init threw \(type(of: error)), not a TensorError: \(error)")
-        return 0
-    }
+    guard let tok = parsedOrRejected(TensorError.self, prefix: "tokenizer.json: ", {
+        try BPETokenizer(tokenizerJSON: Data(bytes), vocabSize: nil, bos: nil, eos: [], pad: 0)
+    }) else { return 0 }
     note("read: \(tok.vocabSize) ids")
     // Each id costs the file at least 4 bytes ("":0,) and the reader allows as many gaps as ids, plus 256.
     require(tok.vocabSize <= bytes.count + 256, "\(tok.vocabSize) ids from a file of \(bytes.count) bytes")
