@@ -82,8 +82,10 @@ public enum Checkpoint {
 
     /// Loads a policy; every tensor must be present with the shape the config implies. Peak memory: the arena
     /// plus the mapped files (pages the kernel can drop), no second copy.
-    public static func load(_ dir: URL) throws -> Policy {
-        let (config, _) = try loadConfigAndTokens(dir)
+    public static func load(_ dir: URL) throws -> Policy { try load(dir, config: try loadConfig(dir)) }
+
+    /// Same, with config.json already read.
+    static func load(_ dir: URL, config: PolicyConfig) throws -> Policy {
         let policy = try Policy(config: config)
         var found: [String: (SafeTensorsFile, SafeTensorsFile.Tensor)] = [:]
         for url in try weightFiles(dir) {

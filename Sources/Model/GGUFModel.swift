@@ -81,7 +81,9 @@ enum GGUFModel {
                 : c.architecture == "llama" && e.name.hasSuffix("k_proj.weight") ? c.kvHeadCount : 0
             if permutedHeads > 0 {
                 let tmp = try g.dequantize(t)
-                tmp.withUnsafeBufferPointer { unpermute($0.baseAddress!, into: out, heads: permutedHeads, headDim: c.headDim, cols: c.dim) }
+                tmp.withUnsafeBufferPointer {
+                    reorderQK($0.baseAddress!, into: out, heads: permutedHeads, headDim: c.headDim, cols: c.dim, toGGUF: false)
+                }
             } else {
                 try g.dequantize(t, into: out)
             }
@@ -89,26 +91,18 @@ enum GGUFModel {
         }
     }
 
-    /// The converter's permutation (for writing GGUF): HF row s * hd/2 + i of head h becomes row 2i + s.
-    static func permute(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, heads n: Int, headDim hd: Int, cols: Int) {
+    /// llama.cpp's converter permutes q and k rows within each head as `w.reshape(n, 2, hd/2, cols).swapaxes(1, 2)`:
+    /// HF row s * hd/2 + i becomes GGUF row 2i + s. `toGGUF` applies it (writing), otherwise it is undone
+    /// (loading). src, out: [n * hd, cols].
+    static func reorderQK(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, heads n: Int, headDim hd: Int,
+                          cols: Int, toGGUF: Bool) {
         let half = hd / 2
         for h in 0..<n {
             for i in 0..<half {
                 for s in 0..<2 {
-                    (out + (h * hd + 2 * i + s) * cols).update(from: src + (h * hd + s * half + i) * cols, count: cols)
-                }
-            }
-        }
-    }
-
-    /// The converter's `w.reshape(n, 2, hd/2, cols).swapaxes(1, 2)` undone: within head h, GGUF row 2i + s is
-    /// HF row s * hd/2 + i. src, out: [n * hd, cols].
-    static func unpermute(_ src: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, heads n: Int, headDim hd: Int, cols: Int) {
-        let half = hd / 2
-        for h in 0..<n {
-            for i in 0..<half {
-                for s in 0..<2 {
-                    (out + (h * hd + s * half + i) * cols).update(from: src + (h * hd + 2 * i + s) * cols, count: cols)
+                    let hf = h * hd + s * half + i, gguf = h * hd + 2 * i + s
+                    let (from, to) = toGGUF ? (hf, gguf) : (gguf, hf)
+                    (out + to * cols).update(from: src + from * cols, count: cols)
                 }
             }
         }

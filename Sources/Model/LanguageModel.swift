@@ -65,7 +65,7 @@ public struct LanguageModel {
             throw TensorError("\(dir.path) has no tokenizer.json (and a vocabulary of \(config.vocab), not the byte "
                               + "tokenizer's \(ByteTokenizer.vocabSize))")
         }
-        return LanguageModel(policy: try Checkpoint.load(dir), tokenizer: tokenizer, special: special,
+        return LanguageModel(policy: try Checkpoint.load(dir, config: config), tokenizer: tokenizer, special: special,
                              chatTemplate: tokenizerConfig["chat_template"] as? String, source: .huggingFace, url: dir)
     }
 }

@@ -59,7 +59,7 @@ public enum ModelExport {
             ("tokenizer.ggml.merges", .array(bpe.definition.ggufMerges.map { .string($0) })),
             ("tokenizer.ggml.add_bos_token", .bool(m.special.bos != nil)),
         ]
-        if let b = m.special.bos ?? bpe.bos { meta.append(("tokenizer.ggml.bos_token_id", .u32(UInt32(b)))) }
+        if let b = m.special.bos { meta.append(("tokenizer.ggml.bos_token_id", .u32(UInt32(b)))) }
         if let e = m.special.eos.first { meta.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
         if let p = m.special.pad { meta.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(p)))) }
         if let t = m.chatTemplate { meta.append(("tokenizer.chat_template", .string(t))) }
@@ -70,7 +70,8 @@ public enum ModelExport {
         for e in a.entries where arch == "llama" && (e.name.hasSuffix("q_proj.weight") || e.name.hasSuffix("k_proj.weight")) {
             let heads = e.name.hasSuffix("q_proj.weight") ? c.heads : c.kvHeadCount
             let buf = UnsafeMutableBufferPointer<Float>.allocate(capacity: e.count)
-            GGUFModel.permute(a.data + e.offset, into: buf.baseAddress!, heads: heads, headDim: c.headDim, cols: c.dim)
+            GGUFModel.reorderQK(a.data + e.offset, into: buf.baseAddress!, heads: heads, headDim: c.headDim, cols: c.dim,
+                                toGGUF: true)
             permuted[e.name] = buf
         }
         let tensors = a.entries.map { e -> (name: String, dims: [Int], type: GGMLType, data: UnsafeBufferPointer<Float>) in

@@ -53,8 +53,8 @@ final class ModelExportTests: XCTestCase {
         let heads = 3, hd = 4, cols = 2, n = heads * hd * cols
         let src = (0..<n).map { Float($0) }
         var permuted = [Float](repeating: 0, count: n), back = permuted
-        GGUFModel.permute(src, into: &permuted, heads: heads, headDim: hd, cols: cols)
-        GGUFModel.unpermute(permuted, into: &back, heads: heads, headDim: hd, cols: cols)
+        GGUFModel.reorderQK(src, into: &permuted, heads: heads, headDim: hd, cols: cols, toGGUF: true)
+        GGUFModel.reorderQK(permuted, into: &back, heads: heads, headDim: hd, cols: cols, toGGUF: false)
         XCTAssertEqual(back, src)
         // Within a head, GGUF row 1 (i = 0, s = 1) is HF row hd/2.
         XCTAssertEqual(Array(permuted[cols..<(2 * cols)]), Array(src[(hd / 2 * cols)..<((hd / 2 + 1) * cols)]))
