@@ -72,7 +72,17 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
 
 /// Where the training tasks come from: the `tasks` section.
 public struct TaskConfig: Codable, Equatable, Sendable {
-    /// Toy-world difficulty (operand sizes, steps); used when `data` is empty.
+    /// The built-in tasks used when `data` is empty.
+    public enum Builtin: String, Codable, CaseIterable, Sendable {
+        /// The toy world for the byte-level toy policy, arithmetic for a model with a real tokenizer.
+        case auto
+        /// The toy world's terse problems ("What is 4817*362-95?"), made for the byte-level toy policy.
+        case toy
+        /// `ArithmeticTasks`: natural-language arithmetic for real models.
+        case arithmetic
+    }
+    public var builtin: Builtin = .auto
+    /// Difficulty 1...4 of the built-in tasks (operand sizes; the toy world's steps); used when `data` is empty.
     public var difficulty: Int = 2
     /// A JSONL file of {question|problem, answer|solution} records to train on ("" = the toy world).
     public var data: String = ""

@@ -15,6 +15,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var groupSize: Int = 8
     public var miniBatches: Int = 2
     public var microBatch: Int = 16
+    /// At most this many padded tokens per forward/backward (0 = no cap): bounds activation memory.
+    public var microBatchTokens: Int = 0
     public var skipZeroAdvantage: Bool = true
     public var advantage: AdvantageEstimator = .grpo
     public var dynamicSampling: Bool = false
@@ -48,6 +50,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
                           got: groupSize)
         try check.int("miniBatches", miniBatches, 1...(promptsPerStep * groupSize))
         try check.int("microBatch", microBatch, 1...4096)
+        try check.int("microBatchTokens", microBatchTokens, 0...(1 << 24))
         try check.int("maxResampleRounds", maxResampleRounds, 0...100)
         try check.int("ppoEpochs", ppoEpochs, 1...100)
         try check.int("checkpointEvery", checkpointEvery, 0...10_000_000)
@@ -83,7 +86,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("promptsPerStep", "B: prompts per rollout batch"),
         ("groupSize", "G: samples per prompt (the GRPO group)"),
         ("miniBatches", "M: optimizer updates per rollout batch (the batch is split into M mini-batches)"),
-        ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch)"),
+        ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch; sequences are sorted by length first)"),
+        ("microBatchTokens", "at most this many padded tokens (sequences x the longest) per forward/backward, 0 = no cap: the knob of activation memory"),
         ("skipZeroAdvantage", "skip forward/backward of trajectories that carry no gradient (advantage 0 or fully masked, no KL): same update, less work"),
         ("advantage", "grpo ((R-mean)/(std+eps), unbiased std) | drGRPO (R-mean) | rloo (leave-one-out)"),
         ("dynamicSampling", "DAPO: resample prompts until the batch has B groups with reward signal"),
@@ -118,6 +122,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("rollout.maxTrajectoryTokens", "new tokens per trajectory (policy + tool)"),
         ("rollout.observationCap", "bytes of tool output inserted (head + marker + tail)"),
         ("rollout.observationStyle", "torl (tool output capped at observationCap) | simpletir ('Code execution result: ...', first and last 256 characters)"),
+        ("rollout.instruction", "follows the question in a chat model's user turn (\"\" = the built-in one stating the observation style's convention)"),
+        ("rollout.answerRule", "boxed (the last \\boxed{} of the policy's text) | lastNumber (the last \\boxed{}, else the last number of the last code output and the turn after it: for small models that rarely box)"),
         ("rollout.executeCode", "run closed code blocks in the sandbox (false: a code block ends the trajectory)"),
         ("rollout.sampling.temperature", "sampling temperature of rollouts (1 = the policy's distribution)"),
         ("rollout.sampling.topK", "top-k truncation of rollouts (0 = off)"),
@@ -126,7 +132,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("reward.executabilityPenalty", "ToRL: -0.5 when no code ran successfully"),
         ("sandbox.timeout", "wall-clock seconds per code execution"),
         ("sandbox.workers", "sandbox worker processes (0 = one per core)"),
-        ("tasks.difficulty", "toy-world difficulty 1...4 (operand sizes, steps)"),
+        ("tasks.builtin", "auto (toy for the byte-level toy policy, arithmetic for a real model) | toy | arithmetic: the built-in tasks when tasks.data is empty"),
+        ("tasks.difficulty", "difficulty 1...4 of the built-in tasks (operand sizes; the toy world's steps)"),
         ("tasks.data", "JSONL file of {question|problem, answer|solution} records to train on (\"\" = the toy world)"),
         ("tasks.evalData", "JSONL file to evaluate on (\"\" = the held-out part of tasks.data)"),
         ("tasks.heldOutFraction", "fraction of tasks.data held out for evaluation when tasks.evalData is empty"),
@@ -161,6 +168,36 @@ extension GRPOConfig {
     public static var demo: GRPOConfig {
         var c = GRPOConfig()
         c.steps = 40
+        return c
+    }
+}
+
+extension GRPOConfig {
+    /// `tir demo --model`'s settings: a real chat model (SmolLM2-135M-Instruct on 2 cores in about 30 minutes)
+    /// learns single-turn TIR on the built-in arithmetic. Rollouts at temperature 0.7; the answer is read by
+    /// `AnswerRule.lastNumber` (a 135M model computes with the tool but rarely boxes); ToRL's reward with its
+    /// executability penalty (-0.5 when no code ran), so writing code that runs is rewarded before answers are
+    /// right; no void-turn filter (under this answer rule a final turn without \boxed{} is an answer).
+    public static var realModelDemo: GRPOConfig {
+        var c = GRPOConfig()
+        c.steps = 16
+        c.promptsPerStep = 8
+        c.groupSize = 8
+        c.miniBatches = 1
+        c.microBatch = 64
+        c.microBatchTokens = 1024
+        c.checkpointEvery = 4
+        c.keepCheckpoints = 1
+        c.optimizer.lr = 2e-5
+        c.filter.voidTurns = false
+        c.reward.executabilityPenalty = true
+        c.rollout.maxToolCalls = 1
+        c.rollout.maxTurnTokens = 96
+        c.rollout.maxTrajectoryTokens = 224
+        c.rollout.answerRule = .lastNumber
+        c.rollout.sampling.temperature = 0.7
+        c.tasks.builtin = .arithmetic
+        c.tasks.difficulty = 1
         return c
     }
 }

@@ -76,7 +76,7 @@ public struct GRPORun {
             progress(m)
             if (config.checkpointEvery > 0 && trainer.step % config.checkpointEvery == 0) || trainer.step == config.steps {
                 try directory.commitCheckpoint(step: trainer.step) { tmp in
-                    try TrainCheckpoint.write(trainer.policy, optimizer: trainer.optimizer, state: trainer.state, into: tmp)
+                    try TrainCheckpoint.write(trainer.model, optimizer: trainer.optimizer, state: trainer.state, into: tmp)
                 }
             }
         }
@@ -102,18 +102,21 @@ public struct GRPORun {
     }
 
     /// A trainer at `checkpoint` (its weights, optimizer and RNG), or at the base; the KL reference is the base.
+    /// A base is a tir run, a Hugging Face directory or a GGUF file; checkpoints are Hugging Face directories
+    /// with the base's tokenizer and chat template.
     func makeTrainer(from checkpoint: URL?, baseCheckpoint: URL, tasks: TaskSource, executor: CodeExecutor?,
                      reward: RewardScheme?) throws -> GRPOTrainer {
         guard let checkpoint else {
-            return try GRPOTrainer(config: config, policy: try Checkpoint.load(baseCheckpoint), tasks: tasks,
+            return try GRPOTrainer(config: config, model: try LanguageModel.load(baseCheckpoint), tasks: tasks,
                                    executor: executor, reward: reward, cluster: cluster)
         }
-        let (policy, state, m, v) = try TrainCheckpoint.load(checkpoint)
+        let model = try LanguageModel.load(checkpoint)
+        let (state, m, v) = try TrainCheckpoint.loadTrainer(checkpoint, parameters: model.policy.arena.count)
         guard try GRPOConfig.load(json: Data(state.configJSON.utf8)) == config else {
             throw ConfigError("\(checkpoint.path) was written with another configuration than \(dir.path)/config.json")
         }
-        let reference = config.kl.beta > 0 ? try Checkpoint.load(baseCheckpoint) : nil
-        let trainer = try GRPOTrainer(config: config, policy: policy, tasks: tasks, executor: executor, reward: reward,
+        let reference = config.kl.beta > 0 ? try LanguageModel.load(baseCheckpoint).policy : nil
+        let trainer = try GRPOTrainer(config: config, model: model, tasks: tasks, executor: executor, reward: reward,
                                       reference: reference, cluster: cluster)
         try trainer.restore(state, m: m, v: v)
         return trainer

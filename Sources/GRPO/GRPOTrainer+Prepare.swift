@@ -45,7 +45,7 @@ extension GRPOTrainer {
     /// verl's old log-prob pass: the trainer's log-prob of every token of the active trajectories (no grad).
     func recomputeOldLogProbs(_ p: inout PreparedBatch) throws {
         let t0 = Date()
-        for ids in microBatches(p.trajectories.indices.filter { p.active[$0] }) {
+        for ids in microBatches(p.trajectories.indices.filter { p.active[$0] }, p) {
             let b = try pack(ids, p)
             let lp = try noGrad { try forward(b) }.array
             p.mismatch.add(rollout: b.behaviourLogProbs, trainer: lp, mask: b.mask)
@@ -57,9 +57,22 @@ extension GRPOTrainer {
         p.recomputeSeconds = Date().timeIntervalSince(t0)
     }
 
-    /// `ids` in consecutive groups of `microBatch`.
-    func microBatches(_ ids: [Int]) -> [[Int]] {
-        stride(from: 0, to: ids.count, by: config.microBatch).map { Array(ids[$0 ..< min(ids.count, $0 + config.microBatch)]) }
+    /// `ids` sorted by length (longest first, ties by index) and cut into micro-batches of at most `microBatch`
+    /// sequences and, with `microBatchTokens` > 0, at most that many padded tokens (rows x the longest) each:
+    /// sequences of similar length share a forward, so little of it is padding, and the token cap bounds the
+    /// activations. The longest come first, so a batch that does not fit fails on its first micro-batch.
+    func microBatches(_ ids: [Int], _ p: PreparedBatch) -> [[Int]] {
+        let length = { (i: Int) in p.trajectories[i].tokens.count }
+        var out: [[Int]] = [], current: [Int] = []
+        for i in ids.sorted(by: { (length($0), $1) > (length($1), $0) }) {
+            let width = current.first.map(length) ?? length(i)
+            let full = current.count == config.microBatch
+                || (config.microBatchTokens > 0 && (current.count + 1) * width > config.microBatchTokens)
+            if full && !current.isEmpty { out.append(current); current = [] }
+            current.append(i)
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
     }
 
     /// A right-padded micro-batch of trajectories `ids` (one row of the forward each), with their old log-probs.

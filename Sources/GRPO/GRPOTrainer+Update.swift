@@ -44,7 +44,7 @@ extension GRPOTrainer {
         policy.arena.zeroGrad()
         var part = RankPart()
         let active = members.filter { p.active[$0] }
-        for (k, ids) in microBatches(active).enumerated() where k % cluster.size == cluster.rank {
+        for (k, ids) in microBatches(active, p).enumerated() where k % cluster.size == cluster.rank {
             let t1 = Date()
             var batch = try pack(ids, p)
             part.importance.add(applyImportanceCorrection(&batch, config.correction))

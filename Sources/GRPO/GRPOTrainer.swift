@@ -11,7 +11,9 @@ import Training
 /// backward -> pre-clip grad norm -> non-finite check -> clip -> AdamW) and metrics.
 public final class GRPOTrainer {
     public let config: GRPOConfig
-    public let policy: Policy
+    /// The trained model: its policy's weights change, its tokenizer and chat format do not.
+    public let model: LanguageModel
+    public var policy: Policy { model.policy }
     public let optimizer: AdamW
     public private(set) var step = 0
     let reference: Policy?
@@ -25,15 +27,24 @@ public final class GRPOTrainer {
     /// runs every size-th micro-batch; the gradient is summed over ranks, so every rank holds the same weights.
     let cluster: Cluster
 
-    /// `reward` replaces the scheme named in the config (a user's own reward). `reference` is the frozen KL
-    /// reference, the base policy; by default a copy of `policy`, which is the base when a run starts (a
-    /// resumed run passes its base, not the resumed weights). `cluster` is the job the batch is split over.
-    public init(config: GRPOConfig, policy: Policy, tasks: TaskSource, executor: CodeExecutor?,
+    /// A toy policy (byte tokenizer, raw prompts); see the designated initializer.
+    public convenience init(config: GRPOConfig, policy: Policy, tasks: TaskSource, executor: CodeExecutor?,
+                            reward: RewardScheme? = nil, reference: Policy? = nil, cluster: Cluster = .shared) throws {
+        try self.init(config: config, model: LanguageModel(toy: policy), tasks: tasks, executor: executor, reward: reward,
+                      reference: reference, cluster: cluster)
+    }
+
+    /// `model`'s episodes are prompted in its chat format when it has one (`PromptTemplate`). `reward` replaces
+    /// the scheme named in the config (a user's own reward). `reference` is the frozen KL reference, the base
+    /// policy; by default a copy of the policy, which is the base when a run starts (a resumed run passes its
+    /// base, not the resumed weights). `cluster` is the job the batch is split over.
+    public init(config: GRPOConfig, model: LanguageModel, tasks: TaskSource, executor: CodeExecutor?,
                 reward: RewardScheme? = nil, reference: Policy? = nil, cluster: Cluster = .shared) throws {
         try config.validate()
         self.cluster = cluster
         self.config = config
-        self.policy = policy
+        self.model = model
+        let policy = model.policy
         self.tasks = tasks
         self.executor = executor
         optimizer = AdamW(arena: policy.arena, lr: config.optimizer.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8,
@@ -42,7 +53,8 @@ public final class GRPOTrainer {
             throw ConfigError("the KL reference policy has another architecture than the trained policy")
         }
         self.reference = config.kl.beta > 0 ? try reference ?? Self.copy(policy) : nil
-        engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme)
+        engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme,
+                                   tokenizer: model.tokenizer, prompt: try PromptTemplate(model: model, config: config.rollout))
         rng = RNG(seed: config.seed ^ 0x5eed_6e90)
     }
 
@@ -94,7 +106,7 @@ public final class GRPOTrainer {
             let batch = tasks.batch(step: step * (config.maxResampleRounds + 1) + round, size: B, seed: config.seed)
             let source = PolicyTokenSource(policy: sampler, params: config.rollout.sampling,
                                            seed: config.seed &* 1_000_003 &+ UInt64(step * 97 + round),
-                                           cacheFormat: config.rolloutKVCache)
+                                           cacheFormat: config.rolloutKVCache, tokenCount: model.tokenizer.tokenCount)
             let (t, s) = try await rolloutOnRanks(batch, source: source)
             out.stats.decodeSeconds += s.decodeSeconds; out.stats.sandboxSeconds += s.sandboxSeconds
             out.stats.totalSeconds += s.totalSeconds

@@ -53,8 +53,15 @@ public final class MetricsLog {
         return "\(x)"
     }
 
-    /// A JSON string literal (JSONEncoder does the escaping RFC 8259 requires).
+    /// A JSON string literal (JSONEncoder does the escaping RFC 8259 requires; "/" stays as it is, so
+    /// `grep '"actor/grad_norm"'` finds the key).
     static func quote(_ s: String) -> String {
-        String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
+        String(decoding: (try? encoder.encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
     }
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]
+        return e
+    }()
 }

@@ -9,6 +9,7 @@ import Tensor
 /// Built from a tokenizer.json (`init(tokenizerJSON:...)`) or from GGUF metadata (`init(ggufTokens:...)`).
 public struct BPETokenizer: TextTokenizer {
     public let vocabSize: Int
+    public let tokenCount: Int
     public let bos: Int32?
     public let eos: Set<Int32>
     public let pad: Int32
@@ -79,6 +80,7 @@ public struct BPETokenizer: TextTokenizer {
         self.starts = starts
         self.special = special
         self.vocabSize = size
+        tokenCount = maxId + 1
         self.bos = bos
         self.eos = eos
         self.pad = pad

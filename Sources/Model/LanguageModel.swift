@@ -15,6 +15,27 @@ public struct LanguageModel {
     public let source: Source
     public let url: URL
 
+    public init(policy: Policy, tokenizer: any TextTokenizer, special: SpecialTokens, chatTemplate: String?,
+                source: Source, url: URL) {
+        self.policy = policy
+        self.tokenizer = tokenizer
+        self.special = special
+        self.chatTemplate = chatTemplate
+        self.source = source
+        self.url = url
+    }
+
+    /// A toy policy with the byte tokenizer (no chat template).
+    public init(toy policy: Policy, url: URL = URL(fileURLWithPath: "/")) {
+        self.init(policy: policy, tokenizer: ByteTokenizer(), special: .byteTokenizer, chatTemplate: nil,
+                  source: .huggingFace, url: url)
+    }
+
+    /// The same tokenizer and chat format around other weights of the same architecture (a trained copy).
+    public func with(policy: Policy) -> LanguageModel {
+        LanguageModel(policy: policy, tokenizer: tokenizer, special: special, chatTemplate: chatTemplate, source: source, url: url)
+    }
+
     /// The chat format of the template; throws for a model without one or with one we do not render.
     public func chatFormat() throws -> ChatFormat {
         guard let chatTemplate else {

@@ -4,27 +4,32 @@ import Tensor
 /// Writes a model where users serve models: a Hugging Face directory that transformers loads unchanged, or a
 /// GGUF file (F32 or F16 matrices) that llama.cpp loads. Whatever the model was loaded from.
 public enum ModelExport {
-    /// config.json, model.safetensors (fp32), generation_config.json and, for a BPE model, tokenizer.json and
+    /// config.json, model.safetensors (fp32) and, for a BPE model, generation_config.json, tokenizer.json and
     /// tokenizer_config.json (with the chat template). Atomic: the directory appears complete or not at all.
     public static func writeHuggingFace(_ m: LanguageModel, to dir: URL) throws {
-        try Checkpoint.save(m.policy, to: dir, special: m.special) { tmp in
-            let special = m.special
-            var generation: [String: Any] = ["eos_token_id": special.eos.map { Int($0) }]
-            if let b = special.bos { generation["bos_token_id"] = Int(b) }
-            if let p = special.pad { generation["pad_token_id"] = Int(p) }
-            try writeSynced(try json(generation), to: tmp.appendingPathComponent("generation_config.json"))
-            guard let bpe = m.tokenizer as? BPETokenizer else { return }   // the byte tokenizer needs no file
-            try writeSynced(try bpe.definition.tokenizerJSON(), to: tmp.appendingPathComponent("tokenizer.json"))
-            func name(_ id: Int32?) -> Any { id.map { String(decoding: bpe.tokenBytes($0), as: UTF8.self) } ?? NSNull() }
-            var config: [String: Any] = [
-                "tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": special.bos != nil,
-                "add_prefix_space": false, "clean_up_tokenization_spaces": false,
-                "bos_token": name(special.bos), "eos_token": name(special.eos.first), "pad_token": name(special.pad),
-                "model_max_length": m.policy.config.context,
-            ]
-            if let t = m.chatTemplate { config["chat_template"] = t }
-            try writeSynced(try json(config), to: tmp.appendingPathComponent("tokenizer_config.json"))
-        }
+        try Checkpoint.save(m.policy, to: dir, special: m.special) { tmp in try writeTokenizerFiles(m, into: tmp) }
+    }
+
+    /// What a BPE model's directory holds beside config.json and the weights: generation_config.json,
+    /// tokenizer.json and tokenizer_config.json (with the chat template), each fsynced. Nothing for the byte
+    /// tokenizer (the toy policy needs no file).
+    public static func writeTokenizerFiles(_ m: LanguageModel, into dir: URL) throws {
+        guard let bpe = m.tokenizer as? BPETokenizer else { return }
+        let special = m.special
+        var generation: [String: Any] = ["eos_token_id": special.eos.map { Int($0) }]
+        if let b = special.bos { generation["bos_token_id"] = Int(b) }
+        if let p = special.pad { generation["pad_token_id"] = Int(p) }
+        try writeSynced(try json(generation), to: dir.appendingPathComponent("generation_config.json"))
+        try writeSynced(try bpe.definition.tokenizerJSON(), to: dir.appendingPathComponent("tokenizer.json"))
+        func name(_ id: Int32?) -> Any { id.map { String(decoding: bpe.tokenBytes($0), as: UTF8.self) } ?? NSNull() }
+        var config: [String: Any] = [
+            "tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": special.bos != nil,
+            "add_prefix_space": false, "clean_up_tokenization_spaces": false,
+            "bos_token": name(special.bos), "eos_token": name(special.eos.first), "pad_token": name(special.pad),
+            "model_max_length": m.policy.config.context,
+        ]
+        if let t = m.chatTemplate { config["chat_template"] = t }
+        try writeSynced(try json(config), to: dir.appendingPathComponent("tokenizer_config.json"))
     }
 
     /// A GGUF v3 file in llama.cpp's layout for the model's architecture: 2-D weights as `type` (.f32 or .f16),

@@ -3,6 +3,8 @@
 public protocol TextTokenizer: Sendable {
     /// Rows of the embedding the ids index (may exceed the tokenizer's own ids: padding rows).
     var vocabSize: Int { get }
+    /// Ids the tokenizer defines (0..<tokenCount); rows beyond it are padding and are never sampled.
+    var tokenCount: Int { get }
     /// Prepended by callers that want it (`encode` never adds it); nil when the model uses none.
     var bos: Int32? { get }
     /// Every id that ends generation (e.g. `<|im_end|>` and `<|endoftext|>` for Qwen2).
@@ -20,6 +22,9 @@ public protocol TextTokenizer: Sendable {
 }
 
 extension TextTokenizer {
+    /// Every row is a token unless the tokenizer says otherwise.
+    public var tokenCount: Int { vocabSize }
+
     /// The bytes of a token sequence, special tokens included as their text.
     public func bytes(_ ids: [Int32]) -> [UInt8] { ids.flatMap { tokenBytes($0) } }
 

@@ -35,6 +35,44 @@ public func extractBoxed(_ text: String) -> String? {
     return result
 }
 
+/// Which text of a trajectory is its final answer. Reports name the rule they used.
+public enum AnswerRule: String, Codable, CaseIterable, Sendable {
+    /// The last complete \boxed{...} of the policy's text (ToRL, SimpleTIR, MATH).
+    case boxed
+    /// The last \boxed{...} of the policy's text, else the last number of the response's final part: the
+    /// output of the last executed code block and the policy's turn after it (the final turn alone when no
+    /// code ran). lm-evaluation-harness's flexible extraction for GSM8K reads the last number of a response
+    /// the same way; here the response's tool output counts, as it does in ToRL's response text. For small
+    /// models that compute with the tool but rarely box or restate the result.
+    case lastNumber
+
+    /// The answer of a trajectory whose policy text is `policyText` and whose final part (see `lastNumber`)
+    /// is `finalText`.
+    public func answer(policyText: String, finalText: String) -> String? {
+        switch self {
+        case .boxed: return extractBoxed(policyText)
+        case .lastNumber: return extractBoxed(policyText) ?? lastWrittenNumber(in: finalText)
+        }
+    }
+}
+
+/// The last number written in `text`: an optional minus sign, digits with optional thousands commas, an
+/// optional decimal part ("44,715,911", "-3.5"); a sentence's period or comma after it is not part of it.
+public func lastWrittenNumber(in text: String) -> String? {
+    let b = Array(text.utf8)
+    func isDigit(_ i: Int) -> Bool { i >= 0 && i < b.count && b[i] >= 48 && b[i] <= 57 }
+    var i = b.count - 1
+    while i >= 0 && !isDigit(i) { i -= 1 }
+    guard i >= 0 else { return nil }
+    let end = i + 1
+    // Walk back over digits, and over "," or "." that sit between digits.
+    while i > 0 && (isDigit(i - 1) || ((b[i - 1] == UInt8(ascii: ",") || b[i - 1] == UInt8(ascii: ".")) && isDigit(i - 2))) {
+        i -= 1
+    }
+    if i > 0 && b[i - 1] == UInt8(ascii: "-") { i -= 1 }
+    return String(decoding: b[i..<end], as: UTF8.self)
+}
+
 /// Are two final answers the same? Both sides are normalised first (`normalizeAnswer`); then
 /// - both integers (after "1,000" -> 1000, "+5" -> 5, "-0" -> 0, "007" -> 7, "12.0" -> 12): exact, digit by
 ///   digit, so even 20-digit answers must match exactly;

@@ -40,14 +40,17 @@ public final class EpisodeEngine {
     public let reward: RewardScheme
     /// The policy's tokenizer: prompts and observations are encoded with it, turns are read from its bytes.
     public let tokenizer: any TextTokenizer
+    /// How a question becomes the prompt (raw for the toy policy, the chat template for a chat model).
+    public let prompt: PromptTemplate
 
     public init(config: RolloutConfig, format: EpisodeFormat = EpisodeFormat(), reward: RewardScheme,
-                tokenizer: any TextTokenizer = ByteTokenizer()) throws {
+                tokenizer: any TextTokenizer = ByteTokenizer(), prompt: PromptTemplate = .raw) throws {
         try config.validate()
         self.config = config
         self.format = format
         self.reward = reward
         self.tokenizer = tokenizer
+        self.prompt = prompt
     }
 
     /// Per-trajectory bookkeeping while it is live.
@@ -68,7 +71,7 @@ public final class EpisodeEngine {
                     contextLimit: Int) async throws -> (trajectories: [Trajectory], stats: RolloutStats) {
         let start = Date()
         var stats = RolloutStats()
-        let prompts = tasks.map { (tokenizer.bos.map { [$0] } ?? []) + tokenizer.encode(format.prompt($0.question)) }
+        let prompts = tasks.map { (tokenizer.bos.map { [$0] } ?? []) + tokenizer.encode(prompt.text(question: $0.question, format: format)) }
         var live: [Live] = []
         for p in prompts {
             for _ in 0..<groupSize {
@@ -109,10 +112,12 @@ public final class EpisodeEngine {
                     live[i].finish = live[i].turns.last!.isVoid ? .voidTurn : .answer
                     continue
                 }
-                if !tokenizer.isSpecial(s.token) { live[i].turnBytes += tokenizer.tokenBytes(s.token) }
-                // A turn can only end on a newline (closing fence) or on the last byte of the output marker.
-                let last = live[i].turnBytes.last
-                let mayEnd = last == UInt8(ascii: "\n") || last == format.outputMarker.utf8.last
+                let bytes = tokenizer.isSpecial(s.token) ? [] : tokenizer.tokenBytes(s.token)
+                live[i].turnBytes += bytes
+                // A turn can only end with a token that holds a newline (a closing fence's, possibly with more text
+                // after it in the same BPE token) or the last byte of the output marker. The whole token stays:
+                // token in, token out.
+                let mayEnd = bytes.contains(UInt8(ascii: "\n")) || bytes.contains(format.outputMarker.utf8.last!)
                 let end = mayEnd ? detectTurnEnd(String(decoding: live[i].turnBytes, as: UTF8.self), format: format) : .none
                 switch end {
                 case .codeClosed(let code):
@@ -186,7 +191,11 @@ public final class EpisodeEngine {
         for (i, l) in live.enumerated() {
             let task = tasks[i / groupSize]
             let policyText = tokenizer.decode(zip(l.tokens, l.roles).filter { $0.1 == .policy }.map { $0.0 }, skipSpecial: true)
-            let answer = extractBoxed(policyText)
+            // The final part: from the last observation (or the final turn when no code ran) to the end.
+            let finalStart = l.turns.last(where: { $0.observationRange != nil })?.observationRange?.lowerBound
+                ?? l.turns.last?.policyRange.lowerBound ?? l.tokens.count
+            let finalText = tokenizer.decode(Array(l.tokens[finalStart...]), skipSpecial: true)
+            let answer = config.answerRule.answer(policyText: policyText, finalText: finalText)
             let correct = answer.map { answersEquivalent($0, task.answer) } ?? false
             var t = Trajectory(taskId: task.id, group: i / groupSize, tokens: l.tokens, roles: l.roles,
                                samplingLogProbs: l.logProbs, turns: l.turns, toolCalls: l.toolCalls,

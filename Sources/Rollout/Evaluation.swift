@@ -15,12 +15,14 @@ public struct EvalReport: Codable, Sendable {
     public var trajectoriesPerSecond = 0.0
     public var policyTokensPerSecond = 0.0
     public var seconds = 0.0
+    /// The rule that read the final answers (`AnswerRule`).
+    public var answerRule = AnswerRule.boxed.rawValue
 
     public var table: String {
         func pct(_ x: Double) -> String { String(format: "%.1f%%", 100 * x) }
         return """
         tasks x samples     \(tasks) x \(samplesPerTask)
-        accuracy (pass@1)   \(pct(accuracy))
+        accuracy (pass@1)   \(pct(accuracy))   (answer rule: \(answerRule))
         tool-call rate      \(pct(toolCallRate))   (mean calls \(String(format: "%.2f", meanToolCalls)))
         mean turns          \(String(format: "%.2f", meanTurns))
         void-turn rate      \(pct(voidTurnRate))
@@ -31,19 +33,23 @@ public struct EvalReport: Codable, Sendable {
     }
 }
 
-/// Runs every task `samples` times (in chunks of at most `batchTrajectories` live trajectories).
-public func evaluate(policy: Policy, tasks: [MathTask], samples: Int, config: RolloutConfig,
+/// Runs every task `samples` times (in chunks of at most `batchTrajectories` live trajectories), prompted in
+/// the model's chat format when it has one (`PromptTemplate(model:config:)`).
+public func evaluate(model: LanguageModel, tasks: [MathTask], samples: Int, config: RolloutConfig,
                      format: EpisodeFormat = EpisodeFormat(), reward: RewardScheme = ToRLReward(),
                      executor: CodeExecutor?, seed: UInt64, batchTrajectories: Int = 128,
                      progress: ((Int, Int) -> Void)? = nil) async throws -> (report: EvalReport, trajectories: [Trajectory]) {
     guard samples > 0, !tasks.isEmpty else { throw RolloutError("evaluate needs at least one task and one sample") }
-    let engine = try EpisodeEngine(config: config, format: format, reward: reward)
+    let policy = model.policy
+    let engine = try EpisodeEngine(config: config, format: format, reward: reward, tokenizer: model.tokenizer,
+                                   prompt: try PromptTemplate(model: model, config: config))
     let perChunk = max(1, batchTrajectories / samples)
     var all: [Trajectory] = []
     var seconds = 0.0
     for (c, start) in stride(from: 0, to: tasks.count, by: perChunk).enumerated() {
         let chunk = Array(tasks[start ..< min(tasks.count, start + perChunk)])
-        let source = PolicyTokenSource(policy: policy, params: config.sampling, seed: seed &+ UInt64(c) &* 7919)
+        let source = PolicyTokenSource(policy: policy, params: config.sampling, seed: seed &+ UInt64(c) &* 7919,
+                                       tokenCount: model.tokenizer.tokenCount)
         let (t, stats) = try await engine.run(tasks: chunk, groupSize: samples, source: source, executor: executor,
                                               contextLimit: policy.config.context)
         all += t
@@ -62,6 +68,7 @@ public func evaluate(policy: Policy, tasks: [MathTask], samples: Int, config: Ro
     r.execErrorRate = stats.execErrorRate
     r.meanLength = stats.meanLength
     r.seconds = seconds
+    r.answerRule = config.answerRule.rawValue
     r.trajectoriesPerSecond = Double(all.count) / max(seconds, 1e-9)
     r.policyTokensPerSecond = Double(stats.policyTokens) / max(seconds, 1e-9)
     return (r, all)

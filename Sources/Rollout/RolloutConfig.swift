@@ -15,6 +15,10 @@ public struct RolloutConfig: Codable, Equatable, Sendable {
     /// How tool output is shown (ToRL's capped text, or SimpleTIR's "Code execution result: ..." format).
     public var observationStyle: ObservationStyle = .torl
     public var sampling = SamplingParams()
+    /// Follows the question in a chat model's user turn ("" = the built-in one for the observation style).
+    public var instruction: String = ""
+    /// Which text is the final answer (`AnswerRule`).
+    public var answerRule: AnswerRule = .boxed
     /// Run closed code blocks in the sandbox. Off: a closed code block ends the trajectory (benchmarks).
     public var executeCode: Bool = true
 

@@ -74,8 +74,9 @@ public struct TaskLoadError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Loads `{"question"|"problem": ..., "answer"|"solution": ...}` records, one JSON object per line (MATH,
-/// DeepScaleR, NuminaMath style). When only a "solution" is given, the answer is its last \boxed{...}.
+/// Loads `{"question"|"problem": ..., "answer"|"solution": ...}` records, one JSON object per line: GSM8K form
+/// (an "answer" ending in "#### N": N is the answer) and MATH form (DeepScaleR, NuminaMath: when only a
+/// "solution" is given, the answer is its last \boxed{...}).
 /// Blank lines are skipped. An "id" or "unique_id" field is kept; otherwise the id is "<file name>:<line>".
 public func loadJSONLTasks(_ url: URL, kind: String = "jsonl") throws -> [MathTask] {
     let name = url.lastPathComponent
@@ -113,7 +114,13 @@ public func parseJSONLTasks(_ text: String, fileName: String = "<memory>", kind:
         }
         let answer: String
         if let a = record.answer?.text?.trimmingCharacters(in: .whitespacesAndNewlines), !a.isEmpty {
-            answer = a
+            // GSM8K: the worked solution, then "#### 72"; the answer is what follows the last "####".
+            if let mark = a.range(of: "####", options: .backwards) {
+                answer = a[mark.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !answer.isEmpty else { throw fail("the \"answer\" ends in \"####\" with nothing after it") }
+            } else {
+                answer = a
+            }
         } else if let solution = record.solution?.text {
             guard let boxed = extractBoxed(solution), !boxed.isEmpty else {
                 throw fail("no \"answer\" and the \"solution\" has no \\boxed{...} answer")

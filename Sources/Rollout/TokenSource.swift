@@ -43,10 +43,14 @@ public final class PolicyTokenSource: TokenSource {
     public private(set) var emitted: [[Int32]] = []
     public private(set) var recordedLogits: [[[Float]]] = []   // [slot][step][V], only when scripted
 
+    /// Sampling draws from ids 0..<sampleable (the tokenizer's own ids: Qwen2's padding rows never come out).
+    let sampleable: Int
+
     public init(policy: Policy, params: SamplingParams, seed: UInt64, script: [[Int32]]? = nil,
-                cacheFormat: NumberFormat = .fp32) {
+                cacheFormat: NumberFormat = .fp32, tokenCount: Int? = nil) {
         self.policy = policy; self.params = params; self.seed = seed; self.script = script
         self.cacheFormat = cacheFormat
+        sampleable = min(policy.config.vocab, max(1, tokenCount ?? policy.config.vocab))
     }
 
     public func begin(slots: Int, maxLen: Int) throws {
@@ -77,7 +81,7 @@ public final class PolicyTokenSource: TokenSource {
                         recordedLogits[s].append(Array(rowLogits))
                         out = SourceStep(token: tok, logProb: logSoftmaxAt(rowLogits, Int(tok), temperature: t))
                     } else {
-                        let (tok, lp) = Sampler.sample(rowLogits, params: params, rng: &rngs[s])
+                        let (tok, lp) = Sampler.sample(UnsafeBufferPointer(rebasing: rowLogits[..<sampleable]), params: params, rng: &rngs[s])
                         out = SourceStep(token: tok, logProb: lp)
                     }
                     out.fedLogProbs = item.tokens.dropFirst().map { next in

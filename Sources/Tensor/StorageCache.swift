@@ -7,7 +7,7 @@ import Synchronization
 /// per-thread arena, deletes the arena's 64 MB heap once it is empty again and maps a fresh one the next
 /// step, so every step page-faulted its working set back in (zeroing each page) and unmapped it again
 /// (docs/PERFORMANCE.md).
-/// Buffers of at least `minBytes` are kept here by exact element count and handed out again; smaller ones
+/// Buffers of at least `minBytes` are kept here by size class (`capacity`) and handed out again; smaller ones
 /// stay with malloc, whose bins reuse them without touching the kernel.
 enum StorageCache {
     static let minBytes = 256 << 10
@@ -23,9 +23,19 @@ enum StorageCache {
     }
     private static let free = Mutex(Free())
 
+    /// The capacity a large buffer of `count` floats gets: `count` rounded up to one of 8 sizes per power of two
+    /// (at most 12.5% more), so buffers of nearby sizes share a class. A real model's micro-batches are all
+    /// of different widths; cached by exact size, the freed buffers of one would never serve the next.
+    static func capacity(_ count: Int) -> Int {
+        let n = max(count, 1)
+        guard n * 4 >= minBytes else { return n }
+        let step = 1 << max(0, (Int.bitWidth - 1 - (n - 1).leadingZeroBitCount) - 3)   // 2^(floor(log2(n-1)) - 3)
+        return (n + step - 1) / step * step
+    }
+
     /// Uninitialized storage for max(count, 1) floats.
     static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let n = max(count, 1)
+        let n = capacity(count)
         if n * 4 >= minBytes, let p = free.withLock({ f -> UnsafeMutablePointer<Float>? in
             guard let p = f.buffers[n]?.popLast() else { return nil }
             f.bytes -= n * 4
@@ -38,7 +48,7 @@ enum StorageCache {
 
     /// Returns storage obtained from `allocate(count)`.
     static func deallocate(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        let n = max(count, 1)
+        let n = capacity(count)
         if n * 4 >= minBytes, free.withLock({ f -> Bool in
             guard f.bytes + n * 4 <= maxCachedBytes else { return false }
             f.buffers[n, default: []].append(p)

@@ -89,6 +89,7 @@ public struct RunDirectory: Sendable {
             try removeRun()
             return false
         case .new:
+            try refuseForeignFiles(what: what)
             guard !hasRun else {
                 let at = (try? latestCheckpoint()).flatMap { $0 }.flatMap { try? TrainCheckpoint.loadState($0).step }
                 throw ConfigError("\(url.path) already holds a \(what) run" + (at.map { " (checkpoint at step \($0))" } ?? "")
@@ -102,7 +103,20 @@ public struct RunDirectory: Sendable {
             }
             return true
         case .resumeOrNew:
+            try refuseForeignFiles(what: what)
             return hasRun
+        }
+    }
+
+    /// A directory that holds no run but other files is not ours to fill: a new run would overwrite or mix
+    /// with them (a metrics.jsonl from elsewhere, notes). Hidden files (the lock, temporaries) do not count.
+    func refuseForeignFiles(what: String) throws {
+        guard !hasRun else { return }
+        let foreign = entries.filter { !$0.hasPrefix(".") }.sorted()
+        guard foreign.isEmpty else {
+            throw ConfigError("\(url.path) is not empty (\(foreign.prefix(3).joined(separator: ", "))\(foreign.count > 3 ? ", ..." : "")) "
+                              + "and holds no \(what) run to resume: choose another --out, or pass --force to write the run there "
+                              + "(its files are replaced, others stay)")
         }
     }
 
@@ -258,6 +272,8 @@ enum TestHook {
 /// path itself (a plain policy checkpoint).
 public func resolveCheckpoint(_ path: URL) throws -> URL {
     let fm = FileManager.default
+    var isDir: ObjCBool = false
+    if fm.fileExists(atPath: path.path, isDirectory: &isDir) && !isDir.boolValue { return path }   // a .gguf file
     if fm.fileExists(atPath: path.appendingPathComponent(RunDirectory.pointerName).path) {
         if let c = try RunDirectory(path, settings: "").latestCheckpoint() { return c }
     }
@@ -275,16 +291,20 @@ public func loadPolicy(_ path: URL) throws -> Policy { try Checkpoint.load(try r
 /// Loads what `--checkpoint` names: a tir run (its current checkpoint), a Hugging Face directory or a .gguf
 /// file, with its tokenizer and chat template.
 public func loadModel(_ path: URL) throws -> LanguageModel {
-    var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDir) else {
+    guard FileManager.default.fileExists(atPath: path.path) else {
         throw ConfigError("no model at \(path.path): give a tir run, a Hugging Face directory or a .gguf file")
     }
-    return try LanguageModel.load(isDir.boolValue ? try resolveCheckpoint(path) : path)
+    return try LanguageModel.load(try resolveCheckpoint(path))
 }
 
-/// FNV-1a 64 of a checkpoint's model.safetensors, in hex: identifies the base policy a run started from.
-public func checkpointFingerprint(_ dir: URL) throws -> String {
-    let data = try Data(contentsOf: Checkpoint.weightsURL(dir), options: .mappedIfSafe)
+/// FNV-1a 64 of a checkpoint's weights, in hex: identifies the base policy a run started from. The weights are
+/// model.safetensors, the shard index of a sharded directory, or the file itself for a GGUF file.
+public func checkpointFingerprint(_ path: URL) throws -> String {
+    var isDir: ObjCBool = false
+    let fm = FileManager.default
+    let file = !fm.fileExists(atPath: path.path, isDirectory: &isDir) || !isDir.boolValue ? path
+        : fm.fileExists(atPath: Checkpoint.weightsURL(path).path) ? Checkpoint.weightsURL(path) : Checkpoint.indexURL(path)
+    let data = try Data(contentsOf: file, options: .mappedIfSafe)
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
     data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
         for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }

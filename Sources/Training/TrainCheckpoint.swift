@@ -22,7 +22,15 @@ public struct TrainerState: Codable, Equatable, Sendable {
 public enum TrainCheckpoint {
     /// Writes every file into the existing directory `dir`, each fsynced.
     public static func write(_ policy: Policy, optimizer: AdamW, state: TrainerState, into dir: URL) throws {
-        try Checkpoint.write(policy, into: dir)
+        try write(LanguageModel(toy: policy), optimizer: optimizer, state: state, into: dir)
+    }
+
+    /// The same for a model with a tokenizer of its own: the checkpoint is a complete Hugging Face directory
+    /// (tokenizer and chat template included), loadable by `LanguageModel.load` and by transformers.
+    public static func write(_ model: LanguageModel, optimizer: AdamW, state: TrainerState, into dir: URL) throws {
+        let policy = model.policy
+        try Checkpoint.write(policy, into: dir, special: model.special)
+        try ModelExport.writeTokenizerFiles(model, into: dir)
         let n = policy.arena.count
         try SafeTensors.write([(name: "adam.m", shape: [n], data: UnsafeBufferPointer(start: optimizer.m, count: n)),
                                (name: "adam.v", shape: [n], data: UnsafeBufferPointer(start: optimizer.v, count: n))],
@@ -51,16 +59,22 @@ public enum TrainCheckpoint {
     /// with the shapes their config implies (`Checkpoint.load`); moments finite, one per parameter, v >= 0.
     public static func load(_ dir: URL) throws -> (policy: Policy, state: TrainerState, m: [Float], v: [Float]) {
         let policy = try Checkpoint.load(dir)
+        let (state, m, v) = try loadTrainer(dir, parameters: policy.arena.count)
+        return (policy, state, m, v)
+    }
+
+    /// The trainer state and the optimizer moments of a checkpoint whose policy has `parameters` parameters.
+    public static func loadTrainer(_ dir: URL, parameters: Int) throws -> (state: TrainerState, m: [Float], v: [Float]) {
         let state = try loadState(dir)
         let (opt, _) = try SafeTensors.read(dir.appendingPathComponent("optimizer.safetensors"))
         guard let m = opt["adam.m"]?.values, let v = opt["adam.v"]?.values,
-              m.count == policy.arena.count, v.count == policy.arena.count else {
-            throw TensorError("\(dir.path)/optimizer.safetensors does not match the policy's \(policy.arena.count) parameters")
+              m.count == parameters, v.count == parameters else {
+            throw TensorError("\(dir.path)/optimizer.safetensors does not match the policy's \(parameters) parameters")
         }
         guard m.allSatisfy(\.isFinite), v.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
             throw TensorError("\(dir.path)/optimizer.safetensors holds non-finite (or negative second) moments: "
                               + "the run that wrote it diverged; use an earlier checkpoint")
         }
-        return (policy, state, m, v)
+        return (state, m, v)
     }
 }

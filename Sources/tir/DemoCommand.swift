@@ -11,13 +11,17 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "End to end on built-in defaults: pretrain (or reuse) a base policy, evaluate it, run GRPO, evaluate again.")
 
-    @Option(help: "Directory for all artefacts.") var out = "runs/demo"
+    @Option(help: "Directory for all artefacts (default runs/demo).") var out: String?
     @Option(help: "GRPO steps (default: the demo preset).") var steps: Int?
     @Option(help: "Pretraining steps (default: the demo preset).") var pretrainSteps: Int?
-    @Option(help: "Held-out tasks in each evaluation.") var evalTasks = 200
+    @Option(help: "Held-out tasks in each evaluation (default 200, 64 with --model).") var evalTasks: Int?
     @Option(help: "Samples per held-out task.") var evalSamples = 2
     @Option(help: "Seed of everything.") var seed: UInt64 = 1
     @Flag(help: "Delete the runs in --out (base and GRPO) and start over.") var force = false
+    @Option(help: ArgumentHelp("Train a real pretrained model instead of the toy policy: smollm2 or qwen2.5-coder (fetched "
+            + "with scripts/get-model.sh when missing), or a path (Hugging Face directory, .gguf file). Default --out "
+            + "runs/demo-NAME, --eval-tasks 64."))
+    var model: String?
 
     func validate() throws {
         try requireCount("steps", steps)
@@ -28,8 +32,15 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         try requireOneProcess("tir demo")
+        if let model {
+            let name = KnownModel(rawValue: model)?.rawValue ?? url(model).deletingPathExtension().lastPathComponent
+            try await RealModelDemo(model: model, out: url(out ?? "runs/demo-\(name)"), steps: steps, evalTasks: evalTasks ?? 64,
+                                    evalSamples: evalSamples, seed: seed, force: force).run()
+            return
+        }
+        let evalTasks = self.evalTasks ?? 200
         let start = Date()
-        let dir = url(out)
+        let dir = url(out ?? "runs/demo")
         let baseDir = dir.appendingPathComponent("base")
         var pc = PretrainConfig()
         pc.seed = seed

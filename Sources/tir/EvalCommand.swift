@@ -14,7 +14,7 @@ struct Eval: AsyncParsableCommand {
         discussion: "Given a GRPO run directory, the policy is its current checkpoint and the episode limits, sampling "
             + "and held-out tasks are the run's (config.json) unless a flag or --set changes them.")
 
-    @Option(help: "Checkpoint directory, pretraining run or GRPO run.") var checkpoint: String
+    @Option(help: "A tir run or checkpoint, a Hugging Face directory or a .gguf file.") var checkpoint: String
     @Option(help: "Held-out tasks to evaluate.") var tasks = 128
     @Option(help: "Samples per task (pass@1 is averaged over them).") var samples = 4
     @Option(help: "Max executed code blocks per trajectory (ToRL's C; sets rollout.maxToolCalls).") var maxToolCalls: Int?
@@ -39,13 +39,13 @@ struct Eval: AsyncParsableCommand {
         if let maxToolCalls { sets.append("rollout.maxToolCalls=\(maxToolCalls)") }
         if let temperature { sets.append("rollout.sampling.temperature=\(temperature)") }
         let c = try GRPOConfig.load(json: Data(), overrides: sets, over: saved)
-        let policy = try loadPolicy(path)
+        let model = try loadModel(path)
         let list: [MathTask]
         if let data {
             list = Array(try loadJSONLTasks(url(data)).prefix(tasks))
-            try RunTasks.checkPrompts(list, fit: policy.config.context)
+            try RunTasks.checkPrompts(list, model: model, rollout: c.rollout)
         } else {
-            list = try RunTasks.load(c, toySeed: seed, context: policy.config.context).evaluation(tasks)
+            list = try RunTasks.load(c, toySeed: seed, model: model).evaluation(tasks)
         }
         if let saved {
             let step = try TrainCheckpoint.loadState(try resolveCheckpoint(path)).step
@@ -53,12 +53,12 @@ struct Eval: AsyncParsableCommand {
         }
         let pool = try makeSandbox(c.sandbox)
         defer { pool.shutdown() }
-        let (report, trajectories) = try await evaluate(policy: policy, tasks: list, samples: samples, config: c.rollout,
+        let (report, trajectories) = try await evaluate(model: model, tasks: list, samples: samples, config: c.rollout,
                                                         executor: pool, seed: seed) { done, total in
             Status.line("eval \(done)/\(total) tasks", final: done == total)
         }
         if let dump {
-            let text = trajectories.map { $0.dump() }.joined(separator: "\n" + String(repeating: "=", count: 60) + "\n")
+            let text = trajectories.map { $0.dump(tokenizer: model.tokenizer) }.joined(separator: "\n" + String(repeating: "=", count: 60) + "\n")
             try Data(text.utf8).write(to: url(dump))
         }
         if json { try printJSON(report) } else { print(report.table) }
@@ -77,7 +77,7 @@ func evaluateOnHeldOut(_ policy: Policy, tasks: Int, samples: Int, seed: UInt64,
                        difficulty: Int = TaskConfig().difficulty) async throws -> EvalReport {
     let pool = try makeSandbox()
     defer { pool.shutdown() }
-    return try await evaluate(policy: policy, tasks: ToyData(seed: seed, difficulty: difficulty).heldOutTasks(count: tasks),
+    return try await evaluate(model: LanguageModel(toy: policy), tasks: ToyData(seed: seed, difficulty: difficulty).heldOutTasks(count: tasks),
                               samples: samples, config: rollout, executor: pool, seed: seed) { done, total in
         Status.line("eval \(done)/\(total) held-out tasks", final: done == total)
     }.report

@@ -4,31 +4,41 @@ import Model
 import Pretrain
 import Rollout
 
-/// The tasks of a run (`GRPOConfig.tasks`): the toy world (its train stream and held-out split), or a user's
-/// JSONL file with a held-out part or a separate evaluation file. `tir train` and `tir eval` both load them
+/// The tasks of a run (`GRPOConfig.tasks`): the built-in toy world or arithmetic (each a train stream and a
+/// held-out split), or a user's JSONL file with a held-out part or a separate evaluation file. `tir train` and `tir eval` both load them
 /// here, so a user's tasks go through one loader and one answer check (the reward's `AnswerCheck`).
 struct RunTasks {
     var train: TaskSource
     var heldOut: [MathTask]?
-    var toy: ToyData?
+    var toy: ToyData? = nil
+    var arithmetic: ArithmeticTasks? = nil
     var summary: String
 
     /// The first `n` held-out tasks.
     func evaluation(_ n: Int) throws -> [MathTask] {
         if let toy { return toy.heldOutTasks(count: n) }
+        if let arithmetic { return arithmetic.heldOut(count: n) }
         guard let heldOut, !heldOut.isEmpty else {
             throw ConfigError("no held-out tasks: set tasks.heldOutFraction > 0 or give --eval-data")
         }
         return Array(heldOut.prefix(n))
     }
 
-    /// Loads and checks the tasks of `config`; `context` (the policy's) rejects prompts that leave no room to
-    /// answer. The split of a JSONL file follows the run's seed; the toy world's tasks `toySeed` (default: the same).
-    static func load(_ config: GRPOConfig, toySeed: UInt64? = nil, context: Int?) throws -> RunTasks {
+    /// Loads and checks the tasks of `config`; `model` (the policy's tokenizer, chat format and context) rejects
+    /// prompts that leave no room to answer. The split of a JSONL file follows the run's seed; the toy world's
+    /// tasks `toySeed` (default: the same).
+    static func load(_ config: GRPOConfig, toySeed: UInt64? = nil, model: LanguageModel?) throws -> RunTasks {
         let c = config.tasks
         guard !c.data.isEmpty else {
-            let toy = ToyData(seed: toySeed ?? config.seed, difficulty: c.difficulty)
-            return RunTasks(train: toy.trainTasks, heldOut: nil, toy: toy, summary: "the toy world (difficulty \(c.difficulty))")
+            let seed = toySeed ?? config.seed
+            let toyPolicy = model.map { $0.tokenizer is ByteTokenizer } ?? true
+            if c.builtin == .toy || (c.builtin == .auto && toyPolicy) {
+                let toy = ToyData(seed: seed, difficulty: c.difficulty)
+                return RunTasks(train: toy.trainTasks, heldOut: nil, toy: toy, summary: "the toy world (difficulty \(c.difficulty))")
+            }
+            let arithmetic = ArithmeticTasks(seed: seed, difficulty: c.difficulty)
+            return RunTasks(train: arithmetic.train, heldOut: nil, arithmetic: arithmetic,
+                            summary: "built-in arithmetic (difficulty \(c.difficulty))")
         }
         let all = try loadJSONLTasks(url(c.data))
         let train: [MathTask], heldOut: [MathTask]
@@ -41,17 +51,18 @@ struct RunTasks {
             throw ConfigError("\(c.data): all \(all.count) tasks are held out (tasks.heldOutFraction = \(c.heldOutFraction)); "
                                   + "lower it or give --eval-data")
         }
-        if let context { try checkPrompts(train + heldOut, fit: context) }
+        if let model { try checkPrompts(train + heldOut, model: model, rollout: config.rollout) }
         let held = c.evalData.isEmpty ? "\(heldOut.count) held out" : "\(heldOut.count) in \(c.evalData)"
-        return RunTasks(train: ArrayTaskSource(train), heldOut: heldOut, toy: nil,
+        return RunTasks(train: ArrayTaskSource(train), heldOut: heldOut,
                         summary: "\(train.count) tasks from \(c.data) (\(held))")
     }
 
-    /// Every prompt must leave room to answer in the policy's context.
-    static func checkPrompts(_ tasks: [MathTask], fit context: Int) throws {
-        let tok = ByteTokenizer(), format = EpisodeFormat()
+    /// Every prompt, as the model is prompted, must leave room to answer in the policy's context.
+    static func checkPrompts(_ tasks: [MathTask], model: LanguageModel, rollout: RolloutConfig) throws {
+        let prompt = try PromptTemplate(model: model, config: rollout), format = EpisodeFormat()
+        let context = model.policy.config.context
         for t in tasks {
-            let n = 1 + tok.encode(format.prompt(t.question)).count
+            let n = (model.tokenizer.bos == nil ? 0 : 1) + model.tokenizer.encode(prompt.text(question: t.question, format: format)).count
             if n >= context {
                 throw ConfigError("task \(t.id): its prompt is \(n) tokens, which leaves no room to answer in the policy's context of \(context)")
             }

@@ -15,7 +15,7 @@ struct Train: AsyncParsableCommand {
             + "(JSON, sections as in --list-config), then --set section.field=value overrides. Run with --list-config "
             + "to see every field with its default and meaning.")
 
-    @Option(help: "Base policy: a checkpoint directory or a pretraining run (default runs/base; resuming: the run's own base).")
+    @Option(help: "Base policy: a tir run or checkpoint, a Hugging Face directory or a .gguf file (default runs/base; resuming: the run's own base).")
     var checkpoint: String?
     @Option(help: "Run directory: config.json, metrics.jsonl, checkpoint-NNNNNN/, latest.") var out = "runs/grpo"
     @Option(help: "JSON config file (unknown fields are an error).") var config: String?
@@ -43,7 +43,7 @@ struct Train: AsyncParsableCommand {
         let dir = url(out)
         let c = try trainConfig(savedIn: dir)
         let base = try resolveCheckpoint(checkpoint.map(url) ?? (resume ? GRPORun.recordedBase(dir) : nil) ?? url("runs/base"))
-        let tasks = try RunTasks.load(c, context: try Checkpoint.loadConfig(base).context)
+        let tasks = try RunTasks.load(c, model: try LanguageModel.load(base))
         let start: RunStart = force ? .force : resume ? .resume : .new
         let run = GRPORun(config: c, dir: dir)
         let cluster = Cluster.shared   // under mpirun: rank 0 owns the run directory and the output
@@ -61,7 +61,7 @@ struct Train: AsyncParsableCommand {
         Status.info("metrics: \(run.metricsURL.path)\ncheckpoint: \(try run.latestCheckpoint()?.path ?? "-")\ncurves: \(curves.path)"
                     + "\nTensorBoard: tensorboard --logdir \(run.dir.deletingLastPathComponent().path)")
         if evalTasks > 0, let checkpoint = try run.latestCheckpoint() {
-            let (report, _) = try await evaluate(policy: try Checkpoint.load(checkpoint), tasks: try tasks.evaluation(evalTasks),
+            let (report, _) = try await evaluate(model: try LanguageModel.load(checkpoint), tasks: try tasks.evaluation(evalTasks),
                                                  samples: 1, config: c.rollout, executor: pool, seed: c.seed) { done, total in
                 Status.line("eval \(done)/\(total) held-out tasks", final: done == total)
             }

@@ -78,4 +78,50 @@ final class TrainDataTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("tasks.jsonl:4: not a valid JSON object"), bad.stderr)
         XCTAssertFalse(fm.fileExists(atPath: root.appendingPathComponent("bad").path))
     }
+
+    /// Issue 22: a GSM8K-form file ("#### N" answers) trains a real architecture (the tiny Qwen2 fixture, BPE and
+    /// ChatML) and its run is evaluated; metrics keys keep their "/"; a directory that holds files but no run
+    /// is refused without --force, and --force keeps the files that are not the run's.
+    func testGSM8KFormFileOnARealArchitectureAndTheOverwriteRefusal() throws {
+        let root = fm.temporaryDirectory.appendingPathComponent("tir-gsm8k-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../ModelTests/Fixtures/models/tiny-qwen2").standardized
+        let data = root.appendingPathComponent("gsm8k.jsonl")
+        let lines = (1...10).map { i in #"{"question": "Tom has \#(i) boxes of 3 pens. How many pens?", "answer": "\#(i) * 3 = <<\#(i)*3=\#(3 * i)>>\#(3 * i)\n#### \#(3 * i)"}"# }
+        try Data(lines.joined(separator: "\n").utf8).write(to: data)
+        let settings = ["--set", "steps=1", "--set", "promptsPerStep=2", "--set", "groupSize=2", "--set", "miniBatches=1",
+                        "--set", "rollout.maxToolCalls=1", "--set", "rollout.maxTurnTokens=12", "--set", "rollout.maxTrajectoryTokens=24",
+                        "--set", "sandbox.workers=1", "--set", "tasks.heldOutFraction=0.2"]
+
+        let run = root.appendingPathComponent("run")
+        let train = try tir(["train", "--checkpoint", base.path, "--out", run.path, "--data", data.path, "--eval-tasks", "2"] + settings)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stderr.contains("8 tasks from \(data.path) (2 held out)"), train.stderr)
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertTrue(metrics.contains(#""actor/grad_norm":"#), "keys are written as named: \(metrics.prefix(200))")
+        XCTAssertFalse(metrics.contains(#"\/"#))
+        let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("eval.json"))) as! [String: Any]
+        XCTAssertEqual(eval["tasks"] as? Int, 2)
+        let checkpoint = try XCTUnwrap(try RunDirectory(run, settings: "config.json").latestCheckpoint())
+        XCTAssertTrue(fm.fileExists(atPath: checkpoint.appendingPathComponent("tokenizer_config.json").path),
+                      "a real model's checkpoint carries its tokenizer and chat template")
+
+        // A directory with someone else's metrics.jsonl and notes: refused, untouched; --force writes the run there.
+        let other = root.appendingPathComponent("other")
+        try fm.createDirectory(at: other, withIntermediateDirectories: true)
+        try Data("{\"step\":1,\"mine\":1}\n".utf8).write(to: other.appendingPathComponent("metrics.jsonl"))
+        try Data("notes".utf8).write(to: other.appendingPathComponent("notes.txt"))
+        let refused = try tir(["train", "--checkpoint", base.path, "--out", other.path, "--data", data.path] + settings)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("is not empty (metrics.jsonl, notes.txt)"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--force"), refused.stderr)
+        XCTAssertEqual(try String(contentsOf: other.appendingPathComponent("metrics.jsonl"), encoding: .utf8), "{\"step\":1,\"mine\":1}\n")
+        XCTAssertEqual(Set(try fm.contentsOfDirectory(atPath: other.path)), ["metrics.jsonl", "notes.txt"])
+        let forced = try tir(["train", "--checkpoint", base.path, "--out", other.path, "--data", data.path, "--force"] + settings)
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertTrue(fm.fileExists(atPath: other.appendingPathComponent("notes.txt").path))
+        XCTAssertFalse(try String(contentsOf: other.appendingPathComponent("metrics.jsonl"), encoding: .utf8).contains("mine"))
+    }
 }
