@@ -8,7 +8,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: scripts/compare.sh [--pairs N] [--only LIST] [--llamacpp] [--threads N] [--json FILE] [--no-build]
-       scripts/compare.sh --model PATH [--pairs N] [--only train|decode] [--threads N] [--json FILE] [--no-build]
+       scripts/compare.sh --model PATH [--pairs N] [--only train|decode|grpo] [--threads N] [--json FILE] [--no-build]
 
   --pairs N      alternating ours/reference pairs per line (default 3)
   --only LIST    comma-separated lines or groups: train (train-small), train-base, decode (decode-small,
@@ -18,7 +18,7 @@ usage: scripts/compare.sh [--pairs N] [--only LIST] [--llamacpp] [--threads N] [
   --json FILE    also save the raw figures and the summary as JSON
   --no-build     use the existing .build/release/tir
   --model PATH   a real model instead of the toy presets (a .gguf file or a Hugging Face directory; no spaces in
-                 the path): train (8 x 256) and decode (batch 16) lines, ours on PATH against transformers'
+                 the path): train (8 x 256), decode (batch 16) and grpo (8 x 8, TRL) lines, ours on PATH against transformers'
                  LlamaForCausalLM / Qwen2ForCausalLM on the same weights in fp32 (a .gguf is dequantized once
                  into $TIR_REF_DIR/models/NAME-hf by reference/gguf_to_hf.py)
 Environment: TIR_REF_DIR (reference venv, models, logs), TIR_REF_PYTHON (python3 used to make the venv).
@@ -70,6 +70,7 @@ if [ -n "$MODEL" ]; then
   LINES=(
     "train-model|train $name (8 x 256), tokens/s|PyTorch eager (transformers)|bench train --checkpoint $MODEL|train_torch.py --model $HF_MODEL|tokens_per_s|higher|1.5"
     "decode-model|decode $name (batch 16), new tokens/s|HF generate|bench decode --checkpoint $MODEL|decode_hf.py --model $HF_MODEL|tokens_per_s|higher|4"
+    "grpo-model|GRPO step $name (B8×G8, ≤128 new tokens), s|TRL GRPOTrainer|bench grpo --checkpoint $MODEL --steps 2|grpo_trl.py --model $HF_MODEL --steps 2|step_s|lower|3"
   )
 fi
 

@@ -17,6 +17,9 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var microBatch: Int = 16
     /// At most this many padded tokens per forward/backward (0 = no cap): bounds activation memory.
     public var microBatchTokens: Int = 0
+    /// Size micro-batches so the estimated peak memory (`MemoryPlan`) stays within this many GB (0 = off:
+    /// `microBatchTokens` as set). A function of the config and the model's shape, never of the machine.
+    public var memoryBudgetGB: Double = 0
     public var skipZeroAdvantage: Bool = true
     public var advantage: AdvantageEstimator = .grpo
     public var dynamicSampling: Bool = false
@@ -51,6 +54,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         try check.int("miniBatches", miniBatches, 1...(promptsPerStep * groupSize))
         try check.int("microBatch", microBatch, 1...4096)
         try check.int("microBatchTokens", microBatchTokens, 0...(1 << 24))
+        try check.number("memoryBudgetGB", memoryBudgetGB, 0...1e6)
         try check.int("maxResampleRounds", maxResampleRounds, 0...100)
         try check.int("ppoEpochs", ppoEpochs, 1...100)
         try check.int("checkpointEvery", checkpointEvery, 0...10_000_000)
@@ -88,6 +92,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("miniBatches", "M: optimizer updates per rollout batch (the batch is split into M mini-batches)"),
         ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch; sequences are sorted by length first)"),
         ("microBatchTokens", "at most this many padded tokens (sequences x the longest) per forward/backward, 0 = no cap: the knob of activation memory"),
+        ("memoryBudgetGB", "size micro-batches so the estimated peak memory stays within this many GB (0 = off: microBatchTokens as set); the run refuses to start if the estimate exceeds the machine's memory"),
         ("skipZeroAdvantage", "skip forward/backward of trajectories that carry no gradient (advantage 0 or fully masked, no KL): same update, less work"),
         ("advantage", "grpo ((R-mean)/(std+eps), unbiased std) | drGRPO (R-mean) | rloo (leave-one-out)"),
         ("dynamicSampling", "DAPO: resample prompts until the batch has B groups with reward signal"),

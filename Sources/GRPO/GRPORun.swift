@@ -63,6 +63,7 @@ public struct GRPORun {
         from = path.isEmpty ? nil : URL(fileURLWithPath: String(decoding: path, as: UTF8.self))
         let trainer = try makeTrainer(from: from, baseCheckpoint: baseCheckpoint, tasks: tasks, executor: executor,
                                       reward: reward)
+        try trainer.memoryPlan.check(available: Int(ProcessInfo.processInfo.physicalMemory))
         try cluster.broadcast(trainer.policy.arena.data, count: trainer.policy.arena.count)   // one set of weights
         if cluster.isRoot { try truncateMetrics(afterStep: trainer.step) }
         let log = cluster.isRoot ? try MetricsLog(url: metricsURL, append: true) : nil

@@ -58,7 +58,8 @@ extension GRPOTrainer {
     }
 
     /// `ids` sorted by length (longest first, ties by index) and cut into micro-batches of at most `microBatch`
-    /// sequences and, with `microBatchTokens` > 0, at most that many padded tokens (rows x the longest) each:
+    /// sequences and, with a token cap (`microBatchTokens`, or sized by `memoryBudgetGB`), at most that many
+    /// padded tokens (rows x the longest) each:
     /// sequences of similar length share a forward, so little of it is padding, and the token cap bounds the
     /// activations. The longest come first, so a batch that does not fit fails on its first micro-batch.
     func microBatches(_ ids: [Int], _ p: PreparedBatch) -> [[Int]] {
@@ -66,8 +67,8 @@ extension GRPOTrainer {
         var out: [[Int]] = [], current: [Int] = []
         for i in ids.sorted(by: { (length($0), $1) > (length($1), $0) }) {
             let width = current.first.map(length) ?? length(i)
-            let full = current.count == config.microBatch
-                || (config.microBatchTokens > 0 && (current.count + 1) * width > config.microBatchTokens)
+            let cap = config.memoryBudgetGB > 0 || config.microBatchTokens > 0 ? memoryPlan.microBatchTokens : 0
+            let full = current.count == config.microBatch || (cap > 0 && (current.count + 1) * width > cap)
             if full && !current.isEmpty { out.append(current); current = [] }
             current.append(i)
         }

@@ -23,6 +23,9 @@ public final class GRPOTrainer {
     let executor: CodeExecutor?
     let engine: EpisodeEngine
     var rng: RNG
+    /// The estimated peak memory, with the micro-batch token cap the update uses (`memoryBudgetGB` or
+    /// `microBatchTokens`).
+    public let memoryPlan: MemoryPlan
     /// The data-parallel job (one process without mpirun): each rank rolls out whole groups of the batch and
     /// runs every size-th micro-batch; the gradient is summed over ranks, so every rank holds the same weights.
     let cluster: Cluster
@@ -52,6 +55,9 @@ public final class GRPOTrainer {
         if let reference, reference.config != policy.config {
             throw ConfigError("the KL reference policy has another architecture than the trained policy")
         }
+        memoryPlan = MemoryPlan.of(config, model: policy.config, ranks: cluster.size)
+        // Bounded micro-batches: keep no more free buffers than one micro-batch's working set.
+        if config.microBatchTokens > 0 || config.memoryBudgetGB > 0 { setStorageCacheLimit(memoryPlan.updateBytes) }
         self.reference = config.kl.beta > 0 ? try reference ?? Self.copy(policy) : nil
         engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme,
                                    tokenizer: model.tokenizer, prompt: try PromptTemplate(model: model, config: config.rollout))

@@ -15,12 +15,12 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "GRPO steps (default: the demo preset).") var steps: Int?
     @Option(help: "Pretraining steps (default: the demo preset).") var pretrainSteps: Int?
     @Option(help: "Held-out tasks in each evaluation (default 200, 64 with --model).") var evalTasks: Int?
-    @Option(help: "Samples per held-out task.") var evalSamples = 2
+    @Option(help: "Samples per held-out task (default 2; 1 with --model, which evaluates greedily).") var evalSamples: Int?
     @Option(help: "Seed of everything.") var seed: UInt64 = 1
     @Flag(help: "Delete the runs in --out (base and GRPO) and start over.") var force = false
     @Option(help: ArgumentHelp("Train a real pretrained model instead of the toy policy: smollm2 or qwen2.5-coder (fetched "
             + "with scripts/get-model.sh when missing), or a path (Hugging Face directory, .gguf file). Default --out "
-            + "runs/demo-NAME, --eval-tasks 64."))
+            + "runs/demo-NAME, --eval-tasks 64, greedy evaluation."))
     var model: String?
 
     func validate() throws {
@@ -35,10 +35,10 @@ struct Demo: AsyncParsableCommand {
         if let model {
             let name = KnownModel(rawValue: model)?.rawValue ?? url(model).deletingPathExtension().lastPathComponent
             try await RealModelDemo(model: model, out: url(out ?? "runs/demo-\(name)"), steps: steps, evalTasks: evalTasks ?? 64,
-                                    evalSamples: evalSamples, seed: seed, force: force).run()
+                                    evalSamples: evalSamples ?? 1, seed: seed, force: force).run()
             return
         }
-        let evalTasks = self.evalTasks ?? 200
+        let evalTasks = self.evalTasks ?? 200, evalSamples = self.evalSamples ?? 2
         let start = Date()
         let dir = url(out ?? "runs/demo")
         let baseDir = dir.appendingPathComponent("base")

@@ -6,7 +6,7 @@ import Rollout
 import Training
 
 /// `tir demo --model NAME|PATH`: a real pretrained model learns to use the interpreter on the built-in
-/// arithmetic tasks. Evaluate on held-out tasks, GRPO (`GRPOConfig.realModelDemo`), evaluate the trained
+/// arithmetic tasks. Evaluate on held-out tasks (greedy), GRPO (`GRPOConfig.realModelDemo`), evaluate the trained
 /// model the same way, save it as a Hugging Face directory and print the before/after table. Re-running
 /// the command resumes an interrupted run.
 struct RealModelDemo {
@@ -32,16 +32,26 @@ struct RealModelDemo {
         let heldOut = tasks.heldOut(count: evalTasks)
         let pool = try makeSandbox(gc.sandbox)
         defer { pool.shutdown() }
+        // Evaluation under the training's episode limits and answer rule, decoding greedily.
+        var evalRollout = gc.rollout
+        evalRollout.sampling = SamplingParams(temperature: 0)
         func evaluateModel(_ m: LanguageModel) async throws -> EvalReport {
             let progress = ProgressLine("eval tasks", total: heldOut.count)
-            return try await evaluate(model: m, tasks: heldOut, samples: evalSamples, config: gc.rollout, executor: pool,
+            return try await evaluate(model: m, tasks: heldOut, samples: evalSamples, config: evalRollout, executor: pool,
                                       seed: seed, batchTrajectories: 64) { done, _ in progress.show(step: done, "") }.report
         }
 
         Status.info("[1/3] evaluating \(path.lastPathComponent) on \(heldOut.count) held-out tasks x \(evalSamples) samples "
-                    + "(answer rule: \(gc.rollout.answerRule.rawValue), temperature \(gc.rollout.sampling.temperature))")
-        let before = try await evaluateModel(try LanguageModel.load(path))
+                    + "(answer rule: \(gc.rollout.answerRule.rawValue), greedy)")
+        let before: EvalReport, plan: MemoryPlan
+        do {   // the base model is freed before training loads its own copy
+            let base = try LanguageModel.load(path)
+            plan = MemoryPlan.of(gc, model: base.policy.config)
+            try plan.check(available: Int(ProcessInfo.processInfo.physicalMemory))
+            before = try await evaluateModel(base)
+        }
         Status.info("[2/3] GRPO: \(gc.steps) steps of \(gc.promptsPerStep) prompts x \(gc.groupSize) samples -> \(run.dir.path)")
+        Status.info("memory: about \(plan.summary)")
         let metrics = try await run.run(base: path, tasks: tasks.train, executor: pool, start: force ? .force : .resumeOrNew,
                                         progress: ProgressLine("grpo step", total: gc.steps).showGRPO)
         guard let checkpoint = try run.latestCheckpoint() else { throw ConfigError("the GRPO run left no checkpoint") }
@@ -54,8 +64,9 @@ struct RealModelDemo {
 
         let rewards = metrics.compactMap { $0["critic/score/mean"] }
         let summary = """
-        \(path.lastPathComponent): \(heldOut.count) held-out arithmetic tasks x \(evalSamples) samples, answer rule \
-        \(gc.rollout.answerRule.rawValue), temperature \(gc.rollout.sampling.temperature)
+        \(path.lastPathComponent): \(heldOut.count) held-out arithmetic tasks x \(evalSamples) samples, greedy, answer rule \
+        \(gc.rollout.answerRule.rawValue); GRPO \(gc.steps) steps x \(gc.promptsPerStep) prompts x \(gc.groupSize) samples at temperature \
+        \(gc.rollout.sampling.temperature)
 
         \(beforeAfterTable(before, after))
 

@@ -43,7 +43,9 @@ struct Train: AsyncParsableCommand {
         let dir = url(out)
         let c = try trainConfig(savedIn: dir)
         let base = try resolveCheckpoint(checkpoint.map(url) ?? (resume ? GRPORun.recordedBase(dir) : nil) ?? url("runs/base"))
-        let tasks = try RunTasks.load(c, model: try LanguageModel.load(base))
+        let baseModel = try LanguageModel.load(base)
+        let tasks = try RunTasks.load(c, model: baseModel)
+        let plan = MemoryPlan.of(c, model: baseModel.policy.config, ranks: Cluster.shared.size)
         let start: RunStart = force ? .force : resume ? .resume : .new
         let run = GRPORun(config: c, dir: dir)
         let cluster = Cluster.shared   // under mpirun: rank 0 owns the run directory and the output
@@ -51,6 +53,8 @@ struct Train: AsyncParsableCommand {
         Status.machine()
         if cluster.size > 1 { Status.info("data parallel: rank \(cluster.rank) of \(cluster.size)") }
         Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
+        Status.info("memory: about \(plan.summary)")
+        try plan.check(available: Int(ProcessInfo.processInfo.physicalMemory))   // before the sandbox starts
         let pool = try makeSandbox(c.sandbox)
         defer { pool.shutdown() }
         let metrics = try await run.run(base: base, tasks: tasks.train, executor: c.rollout.executeCode ? pool : nil,

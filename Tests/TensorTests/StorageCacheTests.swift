@@ -32,4 +32,33 @@ final class StorageCacheTests: XCTestCase {
         XCTAssertEqual(d, a)
         StorageCache.deallocate(d, count: n)
     }
+
+    /// Nearby sizes share a size class (at most 12.5% larger); over the limit, the least recently used class
+    /// goes back to malloc first.
+    func testSizeClassesAndTheLimit() {
+        let n = StorageCache.minBytes / 4 * 2
+        for k in [n, n + 1, 3 * n + 5, 7 * n - 1] {
+            XCTAssertGreaterThanOrEqual(StorageCache.capacity(k), k)
+            XCTAssertLessThanOrEqual(StorageCache.capacity(k), k + k / 8 + 1)
+        }
+        XCTAssertEqual(StorageCache.capacity(100), 100, "small buffers are not rounded")
+        let a = StorageCache.allocate(n + 1)
+        StorageCache.deallocate(a, count: n + 1)
+        let b = StorageCache.allocate(n + 2)
+        XCTAssertEqual(a, b, "one class")
+        StorageCache.deallocate(b, count: n + 2)
+
+        defer { setStorageCacheLimit(StorageCache.defaultLimit) }
+        setStorageCacheLimit(0)
+        XCTAssertEqual(StorageCache.cachedBytes, 0)
+        let big = StorageCache.capacity(4 * n), small = StorageCache.capacity(2 * n)
+        setStorageCacheLimit(big * 4)
+        let x = StorageCache.allocate(4 * n), y = StorageCache.allocate(2 * n)
+        StorageCache.deallocate(y, count: 2 * n)
+        XCTAssertEqual(StorageCache.cachedBytes, small * 4)
+        StorageCache.deallocate(x, count: 4 * n)
+        XCTAssertEqual(StorageCache.cachedBytes, big * 4, "the older class was evicted to fit the newer")
+        XCTAssertEqual(StorageCache.allocate(4 * n), x)
+        StorageCache.deallocate(x, count: 4 * n)
+    }
 }
