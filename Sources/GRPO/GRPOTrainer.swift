@@ -56,8 +56,10 @@ public final class GRPOTrainer {
             throw ConfigError("the KL reference policy has another architecture than the trained policy")
         }
         memoryPlan = MemoryPlan.of(config, model: policy.config, ranks: cluster.size)
-        // Bounded micro-batches: keep no more free buffers than one micro-batch's working set.
-        if config.microBatchTokens > 0 || config.memoryBudgetGB > 0 { setStorageCacheLimit(memoryPlan.updateBytes) }
+        // Bounded micro-batches: keep no idle buffers (measured with SmolLM2, 8 x 8 x 256 at 512 tokens per
+        // micro-batch: peak RSS 3.8 GB without, 5.5 GB keeping half a micro-batch's working set, 6.5 GB keeping
+        // all of it; the step time did not change).
+        if config.microBatchTokens > 0 || config.memoryBudgetGB > 0 { setStorageCacheLimit(0) }
         self.reference = config.kl.beta > 0 ? try reference ?? Self.copy(policy) : nil
         engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme,
                                    tokenizer: model.tokenizer, prompt: try PromptTemplate(model: model, config: config.rollout))

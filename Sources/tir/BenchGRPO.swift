@@ -23,7 +23,7 @@ struct BenchGRPO: AsyncParsableCommand {
     @Option(help: "Max new tokens per sample (L).") var maxNewTokens = 128
     @Option(help: "Timed steps after one warm-up step (median reported).") var steps = 3
     @Option(help: "Sequences per forward/backward.") var microBatch = 32
-    @Option(help: "At most this many padded tokens per forward/backward (0 = no cap; default 0, 2048 with --checkpoint).")
+    @Option(help: "At most this many padded tokens per forward/backward (0 = no cap; default 0, 512 with --checkpoint).")
     var microBatchTokens: Int?
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
@@ -46,7 +46,7 @@ struct BenchGRPO: AsyncParsableCommand {
         c.groupSize = samples
         c.miniBatches = 1
         c.microBatch = microBatch
-        c.microBatchTokens = microBatchTokens ?? (checkpoint == nil ? 0 : 2048)
+        c.microBatchTokens = microBatchTokens ?? (checkpoint == nil ? 0 : 512)
         if checkpoint != nil { c.rollout.answerRule = .lastNumber }
         c.rollout.maxTurnTokens = maxNewTokens
         c.rollout.maxTrajectoryTokens = maxNewTokens

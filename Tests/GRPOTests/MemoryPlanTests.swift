@@ -1,5 +1,6 @@
 import XCTest
 import Model
+import Rollout
 @testable import GRPO
 
 /// The memory plan: its parts by hand on a small shape, a budget that sizes micro-batches, and the refusal
