@@ -43,9 +43,10 @@ struct Train: AsyncParsableCommand {
         let dir = url(out)
         let c = try trainConfig(savedIn: dir)
         let base = try resolveCheckpoint(checkpoint.map(url) ?? (resume ? GRPORun.recordedBase(dir) : nil) ?? url("runs/base"))
-        let baseModel = try LanguageModel.load(base)
-        let tasks = try RunTasks.load(c, model: baseModel)
-        let plan = MemoryPlan.of(c, model: baseModel.policy.config, ranks: Cluster.shared.size)
+        let (tasks, plan) = try {   // the base is loaded again by the run; this copy is gone before it
+            let baseModel = try LanguageModel.load(base)
+            return (try RunTasks.load(c, model: baseModel), MemoryPlan.of(c, model: baseModel.policy.config, ranks: Cluster.shared.size))
+        }()
         let start: RunStart = force ? .force : resume ? .resume : .new
         let run = GRPORun(config: c, dir: dir)
         let cluster = Cluster.shared   // under mpirun: rank 0 owns the run directory and the output

@@ -105,6 +105,8 @@ final class GRPOConfigTests: XCTestCase {
             "rollout.observationStyle": [#""verbose""#],
             "correction.recomputeOldLogProbs": [#""sometimes""#], "correction.mode": [#""clip""#],
             "correction.tisCap": ["0.5", "1e9"], "correction.misLow": ["0", "1.5"], "correction.misHigh": ["0.9"],
+            "microBatchTokens": ["-1", "1e9"], "memoryBudgetGB": ["-1", #""4GB""#], "tasks.builtin": [#""gsm8k""#],
+            "rollout.answerRule": [#""first""#], "rollout.instruction": ["3", "null"],
         ]
         let leaves = Set(ConfigCoding.leaves(try ConfigCoding.tree(GRPOConfig())).map(\.path))
         XCTAssertEqual(Set(bad.keys), leaves, "every field needs an out-of-range value in this test")
@@ -115,7 +117,7 @@ final class GRPOConfigTests: XCTestCase {
                 let json = parts.reversed().reduce(v) { inner, key in "{\"\(key)\": \(inner)}" }
                 assertError(json, contains: [path])
                 // ... and as a --set override (a string field takes the text as given: only files can mistype it).
-                if !["tasks.data"].contains(path) { assertError(overrides: ["\(path)=\(v)"], contains: [path]) }
+                if !["tasks.data", "rollout.instruction"].contains(path) { assertError(overrides: ["\(path)=\(v)"], contains: [path]) }
             }
         }
     }
