@@ -22,6 +22,10 @@ public enum BLAS {
     @discardableResult
     public static func select(coreType: String?) -> String {
         #if os(Linux)
+        // Already that core: no re-initialisation. Re-running the selection clears OpenBLAS's kernel table for a
+        // moment, and one start-up in a few hundred crashed inside gotoblas_dynamic_init (a near-null read, seen
+        // once in CI); skipping the needless case keeps that window shut where OpenBLAS chose right.
+        if let coreType, !coreType.isEmpty, coreType.caseInsensitiveCompare(coreName) == .orderedSame { return coreName }
         guard let handle = dlopen(nil, RTLD_NOW),
               let quit = dlsym(handle, "gotoblas_dynamic_quit"),
               let initCore = dlsym(handle, "gotoblas_dynamic_init") else { return coreName }
