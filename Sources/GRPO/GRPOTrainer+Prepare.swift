@@ -67,8 +67,8 @@ extension GRPOTrainer {
         var out: [[Int]] = [], current: [Int] = []
         for i in ids.sorted(by: { (length($0), $1) > (length($1), $0) }) {
             let width = current.first.map(length) ?? length(i)
-            let cap = config.memoryBudgetGB > 0 || config.microBatchTokens > 0 ? memoryPlan.microBatchTokens : 0
-            let full = current.count == config.microBatch || (cap > 0 && (current.count + 1) * width > cap)
+            let full = current.count == config.microBatch
+                || (microBatchTokenCap > 0 && (current.count + 1) * width > microBatchTokenCap)
             if full && !current.isEmpty { out.append(current); current = [] }
             current.append(i)
         }

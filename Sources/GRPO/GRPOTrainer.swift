@@ -26,6 +26,8 @@ public final class GRPOTrainer {
     /// The estimated peak memory, with the micro-batch token cap the update uses (`memoryBudgetGB` or
     /// `microBatchTokens`).
     public let memoryPlan: MemoryPlan
+    /// At most this many padded tokens per micro-batch (`memoryPlan`'s, when the config caps them; 0 = no cap).
+    let microBatchTokenCap: Int
     /// The data-parallel job (one process without mpirun): each rank rolls out whole groups of the batch and
     /// runs every size-th micro-batch; the gradient is summed over ranks, so every rank holds the same weights.
     let cluster: Cluster
@@ -56,10 +58,11 @@ public final class GRPOTrainer {
             throw ConfigError("the KL reference policy has another architecture than the trained policy")
         }
         memoryPlan = MemoryPlan.of(config, model: policy.config, ranks: cluster.size)
+        microBatchTokenCap = config.microBatchTokens > 0 || config.memoryBudgetGB > 0 ? memoryPlan.microBatchTokens : 0
         // Bounded micro-batches: keep no idle buffers (measured with SmolLM2, 8 x 8 x 256 at 512 tokens per
         // micro-batch: peak RSS 3.8 GB without, 5.5 GB keeping half a micro-batch's working set, 6.5 GB keeping
         // all of it; the step time did not change).
-        if config.microBatchTokens > 0 || config.memoryBudgetGB > 0 { setStorageCacheLimit(0) }
+        if microBatchTokenCap > 0 { setStorageCacheLimit(0) }
         self.reference = config.kl.beta > 0 ? try reference ?? Self.copy(policy) : nil
         engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme,
                                    tokenizer: model.tokenizer, prompt: try PromptTemplate(model: model, config: config.rollout))

@@ -31,11 +31,6 @@ public struct LanguageModel {
                   source: .huggingFace, url: url)
     }
 
-    /// The same tokenizer and chat format around other weights of the same architecture (a trained copy).
-    public func with(policy: Policy) -> LanguageModel {
-        LanguageModel(policy: policy, tokenizer: tokenizer, special: special, chatTemplate: chatTemplate, source: source, url: url)
-    }
-
     /// The chat format of the template; throws for a model without one or with one we do not render.
     public func chatFormat() throws -> ChatFormat {
         guard let chatTemplate else {

@@ -15,7 +15,7 @@ enum StorageCache {
     /// first, so a phase with other shapes (say evaluation after training) does not keep the old ones alive.
     /// By default a quarter of the machine's memory (at least 1 GiB): a real model's step (SmolLM2, 8 x 256
     /// tokens) frees about 5 GB of activations and gradients, which a smaller cache sent back to the kernel to
-    /// be page-faulted in again the next step. A run with a memory plan sets it to its micro-batch's working set
+    /// be page-faulted in again the next step. A GRPO run with bounded micro-batches sets it to 0
     /// (`setStorageCacheLimit`).
     static let defaultLimit = max(1 << 30, Int(ProcessInfo.processInfo.physicalMemory / 4))
 
@@ -96,5 +96,5 @@ enum StorageCache {
 }
 
 /// Keeps at most `bytes` of freed large tensor buffers for reuse (see `StorageCache`): a run that bounds its
-/// micro-batches sets it to their working set, so idle buffers do not add to its peak memory.
+/// micro-batches sets 0, so idle buffers do not add to its peak memory.
 public func setStorageCacheLimit(_ bytes: Int) { StorageCache.setLimit(bytes) }

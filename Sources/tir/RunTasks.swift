@@ -9,20 +9,9 @@ import Rollout
 /// here, so a user's tasks go through one loader and one answer check (the reward's `AnswerCheck`).
 struct RunTasks {
     var train: TaskSource
-    var heldOut: [MathTask]?
-    var toy: ToyData? = nil
-    var arithmetic: ArithmeticTasks? = nil
-    var summary: String
-
     /// The first `n` held-out tasks.
-    func evaluation(_ n: Int) throws -> [MathTask] {
-        if let toy { return toy.heldOutTasks(count: n) }
-        if let arithmetic { return arithmetic.heldOut(count: n) }
-        guard let heldOut, !heldOut.isEmpty else {
-            throw ConfigError("no held-out tasks: set tasks.heldOutFraction > 0 or give --eval-data")
-        }
-        return Array(heldOut.prefix(n))
-    }
+    var evaluation: (_ n: Int) throws -> [MathTask]
+    var summary: String
 
     /// Loads and checks the tasks of `config`; `model` (the policy's tokenizer, chat format and context) rejects
     /// prompts that leave no room to answer. The split of a JSONL file follows the run's seed; the toy world's
@@ -34,10 +23,11 @@ struct RunTasks {
             let toyPolicy = model.map { $0.tokenizer is ByteTokenizer } ?? true
             if c.builtin == .toy || (c.builtin == .auto && toyPolicy) {
                 let toy = ToyData(seed: seed, difficulty: c.difficulty)
-                return RunTasks(train: toy.trainTasks, heldOut: nil, toy: toy, summary: "the toy world (difficulty \(c.difficulty))")
+                return RunTasks(train: toy.trainTasks, evaluation: { toy.heldOutTasks(count: $0) },
+                                summary: "the toy world (difficulty \(c.difficulty))")
             }
             let arithmetic = ArithmeticTasks(seed: seed, difficulty: c.difficulty)
-            return RunTasks(train: arithmetic.train, heldOut: nil, arithmetic: arithmetic,
+            return RunTasks(train: arithmetic.train, evaluation: { arithmetic.heldOut(count: $0) },
                             summary: "built-in arithmetic (difficulty \(c.difficulty))")
         }
         let all = try loadJSONLTasks(url(c.data))
@@ -53,8 +43,12 @@ struct RunTasks {
         }
         if let model { try checkPrompts(train + heldOut, model: model, rollout: config.rollout) }
         let held = c.evalData.isEmpty ? "\(heldOut.count) held out" : "\(heldOut.count) in \(c.evalData)"
-        return RunTasks(train: ArrayTaskSource(train), heldOut: heldOut,
-                        summary: "\(train.count) tasks from \(c.data) (\(held))")
+        return RunTasks(train: ArrayTaskSource(train), evaluation: { n in
+            guard !heldOut.isEmpty else {
+                throw ConfigError("no held-out tasks: set tasks.heldOutFraction > 0 or give --eval-data")
+            }
+            return Array(heldOut.prefix(n))
+        }, summary: "\(train.count) tasks from \(c.data) (\(held))")
     }
 
     /// Every prompt, as the model is prompted, must leave room to answer in the policy's context.

@@ -54,8 +54,7 @@ struct Train: AsyncParsableCommand {
         Status.machine()
         if cluster.size > 1 { Status.info("data parallel: rank \(cluster.rank) of \(cluster.size)") }
         Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
-        Status.info("memory: about \(plan.summary)")
-        try plan.check(available: Int(ProcessInfo.processInfo.physicalMemory))   // before the sandbox starts
+        Status.info("memory: about \(plan.summary)")   // GRPORun.run refuses a run that does not fit
         let pool = try makeSandbox(c.sandbox)
         defer { pool.shutdown() }
         let metrics = try await run.run(base: base, tasks: tasks.train, executor: c.rollout.executeCode ? pool : nil,

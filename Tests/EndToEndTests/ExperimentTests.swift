@@ -23,6 +23,10 @@ func makeTinyBase(_ dir: URL) throws {
     try PretrainRun(config: pc, dir: dir).run(start: .new) { _ in }
 }
 
+/// The tiny Qwen2 model committed with the model tests (GQA, q/k/v biases, untied head, byte-level BPE, ChatML).
+let tinyQwen2Fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../ModelTests/Fixtures/models/tiny-qwen2").standardized
+
 /// The `--quick` path of `tir experiment instability` on tiny sizes: a tiny pretrained policy, 2 arms x
 /// 2 seeds x 2 steps with real code execution, then every output file.
 final class ExperimentTests: XCTestCase {

@@ -87,8 +87,7 @@ final class KillChaosTests: XCTestCase {
         let root = fm.temporaryDirectory.appendingPathComponent("tir-chaos-qwen-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: root) }
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
-        let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../ModelTests/Fixtures/models/tiny-qwen2").standardized
+        let base = tinyQwen2Fixture
         // One-digit answers read as the last number written: the random tiny model gets some right, so groups
         // have reward signal and the weights move.
         let data = root.appendingPathComponent("digits.jsonl")

@@ -86,8 +86,7 @@ final class TrainDataTests: XCTestCase {
         let root = fm.temporaryDirectory.appendingPathComponent("tir-gsm8k-\(UUID().uuidString)")
         defer { try? fm.removeItem(at: root) }
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
-        let base = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../ModelTests/Fixtures/models/tiny-qwen2").standardized
+        let base = tinyQwen2Fixture
         let data = root.appendingPathComponent("gsm8k.jsonl")
         let lines = (1...10).map { i in #"{"question": "Tom has \#(i) boxes of 3 pens. How many pens?", "answer": "\#(i) * 3 = <<\#(i)*3=\#(3 * i)>>\#(3 * i)\n#### \#(3 * i)"}"# }
         try Data(lines.joined(separator: "\n").utf8).write(to: data)
