@@ -86,6 +86,12 @@ public struct InstabilityExperiment {
     /// from the same base (each run directory records it in base.txt).
     public func baseFingerprint() throws -> String { try checkpointFingerprint(try resolveCheckpoint(base)) }
 
+    /// The train tasks of the runs with `seed`: the built-in tasks of the shared config (`tasks.builtin`; `auto`
+    /// gives a real model arithmetic and the toy policy its world).
+    public func tasks(seed: UInt64) -> TaskSource {
+        BuiltinTasks(settings.shared.tasks, seed: seed, byteLevel: isByteLevel(base)).train
+    }
+
     /// Whether `dir` holds a run with this config that started from this base.
     func sameRun(_ grpo: GRPORun, fingerprint: String) -> Bool {
         (try? GRPORun.savedConfig(grpo.dir)) == grpo.config && grpo.startedFrom(baseID: fingerprint)
@@ -117,8 +123,8 @@ public struct InstabilityExperiment {
     /// the planned runs (each under its run lock), so that every rank then continues whatever is on disk.
     func prepare(_ start: RunStart) throws {
         let fm = FileManager.default
-        guard Checkpoint.exists(try resolveCheckpoint(base)) else {
-            throw ConfigError("no base policy checkpoint in \(base.path) (expected model.safetensors there)")
+        guard modelExists(base) else {
+            throw ConfigError("no base policy at \(base.path) (expected a .gguf file or a directory with model.safetensors)")
         }
         if start == .new && fm.fileExists(atPath: settingsURL.path) {
             throw ConfigError("\(outDir.path) already holds an experiment: pass --resume to continue it (finished runs are "
@@ -152,8 +158,7 @@ public struct InstabilityExperiment {
             var grpo = run
             grpo.cluster = .solo
             return WorkItem(name: "\(item.arm.name)-seed-\(item.seed)", isDone: { self.isFinished(grpo, fingerprint: fingerprint) }) {
-                let tasks = ToyData(seed: item.seed, difficulty: grpo.config.tasks.difficulty).trainTasks
-                _ = try await grpo.run(base: self.base, tasks: tasks, executor: executor, start: .resumeOrNew) { m in
+                _ = try await grpo.run(base: self.base, tasks: self.tasks(seed: item.seed), executor: executor, start: .resumeOrNew) { m in
                     progress(ExperimentProgress(arm: item.arm, seed: item.seed, run: i, runs: plan.count, metrics: m,
                                                 finished: clock.tick(m), eta: clock.eta))
                 }

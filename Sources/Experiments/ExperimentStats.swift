@@ -30,6 +30,50 @@ public func spikeSteps(_ norms: [Double], factor: Double = 10, window: Int = 20,
     return spikes
 }
 
+/// Spearman's rank correlation of `xs` and `ys` (ties get their mean rank); NaN with fewer than 2 pairs or
+/// a constant series.
+public func spearman(_ xs: [Double], _ ys: [Double]) -> Double {
+    guard xs.count == ys.count, xs.count >= 2 else { return .nan }
+    func ranks(_ v: [Double]) -> [Double] {
+        let order = v.indices.sorted { v[$0] < v[$1] }
+        var r = [Double](repeating: 0, count: v.count), i = 0
+        while i < order.count {
+            var j = i
+            while j + 1 < order.count && v[order[j + 1]] == v[order[i]] { j += 1 }
+            for k in i...j { r[order[k]] = Double(i + j) / 2 + 1 }
+            i = j + 1
+        }
+        return r
+    }
+    let a = ranks(xs), b = ranks(ys), n = Double(xs.count)
+    let ma = a.reduce(0, +) / n, mb = b.reduce(0, +) / n
+    var sab = 0.0, saa = 0.0, sbb = 0.0
+    for k in a.indices { sab += (a[k] - ma) * (b[k] - mb); saa += (a[k] - ma) * (a[k] - ma); sbb += (b[k] - mb) * (b[k] - mb) }
+    return saa > 0 && sbb > 0 ? sab / (saa * sbb).squareRoot() : .nan
+}
+
+/// The trend criterion for a slow rise (SimpleTIR's naive arm: about 1 at the start, 2-5 by steps 200-400),
+/// fixed before the real-model runs: the median pre-clip grad norm of the last `window` steps is at least
+/// `factor` x that of the first `window`, and Spearman's rho of grad norm against step is above `minRho`. Steps
+/// without a gradient (norm 0: every trajectory filtered or no reward signal) and non-finite ones (counted
+/// as spikes) are left out; with fewer than 2 x `window` steps left, the window is half of them (at least 2).
+public struct GrowthTrend: Sendable, Equatable {
+    public var ratio: Double, rho: Double
+    public var grows: Bool
+
+    public static let window = 10, factor = 3.0, minRho = 0.5
+
+    public init(_ norms: [Double], window: Int = Self.window, factor: Double = Self.factor, minRho: Double = Self.minRho) {
+        let kept = norms.enumerated().filter { $0.element.isFinite && $0.element > 0 }
+        let w = min(window, kept.count / 2)
+        guard w >= 2 else { ratio = .nan; rho = .nan; grows = false; return }
+        let first = median(of: kept.prefix(w).map(\.element)), last = median(of: kept.suffix(w).map(\.element))
+        ratio = last / first
+        rho = spearman(kept.map { Double($0.offset) }, kept.map(\.element))
+        grows = ratio >= factor && rho > minRho
+    }
+}
+
 /// One column of the summary: how a run's per-step metrics reduce to one number.
 public struct StatColumn: Sendable {
     public let key: String
@@ -57,6 +101,14 @@ public struct RunStats: Sendable {
                    explain: "median over steps of the same"),
         StatColumn(key: "spikes", title: "spikes >10x median", percent: false, digits: 1,
                    explain: "steps whose grad norm exceeds 10x the median of the previous \(spikeWindow) steps (at least 3; non-finite counts)"),
+        StatColumn(key: "trend_ratio", title: "grad norm last/first 10", percent: false, digits: 2,
+                   explain: "median grad norm of the last \(GrowthTrend.window) steps over that of the first \(GrowthTrend.window) (steps with a gradient)"),
+        StatColumn(key: "trend_rho", title: "Spearman rho", percent: false, digits: 2,
+                   explain: "rank correlation of grad norm with step"),
+        StatColumn(key: "grows", title: "grows", percent: false, digits: 1,
+                   explain: "1 when the trend criterion holds: ratio >= \(Int(GrowthTrend.factor)) and rho > \(GrowthTrend.minRho) (mean over seeds: the share of seeds)"),
+        StatColumn(key: "zero_grad_steps", title: "steps without gradient", percent: true, digits: 0,
+                   explain: "steps whose grad norm is 0: every trajectory filtered, or no group with a reward signal"),
         StatColumn(key: "accuracy_first", title: "first acc", percent: true, digits: 1,
                    explain: "training-batch accuracy, mean of the first \(finalWindow) steps"),
         StatColumn(key: "accuracy_final", title: "final acc", percent: true, digits: 1,
@@ -112,7 +164,12 @@ public struct RunStats: Sendable {
         let finite = norms.filter(\.isFinite)
         let acc = metrics.map { $0["tir/accuracy"] ?? .nan }
         spikeSteps = Experiments.spikeSteps(norms, factor: Self.spikeFactor, window: Self.spikeWindow)
+        let trend = GrowthTrend(norms)
         values = [
+            "trend_ratio": trend.ratio,
+            "trend_rho": trend.rho,
+            "grows": trend.grows ? 1 : 0,
+            "zero_grad_steps": Double(norms.filter { $0 == 0 }.count) / Double(max(1, norms.count)),
             "grad_norm_max": metrics.map { $0["tir/grad_norm_max"] ?? .infinity }.max() ?? .nan,
             "grad_norm_p95": percentile(finite, 0.95),
             "grad_norm_median": median(of: finite),

@@ -86,6 +86,76 @@ public struct InstabilitySweep: Sendable {
         return InstabilitySweep(shared: sized(steps: steps), conditions: [c], seeds: (1...max(1, seeds)).map(UInt64.init))
     }
 
+    /// A real model's shared config: SimpleTIR's setup (its train.sh) at the scale of 2 cores. Kept: temperature
+    /// 1, lr 1e-6, 4 mini-batches per rollout batch (3 of 4 updates off-policy), clip 0.2 / 0.28, dual clip 3,
+    /// gradient clip 1, no KL, up to 5 turns, "Code execution result:" observations (stdout's first and last
+    /// 256 characters, or stderr's last line), \boxed{} answers, old log-probs recomputed by the trainer, a bf16
+    /// sampler (vLLM's) beside the fp32 trainer. Scaled down: 4 prompts x 4 samples (theirs 512 x 16), at most
+    /// 160 tokens per turn and 512 per trajectory, the built-in tasks (`auto`: arithmetic, difficulty 1).
+    public static func realSized(steps: Int) -> GRPOConfig {
+        var c = InstabilitySettings.paperConditions(GRPOConfig())
+        c.steps = steps
+        c.promptsPerStep = 4
+        c.groupSize = 4
+        c.miniBatches = 4
+        c.microBatch = 4
+        c.microBatchTokens = 1024
+        c.checkpointEvery = 5
+        c.keepCheckpoints = 1
+        c.optimizer.lr = 1e-6
+        c.rollout.observationStyle = .simpletir
+        c.rollout.maxTurnTokens = 160
+        c.rollout.maxTrajectoryTokens = 512
+        c.rollout.answerRule = .boxed
+        c.rolloutWeights = .bf16
+        c.rolloutKVCache = .bf16
+        c.correction.recomputeOldLogProbs = true
+        c.tasks.difficulty = 1
+        return c
+    }
+
+    /// The conditions for a real model (each also a `--preset` with --checkpoint): SimpleTIR's setup and the
+    /// levers a real setup has. Arms: naive multi-turn, SimpleTIR's void-turn filter, TIS, MIS.
+    public static func realCatalog(calls: Int = 5) -> [SweepCondition] {
+        let arms = Array(ExperimentArm.correctionArms(multiTurnCalls: calls).prefix(4))
+        let fast = ["optimizer.lr=1e-5"]
+        return [
+            SweepCondition(name: "simpletir-fast", summary: "SimpleTIR's setup with a 10x learning rate (1e-5: compresses the timescale)",
+                           overrides: fast, arms: arms),
+            SweepCondition(name: "simpletir", summary: "SimpleTIR's setup (lr 1e-6, 4 mini-batches, bf16 sampler, boxed answers)",
+                           overrides: [], arms: arms),
+            SweepCondition(name: "simpletir-offpolicy", summary: "simpletir-fast with 8 updates per rollout batch (4 mini-batches x 2 epochs)",
+                           overrides: fast + ["ppoEpochs=2"], arms: arms),
+            SweepCondition(name: "simpletir-lastnumber", summary: "simpletir-fast rewarding the last number when nothing is boxed",
+                           overrides: fast + ["rollout.answerRule=lastNumber"], arms: arms),
+            SweepCondition(name: "torl-fast", summary: "simpletir-fast with ToRL's ```output observations",
+                           overrides: fast + ["rollout.observationStyle=torl"], arms: arms),
+        ]
+    }
+
+    /// `--sweep --checkpoint REAL`: the first real condition, 2 seeds x 20 steps (sized for at most 90 minutes of
+    /// SmolLM2-135M on 2 cores; docs/INSTABILITY.md has the measured time).
+    public static func realStandard(steps: Int = 20, seeds: Int = 2) -> InstabilitySweep {
+        InstabilitySweep(shared: realSized(steps: steps), conditions: [realCatalog()[0]], seeds: (1...max(1, seeds)).map(UInt64.init))
+    }
+
+    /// `--sweep --large --checkpoint REAL`, for a cluster over MPI: SimpleTIR's lr and every real condition,
+    /// 3 seeds x 300 steps of 16 prompts x 8 samples.
+    public static func realLarge(steps: Int = 300, seeds: Int = 3) -> InstabilitySweep {
+        var s = InstabilitySweep(shared: realSized(steps: steps), conditions: realCatalog(), seeds: (1...max(1, seeds)).map(UInt64.init))
+        s.shared.promptsPerStep = 16
+        s.shared.groupSize = 8
+        return s
+    }
+
+    /// `--preset NAME` with a real model: one real condition, 3 seeds x 20 steps.
+    public static func realPreset(_ name: String, steps: Int = 20, seeds: Int = 3) throws -> InstabilitySweep {
+        guard let c = realCatalog().first(where: { $0.name == name }) else {
+            throw ConfigError("unknown preset '\(name)' for a real model; presets: \(realCatalog().map(\.name).joined(separator: ", "))")
+        }
+        return InstabilitySweep(shared: realSized(steps: steps), conditions: [c], seeds: (1...max(1, seeds)).map(UInt64.init))
+    }
+
     /// The instability experiment's shared config at `steps`.
     static func sized(steps: Int) -> GRPOConfig {
         var c = InstabilitySettings.defaults(steps: steps).shared

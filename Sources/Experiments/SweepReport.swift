@@ -4,6 +4,10 @@ import GRPO
 /// What one run (arm x seed) shows: the phases the sweep looks for.
 struct RunPhase {
     var spikes: Int, updateSpikes: Int, nonFinite: Int, voidFinal: Double, finalAccuracy: Double
+    /// The trend criterion (`GrowthTrend`) and its numbers.
+    var grows: Bool, trendRatio: Double, trendRho: Double
+    /// Share of steps without a gradient (every trajectory filtered, or no reward signal).
+    var zeroGradient: Double
 
     init(_ s: RunStats) {
         spikes = Int(s.values["spikes"] ?? 0)
@@ -11,15 +15,22 @@ struct RunPhase {
         nonFinite = Int(s.values["nonfinite_steps"] ?? 0)
         voidFinal = s.values["void_turn_final"] ?? .nan
         finalAccuracy = s.values["accuracy_final"] ?? .nan
+        grows = (s.values["grows"] ?? 0) > 0
+        trendRatio = s.values["trend_ratio"] ?? .nan
+        trendRho = s.values["trend_rho"] ?? .nan
+        zeroGradient = s.values["zero_grad_steps"] ?? 0
     }
 
     /// Void-turn collapse: at least half of the trajectories of the last steps have a void turn.
     var collapsed: Bool { voidFinal >= 0.5 }
-    var unstable: Bool { spikes > 0 || updateSpikes > 0 || nonFinite > 0 }
+    var unstable: Bool { spikes > 0 || updateSpikes > 0 || nonFinite > 0 || grows }
     var anyPhase: Bool { unstable || collapsed }
 
     var cell: String {
-        "\(spikes) sp, \(updateSpikes) usp, \(nonFinite) nf, " + (collapsed ? "**collapse**" : "no collapse")
+        "\(spikes) sp, \(updateSpikes) usp, \(nonFinite) nf, "
+            + (trendRatio.isFinite ? String(format: "x%.2f rho %.2f%@, ", trendRatio, trendRho, grows ? " **grows**" : "") : "no trend, ")
+            + (zeroGradient > 0 ? String(format: "%.0f%% steps without gradient, ", 100 * zeroGradient) : "")
+            + (collapsed ? "**collapse**" : "no collapse")
             + (finalAccuracy.isFinite ? String(format: ", %.0f%%", 100 * finalAccuracy) : "")
     }
 }
@@ -69,7 +80,7 @@ public struct SweepReport {
         let removed = affected.filter { !pb[$0]!.anyPhase }
         let introduced = seeds.filter { !pa[$0]!.anyPhase && pb[$0]!.anyPhase }
         var text = affected.isEmpty
-            ? "nothing to remove (no spike, non-finite step or collapse without it on \(seeds.count) seed(s))"
+            ? "nothing to remove (no spike, growth, non-finite step or collapse without it on \(seeds.count) seed(s))"
             : "removes it on \(removed.count) of \(affected.count) affected seed(s) (\(affected.map(String.init).joined(separator: ", ")))"
         if !introduced.isEmpty { text += "; shows one where the arm without it had none: seed(s) \(introduced.map(String.init).joined(separator: ", "))" }
         return (text, removed.count, affected.count)
@@ -145,16 +156,17 @@ public struct SweepReport {
             if let filtered = find(r, filter: true, mask: true), bad.count >= 2 {
                 let pf = phases(filtered)
                 let prevented = bad.filter { pf[$0].map { !$0.unstable } ?? false }
-                if prevented.count >= 2 { found.append("`\(r.condition.name)`: explodes on seeds \(bad), filtering prevents it on \(prevented)") }
+                if prevented.count >= 2 { found.append("`\(r.condition.name)`: explodes or grows on seeds \(bad), filtering prevents it on \(prevented)") }
             }
         }
         if !found.isEmpty {
-            return "**A regime was found** where the naive multi-turn arm explodes and void-turn filtering prevents it on "
+            return "**A regime was found** where the naive multi-turn arm's grad norm explodes or grows and void-turn filtering prevents it on "
                 + "at least 2 seeds: " + found.joined(separator: "; ") + ". Reproduce one with `tir experiment instability --preset NAME`."
         }
         return "**No condition of this sweep produced the explosion SimpleTIR reports** with the fix preventing it on at least 2 seeds. "
-            + (unstable.isEmpty ? "The naive multi-turn arm had no spike (>10x the running median, per step or per update) and no non-finite step in any condition."
-               : "The naive arm had spikes or non-finite steps in: " + unstable.joined(separator: ", ") + ", but void-turn filtering did not prevent them on 2 seeds.")
+            + (unstable.isEmpty ? "The naive multi-turn arm had no spike (>10x the running median, per step or per update), no growth "
+               + "(the trend criterion) and no non-finite step in any condition."
+               : "The naive arm had spikes, growth or non-finite steps in: " + unstable.joined(separator: ", ") + ", but void-turn filtering did not prevent them on 2 seeds.")
             + (collapses.isEmpty ? "" : " Without any gradient spike, the naive arm collapsed to void turns (at least half of the "
                + "last steps' trajectories): " + collapses.joined(separator: "; ") + ".")
             + " Where the gradient sits instead is in the attribution table: the share carried by tokens sampled with p < 1e-3 "
@@ -183,13 +195,15 @@ public struct SweepReport {
         ## Phase table
 
         Per seed: grad-norm spikes (sp: steps whose grad norm, the mean over the step's updates, is above \(Int(RunStats.spikeFactor))x the median of the previous \(RunStats.spikeWindow);
-        usp: the same for the step's largest single update), non-finite steps (nf), void-turn collapse (at least half of the
+        usp: the same for the step's largest single update), non-finite steps (nf), the trend (x: median grad norm of the last
+        \(GrowthTrend.window) steps over the first \(GrowthTrend.window), rho: Spearman's rank correlation with the step; **grows** when
+        x >= \(Int(GrowthTrend.factor)) and rho > \(GrowthTrend.minRho), fixed before the real-model runs), void-turn collapse (at least half of the
         trajectories of the last \(RunStats.finalWindow) steps have a void turn), final training accuracy (last \(RunStats.finalWindow) steps).
 
         \(phaseTable)
         ## Fixes
 
-        A fix "removes" a phase on a seed when the arm without it shows a spike, a non-finite step or a collapse on that seed and the arm with it shows none.
+        A fix "removes" a phase on a seed when the arm without it shows a spike, growth, a non-finite step or a collapse on that seed and the arm with it shows none.
 
         \(fixTable)
         ## Where the gradient sits
@@ -200,6 +214,11 @@ public struct SweepReport {
         policy token of the base on one rollout batch of its own samples.
 
         \(attributionTable)
+        ## Preconditions of each condition's base
+
+        One rollout batch of the condition's first step (seed 1), sampled as the condition samples, read by the fp32 trainer.
+
+        \(probeMarkdown(results.compactMap { r in r.probe.map { ("`\(r.condition.name)`", $0) } }))
         Files: `phases.csv` (one row per condition, arm and seed), `conditions/<name>/REPORT.md`, `conditions/<name>/arms/<arm>/seed-<k>/metrics.jsonl`.
 
         """
@@ -207,11 +226,12 @@ public struct SweepReport {
     }
 
     public func phasesCSV() -> String {
-        var lines = ["condition,arm,seed,spikes,nonfinite_steps,void_turn_final,accuracy_final,grad_norm_max,lowprob_grad_share,after_tool_grad_share"]
+        let keys = ["spikes", "nonfinite_steps", "trend_ratio", "trend_rho", "grows", "zero_grad_steps", "void_turn_final", "accuracy_final",
+                    "grad_norm_max", "lowprob_grad_share", "after_tool_grad_share"]
+        var lines = [(["condition", "arm", "seed"] + keys).joined(separator: ",")]
         for r in results {
             for a in r.summaries {
                 for (run, s) in zip(a.runs, a.stats) {
-                    let keys = ["spikes", "nonfinite_steps", "void_turn_final", "accuracy_final", "grad_norm_max", "lowprob_grad_share", "after_tool_grad_share"]
                     lines.append(([r.condition.name, a.arm.name, String(run.seed)] + keys.map { s.values[$0].map { $0.isFinite ? String(format: "%.6g", $0) : "" } ?? "" }).joined(separator: ","))
                 }
             }

@@ -87,13 +87,11 @@ public struct SweepRunner {
         let source = "\(try e.baseFingerprint()) \(String(CRC32C.checksum(Array(config.json.utf8)), radix: 16))"
         let url = probeURL(c)
         return WorkItem(name: "base-probe", isDone: {
-            (try? Data(contentsOf: url)).flatMap { try? JSONDecoder().decode(BaseProbe.self, from: $0) }?.source == source
+            BaseProbe.read(url)?.source == source
         }) {
-            var probe = try await BaseProbe.measure(base: e.base, config: config, executor: executor)
+            var probe = try await BaseProbe.measure(base: e.base, config: config, tasks: e.tasks(seed: 1), executor: executor)
             probe.source = source
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try enc.encode(probe).write(to: url, options: .atomic)
+            try probe.write(to: url)
         }
     }
 
@@ -107,7 +105,7 @@ public struct SweepRunner {
     }
 
     func result(_ c: SweepCondition, _ e: InstabilityExperiment, _ runs: [ExperimentRun]) -> ConditionResult {
-        let probe = (try? Data(contentsOf: probeURL(c))).flatMap { try? JSONDecoder().decode(BaseProbe.self, from: $0) }
+        let probe = BaseProbe.read(probeURL(c))
         return ConditionResult(condition: c, experiment: e, runs: runs, summaries: e.summarize(runs), probe: probe)
     }
 }

@@ -60,25 +60,3 @@ public func lowProbabilityFractions(samplingLogProbs: [Float], mask: [Float],
     }
     return below.map { total > 0 ? Float(Double($0) / Double(total)) : .nan }
 }
-
-/// Mean entropy (nats) per policy token of `policy` on `trajectories`: the entropy of softmax(logits /
-/// temperature) at each position that predicts a policy token (one no-grad forward, micro-batched). The
-/// entropy of a start, measured on its own samples. NaN without policy tokens.
-public func meanPolicyEntropy(_ policy: Policy, _ trajectories: [Trajectory], temperature: Float,
-                              microBatch: Int = 16) throws -> Double {
-    var sum = 0.0, weight = 0.0
-    for start in stride(from: 0, to: trajectories.count, by: max(1, microBatch)) {
-        let ts = trajectories[start ..< min(trajectories.count, start + max(1, microBatch))].filter { $0.tokens.count >= 2 }
-        guard !ts.isEmpty else { continue }
-        let width = ts.map { $0.tokens.count - 1 }.max()!
-        var b = PolicyLossBatch()
-        for t in ts { try b.append(t, tokenMask: t.roles.map { $0 == .policy ? 1 : 0 }, advantage: 0, rows: width) }
-        let logits = try noGrad {
-            let l = try policy.logits(tokens: b.inputs, batch: ts.count, seqLen: width)
-            return temperature > 0 && temperature != 1 ? scale(l, 1 / temperature) : l
-        }
-        let (s, w) = try maskedEntropySum(logits: logits.data, rows: logits.shape[0], vocab: logits.shape[1], mask: b.mask)
-        sum += s; weight += w
-    }
-    return weight > 0 ? sum / weight : .nan
-}

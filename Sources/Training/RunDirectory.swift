@@ -285,6 +285,21 @@ public func resolveCheckpoint(_ path: URL) throws -> URL {
     return path
 }
 
+/// Whether a path stands for a model: a file (a .gguf) or a checkpoint (see `resolveCheckpoint`).
+public func modelExists(_ path: URL) -> Bool {
+    guard let c = try? resolveCheckpoint(path) else { return false }
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: c.path, isDirectory: &isDir) && (!isDir.boolValue || Checkpoint.exists(c))
+}
+
+/// Whether the model a path stands for reads bytes: tir's toy checkpoints have no tokenizer.json.
+public func isByteLevel(_ path: URL) -> Bool {
+    guard let c = try? resolveCheckpoint(path) else { return false }
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: c.path, isDirectory: &isDir) && isDir.boolValue
+        && !FileManager.default.fileExists(atPath: c.appendingPathComponent("tokenizer.json").path)
+}
+
 /// Loads the policy a path stands for (see `resolveCheckpoint`).
 public func loadPolicy(_ path: URL) throws -> Policy { try Checkpoint.load(try resolveCheckpoint(path)) }
 

@@ -35,10 +35,18 @@ extension ExperimentInstability {
 
     /// The base policy: the given checkpoint, or pretrain one (and how it came about, for the report).
     func mainBase(outDir: URL) throws -> (URL, String?) {
+        if let checkpoint {   // a real model by name (fetched when missing) or any model by path; never pretrained here
+            let model = try KnownModel.resolve(checkpoint)
+            guard modelExists(model) else {
+                throw ValidationError("no model at \(model.path): give smollm2, qwen2.5-coder, a tir run, a Hugging Face directory "
+                                      + "or a .gguf file")
+            }
+            return (model, nil)
+        }
         var baseDir = url(base)
         var baseNote: String?
         let quickBase = outDir.appendingPathComponent("base")
-        if quick && !hasModel(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
+        if quick && !modelExists(baseDir) { baseDir = quickBase }   // --quick pretrains its own short base there
         var pc = PretrainConfig()
         if quick {
             pc.steps = 60
@@ -55,7 +63,7 @@ extension ExperimentInstability {
         if let partial, partial != pc {
             throw ValidationError("\(baseDir.path) holds an unfinished pretraining run: finish it with `tir pretrain --resume --out \(baseDir.path)` (same settings), or pass another --base")
         }
-        if !hasModel(baseDir) || partial != nil {
+        if !modelExists(baseDir) || partial != nil {
             guard !reportOnly else { throw ValidationError("no finished base policy in \(baseDir.path)") }
             Status.info("no finished base policy in \(url(base).path): pretraining \(pc.steps) steps into \(baseDir.path)")
             let t0 = Date()
@@ -66,10 +74,6 @@ extension ExperimentInstability {
         }
 
         return (baseDir, baseNote)
-    }
-
-    func hasModel(_ dir: URL) -> Bool {
-        (try? resolveCheckpoint(dir)).map(Checkpoint.exists) ?? false
     }
 
     /// The demo's pretraining (its 3000-step schedule) stopped after `step` steps, in `dir`: reused when it is

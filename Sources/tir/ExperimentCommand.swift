@@ -44,6 +44,10 @@ struct ExperimentInstability: AsyncParsableCommand {
     @Option(help: "Output directory.") var out = "runs/experiment-instability"
     @Option(help: "Base policy checkpoint; pretrained here (demo defaults; --quick: a short one in <out>/base) when missing.")
     var base = "runs/demo/base"
+    @Option(help: "A real model to start from instead of --base: smollm2 or qwen2.5-coder (fetched when missing), a Hugging Face directory, a .gguf file or a tir run. Runs SimpleTIR's conditions for real models (--list-presets); never pretrained here.")
+    var checkpoint: String?
+    @Flag(help: "Only measure the base's preconditions: one rollout batch of 8 x 8 in ToRL's and in SimpleTIR's format, per turn (entropy, low-probability tokens, void turns, sampler-trainer difference, gradient share) -> <out>/PROBE.md.")
+    var probe = false
     @Option(help: "GRPO steps per run (default 100; --quick 4).") var steps: Int?
     @Option(help: "Seeds per arm, 1...K (default 3; --quick 2).") var seeds: Int?
     @Option(help: "Tool calls C of the multi-turn arms.") var multiTurnCalls = 5
@@ -78,13 +82,18 @@ struct ExperimentInstability: AsyncParsableCommand {
         if reportOnly { try requireOneProcess("tir experiment instability --report-only") }
         if listPresets {
             guard Cluster.shared.isRoot else { return }
-            for c in InstabilitySweep.catalog(calls: multiTurnCalls) {
-                print("\(c.name): \(c.summary)\n    overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"
-                      + (c.baseStep.map { ", base: pretraining step \($0)" } ?? "") + "\n    arms: \(c.arms.map(\.name).joined(separator: ", "))")
+            for (title, catalog) in [("the toy policy (--base)", InstabilitySweep.catalog(calls: multiTurnCalls)),
+                                     ("a real model (--checkpoint)", InstabilitySweep.realCatalog(calls: multiTurnCalls))] {
+                print("conditions for \(title):")
+                for c in catalog {
+                    print("  \(c.name): \(c.summary)\n      overrides: \(c.overrides.isEmpty ? "-" : c.overrides.joined(separator: " "))"
+                          + (c.baseStep.map { ", base: pretraining step \($0)" } ?? "") + "\n      arms: \(c.arms.map(\.name).joined(separator: ", "))")
+                }
             }
             return
         }
-        if sweep || preset != nil { return try await runSweep() }
+        if probe { return try await runProbe() }
+        if sweep || preset != nil || realCheckpoint { return try await runSweep() }
         let start = Date()
         var settings = quick
             ? InstabilitySettings.quick(steps: steps ?? 4, seeds: seeds ?? 2, multiTurnCalls: multiTurnCalls)
@@ -121,6 +130,11 @@ struct ExperimentInstability: AsyncParsableCommand {
           REPORT.md, summary.csv, runs.csv, \(files.svgs.count) SVG plots, \(files.pngs.count) PNG plots
           per-run metrics: arms/<arm>/seed-<k>/metrics.jsonl
         """)
+    }
+
+    /// Whether --checkpoint names a real model (a known name, or a model with its own tokenizer).
+    var realCheckpoint: Bool {
+        checkpoint.map { KnownModel(rawValue: $0) != nil || !isByteLevel(url($0)) } ?? false
     }
 
     /// Trains the experiment's runs (shared over the ranks under mpirun); rank 0 gets every finished run, the

@@ -13,7 +13,15 @@ extension ExperimentInstability {
     func runSweep() async throws {
         let start = Date()
         var s: InstabilitySweep
-        if let preset {
+        if realCheckpoint {
+            if let preset {
+                s = try InstabilitySweep.realPreset(preset, steps: steps ?? 20, seeds: seeds ?? 3)
+            } else if large {
+                s = InstabilitySweep.realLarge(steps: steps ?? 300, seeds: seeds ?? 3)
+            } else {
+                s = InstabilitySweep.realStandard(steps: steps ?? 20, seeds: seeds ?? 2)
+            }
+        } else if let preset {
             s = try InstabilitySweep.preset(preset, steps: steps ?? 100, seeds: seeds ?? 3)
         } else if large {
             s = InstabilitySweep.large(steps: steps ?? 150, seeds: seeds ?? 3)

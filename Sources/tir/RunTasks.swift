@@ -1,3 +1,4 @@
+import Experiments
 import Foundation
 import GRPO
 import Model
@@ -19,16 +20,8 @@ struct RunTasks {
     static func load(_ config: GRPOConfig, toySeed: UInt64? = nil, model: LanguageModel?) throws -> RunTasks {
         let c = config.tasks
         guard !c.data.isEmpty else {
-            let seed = toySeed ?? config.seed
-            let toyPolicy = model.map { $0.tokenizer is ByteTokenizer } ?? true
-            if c.builtin == .toy || (c.builtin == .auto && toyPolicy) {
-                let toy = ToyData(seed: seed, difficulty: c.difficulty)
-                return RunTasks(train: toy.trainTasks, evaluation: { toy.heldOutTasks(count: $0) },
-                                summary: "the toy world (difficulty \(c.difficulty))")
-            }
-            let arithmetic = ArithmeticTasks(seed: seed, difficulty: c.difficulty)
-            return RunTasks(train: arithmetic.train, evaluation: { arithmetic.heldOut(count: $0) },
-                            summary: "built-in arithmetic (difficulty \(c.difficulty))")
+            let builtin = BuiltinTasks(c, seed: toySeed ?? config.seed, byteLevel: model.map { $0.tokenizer is ByteTokenizer } ?? true)
+            return RunTasks(train: builtin.train, evaluation: builtin.heldOut, summary: builtin.summary)
         }
         let all = try loadJSONLTasks(url(c.data))
         let train: [MathTask], heldOut: [MathTask]

@@ -90,3 +90,38 @@ final class ExperimentStatsTests: XCTestCase {
         XCTAssertEqual(niceStep(7), 10)
     }
 }
+
+/// The trend criterion: a slow rise is found, a flat or noisy series is not, steps without a gradient are left out.
+final class GrowthTrendTests: XCTestCase {
+    func testSpearmanOnKnownSeries() {
+        XCTAssertEqual(spearman([1, 2, 3, 4], [10, 20, 30, 40]), 1, accuracy: 1e-12)
+        XCTAssertEqual(spearman([1, 2, 3, 4], [4, 3, 2, 1]), -1, accuracy: 1e-12)
+        // Ties take their mean rank: ranks of y are 1.5, 1.5, 3, 4 -> rho = 4.5 / sqrt(5 * 4.5).
+        XCTAssertEqual(spearman([1, 2, 3, 4], [5, 5, 6, 7]), 4.5 / (5 * 4.5).squareRoot(), accuracy: 1e-12)
+        XCTAssertTrue(spearman([1, 2], [3, 3]).isNaN)
+    }
+
+    func testSlowRiseGrowsAndFlatDoesNot() {
+        let rise: [Double] = (0..<30).map { i in
+            let wobble: Double = i % 3 == 0 ? 0.3 : 0
+            return 1 + Double(i) * 0.2 + wobble    // ~1 -> ~7
+        }
+        let t = GrowthTrend(rise)
+        XCTAssertTrue(t.grows)
+        XCTAssertGreaterThan(t.ratio, 3)
+        XCTAssertGreaterThan(t.rho, 0.9)
+        let flat: [Double] = (0..<30).map { i in (i * 7) % 5 == 0 ? 1.8 : 1.1 }
+        XCTAssertFalse(GrowthTrend(flat).grows)
+        // One late spike is not a trend: the last window's median stays low.
+        var spiky = [Double](repeating: 1, count: 30)
+        spiky[25] = 50
+        XCTAssertFalse(GrowthTrend(spiky).grows)
+        // Zero norms (no gradient) are left out: zeros then a flat series do not grow.
+        XCTAssertFalse(GrowthTrend([Double](repeating: 0, count: 10) + [Double](repeating: 2, count: 20)).grows)
+        XCTAssertTrue(GrowthTrend([0, 0, 0]).ratio.isNaN)
+        // Short runs use half of their steps as the window.
+        let short = GrowthTrend([1, 1.1, 1.2, 4, 5, 6])
+        XCTAssertEqual(short.ratio, 5 / 1.1, accuracy: 1e-12)
+        XCTAssertTrue(short.grows)
+    }
+}
