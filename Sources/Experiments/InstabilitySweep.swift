@@ -115,21 +115,23 @@ public struct InstabilitySweep: Sendable {
     }
 
     /// The conditions for a real model (each also a `--preset` with --checkpoint): SimpleTIR's setup and the
-    /// levers a real setup has. Arms: naive multi-turn, SimpleTIR's void-turn filter, TIS, MIS.
+    /// levers a real setup has. Arms: naive multi-turn, SimpleTIR's void-turn filter, TIS, MIS. The first is
+    /// the default sweep: SmolLM2-135M boxes no answer at temperature 1 (0 of 64 in the probe), so under
+    /// SimpleTIR's \boxed{} reward no group has a signal and no arm gets a gradient; the last number of the
+    /// final turn gives it one.
     public static func realCatalog(calls: Int = 5) -> [SweepCondition] {
         let arms = Array(ExperimentArm.correctionArms(multiTurnCalls: calls).prefix(4))
-        let fast = ["optimizer.lr=1e-5"]
+        let fast = ["optimizer.lr=1e-5"], lastNumber = ["rollout.answerRule=lastNumber"]
         return [
-            SweepCondition(name: "simpletir-fast", summary: "SimpleTIR's setup with a 10x learning rate (1e-5: compresses the timescale)",
-                           overrides: fast, arms: arms),
+            SweepCondition(name: "lastnumber-fast", summary: "SimpleTIR's setup, lr 1e-5 (10x: compresses the timescale), "
+                           + "rewarding the last number when nothing is boxed", overrides: fast + lastNumber, arms: arms),
             SweepCondition(name: "simpletir", summary: "SimpleTIR's setup (lr 1e-6, 4 mini-batches, bf16 sampler, boxed answers)",
                            overrides: [], arms: arms),
-            SweepCondition(name: "simpletir-offpolicy", summary: "simpletir-fast with 8 updates per rollout batch (4 mini-batches x 2 epochs)",
-                           overrides: fast + ["ppoEpochs=2"], arms: arms),
-            SweepCondition(name: "simpletir-lastnumber", summary: "simpletir-fast rewarding the last number when nothing is boxed",
-                           overrides: fast + ["rollout.answerRule=lastNumber"], arms: arms),
-            SweepCondition(name: "torl-fast", summary: "simpletir-fast with ToRL's ```output observations",
-                           overrides: fast + ["rollout.observationStyle=torl"], arms: arms),
+            SweepCondition(name: "simpletir-fast", summary: "SimpleTIR's setup with lr 1e-5", overrides: fast, arms: arms),
+            SweepCondition(name: "lastnumber-offpolicy", summary: "lastnumber-fast with 8 updates per rollout batch (4 mini-batches x 2 epochs)",
+                           overrides: fast + lastNumber + ["ppoEpochs=2"], arms: arms),
+            SweepCondition(name: "lastnumber-torl", summary: "lastnumber-fast with ToRL's ```output observations",
+                           overrides: fast + lastNumber + ["rollout.observationStyle=torl"], arms: arms),
         ]
     }
 

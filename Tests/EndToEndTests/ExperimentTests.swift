@@ -190,3 +190,90 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(try runner.finished().count, 2)
     }
 }
+
+/// The instability experiment on a real architecture: SimpleTIR's setup for real models (tiny Qwen2 fixture,
+/// arithmetic tasks in the chat format, bf16 sampler), its base probe per turn, the trend columns, and
+/// `tir experiment instability --probe` writing PROBE.md and reusing its measurements.
+final class RealModelExperimentTests: XCTestCase {
+    func testRealModelSweepRunsSimpleTIRsSetup() async throws {
+        var limits = SandboxLimits()
+        limits.timeout = 2
+        let pool: SandboxPool
+        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
+            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the sweep needs it to run code")
+        }
+        defer { pool.shutdown() }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-real-sweep-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var s = InstabilitySweep.realStandard(steps: 2, seeds: 1)
+        s.conditions[0].arms = Array(s.conditions[0].arms.prefix(2))       // naive, void-turn filter
+        s.shared.promptsPerStep = 2; s.shared.groupSize = 2; s.shared.miniBatches = 2
+        s.shared.rollout.maxTurnTokens = 12; s.shared.rollout.maxTrajectoryTokens = 40
+        let runner = try SweepRunner(sweep: s, outDir: root, bases: [nil: tinyQwen2Fixture])
+        let results = try await runner.run(executor: pool).results
+        XCTAssertEqual(results.count, 1)
+        let r = results[0]
+        XCTAssertEqual(r.runs.count, 2)
+        for run in r.runs {
+            let c = try GRPOConfig.load(json: Data(contentsOf: run.dir.appendingPathComponent("config.json")))
+            XCTAssertEqual(c.rollout.observationStyle, .simpletir)
+            XCTAssertEqual(c.rollout.answerRule, .lastNumber)
+            XCTAssertEqual(c.rolloutWeights, .bf16)
+            XCTAssertTrue(c.correction.recomputeOldLogProbs)
+            XCTAssertEqual(c.rollout.sampling.temperature, 1)
+            XCTAssertEqual(run.metrics.count, 2)
+        }
+        let probe = try XCTUnwrap(r.probe)
+        XCTAssertEqual(probe.trajectories, 4)
+        XCTAssertEqual(probe.sampler, "bf16 weights, bf16 KV cache")
+        let md = try String(contentsOf: SweepReport(results: results, sweep: s, outDir: root).write(), encoding: .utf8)
+        for needle in ["## Preconditions of each condition's base", "| `lastnumber-fast` | 0 | 4 |", "| `lastnumber-fast` | `multi-nofilter-mask` |"] {
+            XCTAssertTrue(md.contains(needle), "REPORT.md lacks \(needle)")
+        }
+        let header = try String(contentsOf: root.appendingPathComponent("phases.csv"), encoding: .utf8).split(separator: "\n")[0]
+        XCTAssertTrue(header.contains("trend_ratio,trend_rho,grows"), String(header))
+    }
+
+    func testProbeCommandWritesAndReuses() throws {
+        guard let tir = builtTir() else { throw XCTSkip("the tir executable is not built next to the tests") }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tir-probe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let args = ["experiment", "instability", "--probe", "--checkpoint", tinyQwen2Fixture.path, "--out", out.path,
+                    "--set", "promptsPerStep=2", "--set", "groupSize=2", "--set", "rollout.maxTurnTokens=12",
+                    "--set", "rollout.maxTrajectoryTokens=40"]
+        func run() throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = tir
+            p.arguments = args
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let (status, text) = try run()
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("probing tiny-qwen2 in torl's format"), text)
+        let md = try String(contentsOf: out.appendingPathComponent("PROBE.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("| torl | 4 |") && md.contains("| simpletir | 4 |"), md)
+        let first = try Data(contentsOf: out.appendingPathComponent("probe-simpletir.json"))
+        let (again, text2) = try run()
+        XCTAssertEqual(again, 0, text2)
+        XCTAssertFalse(text2.contains("probing"), "a second run reuses the measurements: \(text2)")
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("probe-simpletir.json")), first)
+        // A missing model is an error naming it, never a pretraining run.
+        let p = Process()
+        p.executableURL = tir
+        p.arguments = ["experiment", "instability", "--probe", "--checkpoint", out.appendingPathComponent("none.gguf").path, "--out", out.path]
+        let pipe = Pipe()
+        p.standardError = pipe
+        p.standardOutput = pipe
+        try p.run()
+        let err = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertTrue(err.contains("no model at"), err)
+    }
+}
