@@ -90,15 +90,15 @@ public struct InstabilitySweep: Sendable {
     /// 1, lr 1e-6, 4 mini-batches per rollout batch (3 of 4 updates off-policy), clip 0.2 / 0.28, dual clip 3,
     /// gradient clip 1, no KL, up to 5 turns, "Code execution result:" observations (stdout's first and last
     /// 256 characters, or stderr's last line), \boxed{} answers, old log-probs recomputed by the trainer, a bf16
-    /// sampler (vLLM's) beside the fp32 trainer. Scaled down: 4 prompts x 4 samples (theirs 512 x 16), at most
+    /// sampler (vLLM's) beside the fp32 trainer. Scaled down: 4 prompts x 8 samples (theirs 512 x 16), at most
     /// 160 tokens per turn and 512 per trajectory, the built-in tasks (`auto`: arithmetic, difficulty 1).
     public static func realSized(steps: Int) -> GRPOConfig {
         var c = InstabilitySettings.paperConditions(GRPOConfig())
         c.steps = steps
         c.promptsPerStep = 4
-        c.groupSize = 4
+        c.groupSize = 8
         c.miniBatches = 4
-        c.microBatch = 4
+        c.microBatch = 8
         c.microBatchTokens = 1024
         c.checkpointEvery = 5
         c.keepCheckpoints = 1
@@ -121,13 +121,13 @@ public struct InstabilitySweep: Sendable {
     /// final turn gives it one.
     public static func realCatalog(calls: Int = 5) -> [SweepCondition] {
         let arms = Array(ExperimentArm.correctionArms(multiTurnCalls: calls).prefix(4))
-        let fast = ["optimizer.lr=1e-5"], lastNumber = ["rollout.answerRule=lastNumber"]
+        let fast = ["optimizer.lr=2e-5"], lastNumber = ["rollout.answerRule=lastNumber"]
         return [
-            SweepCondition(name: "lastnumber-fast", summary: "SimpleTIR's setup, lr 1e-5 (10x: compresses the timescale), "
+            SweepCondition(name: "lastnumber-fast", summary: "SimpleTIR's setup, lr 2e-5 (20x: compresses the timescale; the demo's rate), "
                            + "rewarding the last number when nothing is boxed", overrides: fast + lastNumber, arms: arms),
             SweepCondition(name: "simpletir", summary: "SimpleTIR's setup (lr 1e-6, 4 mini-batches, bf16 sampler, boxed answers)",
                            overrides: [], arms: arms),
-            SweepCondition(name: "simpletir-fast", summary: "SimpleTIR's setup with lr 1e-5", overrides: fast, arms: arms),
+            SweepCondition(name: "simpletir-fast", summary: "SimpleTIR's setup with lr 2e-5", overrides: fast, arms: arms),
             SweepCondition(name: "lastnumber-offpolicy", summary: "lastnumber-fast with 8 updates per rollout batch (4 mini-batches x 2 epochs)",
                            overrides: fast + lastNumber + ["ppoEpochs=2"], arms: arms),
             SweepCondition(name: "lastnumber-torl", summary: "lastnumber-fast with ToRL's ```output observations",

@@ -22,22 +22,6 @@ final class DataParallelTests: XCTestCase {
         return try runTir(tir, ranks: ranks, args, expectSuccess: expectSuccess, whileRunning: whileRunning)
     }
 
-    func assertSame(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
-        let ma = try untimedMetrics(a), mb = try untimedMetrics(b)
-        XCTAssertEqual(ma.count, mb.count, file: file, line: line)
-        for (x, y) in zip(ma, mb) {
-            XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
-            for (k, v) in x {
-                let w = y[k] ?? .nan
-                XCTAssertLessThanOrEqual(abs(v - w), 1e-6 * max(1, abs(v)), "\(k) at step \(x["step"] ?? 0)", file: file, line: line)
-            }
-        }
-        let pa = try loadPolicy(a), pb = try loadPolicy(b)
-        var worst: Float = 0
-        for i in 0..<pa.arena.count { worst = max(worst, abs(pa.arena.data[i] - pb.arena.data[i])) }
-        XCTAssertLessThanOrEqual(worst, 1e-6, "weights differ", file: file, line: line)
-    }
-
     func testTwoRanksEqualOneProcessAndResumeWithOne() throws {
         let tir = try XCTUnwrap(self.tir, "build tir first: swift build --build-tests")
         let root = fm.temporaryDirectory.appendingPathComponent("tir-dp-\(UUID().uuidString)")
@@ -48,14 +32,14 @@ final class DataParallelTests: XCTestCase {
         try train(tir, ranks: 1, base: base, out: one)
         let log = try train(tir, ranks: 2, base: base, out: two)
         XCTAssertTrue(log.contains("data parallel: rank 1 of 2"), log)
-        try assertSame(one, two)
+        try assertSameRun(one, two)
 
         // The 2-rank run as a kill right after its second checkpoint would leave it, resumed by one process.
         let latest = two.appendingPathComponent(RunDirectory.pointerName)
         try Data(RunDirectory.checkpointName(step: 2).utf8).write(to: latest)
         try fm.removeItem(at: two.appendingPathComponent(RunDirectory.checkpointName(step: 3)))
         try train(tir, ranks: 1, base: base, out: two, extra: ["--resume"])
-        try assertSame(one, two)
+        try assertSameRun(one, two)
     }
 
     /// A rank that dies ends the whole job with an error, and the run resumes from its last checkpoint.

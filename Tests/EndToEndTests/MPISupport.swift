@@ -50,3 +50,20 @@ func untimedMetrics(_ dir: URL) throws -> [[String: Double]] {
         return obj.compactMapValues { ($0 as? NSNumber)?.doubleValue }.filter { !MetricNames.isTiming($0.key) }
     }
 }
+
+/// Two GRPO runs with the same metrics (timings aside) and weights (to 1e-6: a sum over ranks adds in another order).
+func assertSameRun(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+    let ma = try untimedMetrics(a), mb = try untimedMetrics(b)
+    XCTAssertEqual(ma.count, mb.count, file: file, line: line)
+    for (x, y) in zip(ma, mb) {
+        XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
+        for (k, v) in x {
+            let w = y[k] ?? .nan
+            XCTAssertLessThanOrEqual(abs(v - w), 1e-6 * max(1, abs(v)), "\(k) at step \(x["step"] ?? 0)", file: file, line: line)
+        }
+    }
+    let pa = try loadPolicy(a), pb = try loadPolicy(b)
+    var worst: Float = 0
+    for i in 0..<pa.arena.count { worst = max(worst, abs(pa.arena.data[i] - pb.arena.data[i])) }
+    XCTAssertLessThanOrEqual(worst, 1e-6, "weights differ", file: file, line: line)
+}
