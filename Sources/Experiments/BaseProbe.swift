@@ -57,16 +57,13 @@ public struct BaseProbe: Codable, Equatable, Sendable {
 
     /// The probe saved in `url`, nil when there is none (or it cannot be read).
     public static func read(_ url: URL) -> BaseProbe? {
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return (try? Data(contentsOf: url)).flatMap { try? d.decode(BaseProbe.self, from: $0) }
+        (try? Data(contentsOf: url)).flatMap { try? RankMessage.decoder.decode(BaseProbe.self, from: $0) }
     }
 
     /// Writes the probe as JSON (a NaN, e.g. the entropy of a turn no trajectory reached, as "nan").
     public func write(to url: URL) throws {
-        let e = JSONEncoder()
+        let e = RankMessage.encoder
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try e.encode(self).write(to: url, options: .atomic)
     }
 

@@ -101,7 +101,7 @@ public struct RunStats: Sendable {
                    explain: "median over steps of the same"),
         StatColumn(key: "spikes", title: "spikes >10x median", percent: false, digits: 1,
                    explain: "steps whose grad norm exceeds 10x the median of the previous \(spikeWindow) steps (at least 3; non-finite counts)"),
-        StatColumn(key: "trend_ratio", title: "grad norm last/first 10", percent: false, digits: 2,
+        StatColumn(key: "trend_ratio", title: "grad norm last/first", percent: false, digits: 2,
                    explain: "median grad norm of the last \(GrowthTrend.window) steps over that of the first \(GrowthTrend.window) (steps with a gradient)"),
         StatColumn(key: "trend_rho", title: "Spearman rho", percent: false, digits: 2,
                    explain: "rank correlation of grad norm with step"),

@@ -187,15 +187,15 @@ public func lowProbabilityByPlacement(_ ts: [Trajectory], threshold: Float) -> (
     return (Double(after.low) / Double(max(1, after.all)), Double(other.low) / Double(max(1, other.all)))
 }
 
-/// How ranks exchange trajectories and statistics: JSON that keeps non-finite numbers (an empty mask's NaN
-/// entropy, a -inf log-prob) and round-trips every Float and Double exactly.
-enum RankMessage {
-    static var encoder: JSONEncoder {
+/// How ranks exchange trajectories and statistics (and experiments save their measurements): JSON that keeps
+/// non-finite numbers (an empty mask's NaN entropy, a -inf log-prob) and round-trips every Float and Double exactly.
+public enum RankMessage {
+    public static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }
-    static var decoder: JSONDecoder {
+    public static var decoder: JSONDecoder {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return d

@@ -37,6 +37,7 @@ extension ExperimentInstability {
     func mainBase(outDir: URL) throws -> (URL, String?) {
         if let checkpoint {   // a real model by name (fetched when missing) or any model by path; never pretrained here
             let model = try KnownModel.resolve(checkpoint)
+            if FileManager.default.fileExists(atPath: model.path) { _ = try resolveCheckpoint(model) }   // its own message
             guard modelExists(model) else {
                 throw ValidationError("no model at \(model.path): give smollm2, qwen2.5-coder, a tir run, a Hugging Face directory "
                                       + "or a .gguf file")

@@ -12,24 +12,32 @@ extension ExperimentInstability {
     /// (reused when the base and config are the same) and <out>/PROBE.md.
     func runProbe() async throws {
         try requireOneProcess("tir experiment instability --probe")
+        for o in overrides {
+            let key = GRPOConfig.schema.canonical(String(o.prefix { $0 != "=" }))
+            if key == "rollout.observationStyle" || key == "seed" {
+                throw ValidationError("--probe measures both observation styles at seed 1: --set \(key) does not apply")
+            }
+        }
         let outDir = url(out)
         try makeDirectory(outDir)
         let (base, _) = try mainBase(outDir: outDir)
         let fingerprint = try checkpointFingerprint(try resolveCheckpoint(base))
-        let pool = try makeSandbox()
+        var shared = InstabilitySweep.realSized(steps: 1)
+        shared.promptsPerStep = 8
+        shared.groupSize = 8
+        if !overrides.isEmpty { shared = try GRPOConfig.load(json: Data(), overrides: overrides, over: shared) }
+        let pool = try makeSandbox(shared.sandbox)
         defer { pool.shutdown() }
         var probes: [(label: String, probe: BaseProbe)] = []
         var configText = ""
         for style in ObservationStyle.allCases {
-            var c = InstabilitySweep.realSized(steps: 1)
-            c.promptsPerStep = 8
-            c.groupSize = 8
+            var c = shared
             c.rollout.observationStyle = style
-            if !overrides.isEmpty { c = try GRPOConfig.load(json: Data(), overrides: overrides, over: c) }
             c = ExperimentArm.correctionArms(multiTurnCalls: multiTurnCalls)[0].config(shared: c)
             c.seed = 1
             let file = outDir.appendingPathComponent("probe-\(style.rawValue).json")
             let source = "\(fingerprint) \(String(CRC32C.checksum(Array(c.json.utf8)), radix: 16))"
+            configText = c.json
             if let saved = BaseProbe.read(file), saved.source == source {
                 probes.append((style.rawValue, saved))
                 continue
@@ -42,7 +50,6 @@ extension ExperimentInstability {
             try p.write(to: file)
             Status.info(String(format: "  %.1f minutes", Date().timeIntervalSince(t0) / 60))
             probes.append((style.rawValue, p))
-            configText = c.json
         }
         let report = """
         # Preconditions probe: \(base.lastPathComponent)

@@ -13,21 +13,25 @@ final class TwoHosts {
 
     /// `blind`: host B mounts an empty tmpfs over this directory (it cannot see what host A writes there).
     init(dir: URL, blind: URL? = nil) throws {
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
-            throw XCTSkip("two hosts need root and iproute2 (ip netns)")
-        }
+        guard getuid() == 0, let ip = Self.ipPath else { throw XCTSkip("two hosts need root and iproute2 (ip netns)") }
         self.dir = dir
         let tag = String(getpid() % 100_000)
         names = ["tir\(tag)a", "tir\(tag)b"]
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try Self.ip(["netns", "add", names[0]])
-        try Self.ip(["netns", "add", names[1]])
-        try Self.ip(["link", "add", names[0] + "0", "type", "veth", "peer", "name", names[1] + "0"])
-        for (k, n) in names.enumerated() {
-            try Self.ip(["link", "set", n + "0", "netns", n])
-            try Self.ip(["-n", n, "addr", "add", Self.addresses[k] + "/24", "dev", n + "0"])
-            try Self.ip(["-n", n, "link", "set", n + "0", "up"])
-            try Self.ip(["-n", n, "link", "set", "lo", "up"])
+        do { try Self.ip(["netns", "add", names[0]]) } catch { throw XCTSkip("cannot make a network namespace here (\(ip) netns add): \(error)") }
+        do {
+            try Self.ip(["netns", "add", names[1]])
+            try Self.ip(["link", "add", names[0] + "0", "type", "veth", "peer", "name", names[1] + "0"])
+            for (k, n) in names.enumerated() {
+                try Self.ip(["link", "set", n + "0", "netns", n])
+                try Self.ip(["-n", n, "addr", "add", Self.addresses[k] + "/24", "dev", n + "0"])
+                try Self.ip(["-n", n, "link", "set", n + "0", "up"])
+                try Self.ip(["-n", n, "link", "set", "lo", "up"])
+            }
+        } catch {
+            remove()
+            try? Self.ip(["link", "del", names[0] + "0"])   // still in the root namespace if it never moved
+            throw error
         }
         let hide = blind.map { ("--mount --propagation private ", "mount -t tmpfs tmpfs \($0.path); ") } ?? ("", "")
         let agent = """
@@ -47,22 +51,30 @@ final class TwoHosts {
 
     var agentURL: URL { dir.appendingPathComponent("agent.sh") }
 
-    /// Runs `tir args` as 2 ranks, one per host, to its end; returns its output.
-    func run(_ tir: URL, _ args: [String], expectSuccess: Bool = true, whileRunning: ((Process) throws -> Void)? = nil,
-             file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    /// Runs `tir args` as 2 ranks, one per host, to its end (at most `timeout` seconds: a hung job is
+    /// terminated and fails the test); returns its output.
+    func run(_ tir: URL, _ args: [String], expectSuccess: Bool = true, timeout: Double = 300,
+             whileRunning: ((Process) throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let mpirun = "/usr/bin/mpirun"
+        guard FileManager.default.isExecutableFile(atPath: mpirun) else { throw XCTSkip("mpirun not found: scripts/setup.sh installs openmpi-bin") }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.executableURL = URL(fileURLWithPath: Self.ipPath!)
         p.arguments = ["netns", "exec", names[0], "unshare", "--uts", "sh", "-c", "hostname host-a; exec \"$@\"", "sh",
-                       "/usr/bin/mpirun", "--allow-run-as-root", "--hostfile", dir.appendingPathComponent("hostfile").path,
+                       mpirun, "--allow-run-as-root", "--hostfile", dir.appendingPathComponent("hostfile").path,
                        "--mca", "plm_rsh_agent", agentURL.path, "--mca", "btl", "tcp,self",
                        "--mca", "btl_tcp_if_include", "10.231.0.0/24", "--mca", "oob_tcp_if_include", "10.231.0.0/24",
                        "-np", "2", "--map-by", "node", tir.path] + args
         let pipe = Pipe()
         p.standardOutput = pipe; p.standardError = pipe
+        let start = Date()
         try p.run()
+        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        defer { watchdog.cancel() }
         try whileRunning?(p)
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(start), timeout, "the job hung and was terminated: \(text)", file: file, line: line)
         if expectSuccess { XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line) }
         else { XCTAssertNotEqual(p.terminationStatus, 0, text, file: file, line: line) }
         return text
@@ -73,7 +85,8 @@ final class TwoHosts {
         for n in names { try? Self.ip(["netns", "del", n]) }
     }
 
-    /// What is left of the hosts: namespaces, and processes or mounts that name `root`.
+    /// What is left of the hosts: namespaces, and processes that name `root` (host B's private mount lives
+    /// only as long as its processes).
     static func leftovers(names: [String], root: URL) -> [String] {
         var left: [String] = []
         let netns = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
@@ -84,22 +97,22 @@ final class TwoHosts {
                 left.append("process \(pid)")
             }
         }
-        if let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8), mounts.contains(root.path) {
-            left.append("a mount under \(root.path)")
-        }
         return left
     }
 
+    static let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
     static func ip(_ args: [String]) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip")
+        p.executableURL = URL(fileURLWithPath: ipPath!)
         p.arguments = args
         let pipe = Pipe()
         p.standardError = pipe
         try p.run()
         let err = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw XCTSkip("ip \(args.joined(separator: " ")) failed: \(err)") }
+        struct Failed: Error, CustomStringConvertible { var description: String }
+        guard p.terminationStatus == 0 else { throw Failed(description: "ip \(args.joined(separator: " ")) failed: \(err)") }
     }
 }
 

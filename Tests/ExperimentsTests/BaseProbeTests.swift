@@ -39,6 +39,7 @@ final class BaseProbeTests: XCTestCase {
 
         // Direct: every policy token's entropy, factor |e_t - p|^2 and the trainer's probability, by turn.
         var entropy = [0.0, 0.0], count = [0.0, 0.0], grad = [0.0, 0.0], factor = [0.0, 0.0], diff = 0.0
+        var head = [0.0, 0.0], headCount = [0.0, 0.0], low = [0.0, 0.0], lowGrad = [0.0, 0.0]
         let vocab = m.policy.config.vocab
         for (t, a) in zip(ts, advantages) {
             let n = t.tokens.count
@@ -48,12 +49,16 @@ final class BaseProbeTests: XCTestCase {
                     let row = logits[((i - 1) * vocab)..<(i * vocab)].map(Double.init)
                     let mx = row.max()!, z = row.map { exp($0 - mx) }.reduce(0, +)
                     let p = row.map { exp($0 - mx) / z }
-                    entropy[k] -= p.reduce(0) { $0 + ($1 > 0 ? $1 * log($1) : 0) }
+                    let h = -p.reduce(0) { $0 + ($1 > 0 ? $1 * log($1) : 0) }
+                    entropy[k] += h
                     count[k] += 1
+                    if i - turn.policyRange.lowerBound < afterToolWindow { head[k] += h; headCount[k] += 1 }
+                    let isLow = t.samplingLogProbs[i] < logf(1e-3)
                     let target = Int(t.tokens[i])
                     let f = 1 - 2 * p[target] + p.reduce(0) { $0 + $1 * $1 }
                     factor[k] += f
                     grad[k] += f * Double(a * a)
+                    if isLow { low[k] += 1; lowGrad[k] += f * Double(a * a) }
                     diff += abs(p[target] - Double(expf(t.samplingLogProbs[i])))
                 }
             }
@@ -65,6 +70,9 @@ final class BaseProbeTests: XCTestCase {
             XCTAssertEqual(rows[k].entropy, entropy[k] / count[k], accuracy: 1e-4, "turn \(k)")
             XCTAssertEqual(rows[k].gradShare, grad[k] / grad.reduce(0, +), accuracy: 1e-4, "turn \(k)")
             XCTAssertEqual(rows[k].factorShare, factor[k] / factor.reduce(0, +), accuracy: 1e-4, "turn \(k)")
+            XCTAssertEqual(rows[k].headEntropy, head[k] / headCount[k], accuracy: 1e-4, "turn \(k)")
+            XCTAssertEqual(rows[k].lowProb, low[k] / count[k], accuracy: 1e-12, "turn \(k)")
+            XCTAssertEqual(rows[k].lowProbGradShare, lowGrad[k] / grad.reduce(0, +), accuracy: 1e-4, "turn \(k)")
         }
         XCTAssertEqual(sums.entropy.mean, entropy.reduce(0, +) / count.reduce(0, +), accuracy: 1e-4)
         // The scripted sampler is the fp32 policy: sampler and trainer agree up to rounding.

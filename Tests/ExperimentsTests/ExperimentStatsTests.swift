@@ -116,6 +116,13 @@ final class GrowthTrendTests: XCTestCase {
         var spiky = [Double](repeating: 1, count: 30)
         spiky[25] = 50
         XCTAssertFalse(GrowthTrend(spiky).grows)
+        // Medians, not means: a steady, barely rising series whose very last step spikes has rho 1 and a mean
+        // ratio near 10, but its medians rise by 10%.
+        var late: [Double] = (0..<20).map { 1 + Double($0) * 0.01 }
+        late[19] = 100
+        XCTAssertEqual(GrowthTrend(late).rho, 1, accuracy: 1e-12)
+        XCTAssertEqual(GrowthTrend(late).ratio, 1.145 / 1.045, accuracy: 1e-9)
+        XCTAssertFalse(GrowthTrend(late).grows)
         // Zero norms (no gradient) are left out: zeros then a flat series do not grow.
         XCTAssertFalse(GrowthTrend([Double](repeating: 0, count: 10) + [Double](repeating: 2, count: 20)).grows)
         XCTAssertTrue(GrowthTrend([0, 0, 0]).ratio.isNaN)
