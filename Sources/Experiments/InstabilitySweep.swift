@@ -132,6 +132,8 @@ public struct InstabilitySweep: Sendable {
                            overrides: fast + lastNumber + ["ppoEpochs=2"], arms: arms),
             SweepCondition(name: "lastnumber-torl", summary: "lastnumber-fast with ToRL's ```output observations",
                            overrides: fast + lastNumber + ["rollout.observationStyle=torl"], arms: arms),
+            SweepCondition(name: "lastnumber-retok", summary: "lastnumber-fast with SimpleTIR's decode / re-tokenize round trip between turns",
+                           overrides: fast + lastNumber + ["rollout.retokenizeTurns=true"], arms: arms),
             SweepCondition(name: "lastnumber-t07", summary: "lastnumber-fast sampled at temperature 0.7 (the demo's: more reward signal, "
                            + "lower entropy); naive and void-turn filter", overrides: fast + lastNumber + ["rollout.sampling.temperature=0.7"],
                            arms: Array(arms.prefix(2))),

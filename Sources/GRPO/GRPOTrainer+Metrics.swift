@@ -52,6 +52,7 @@ extension GRPOTrainer {
         m["time_update"] = u.updateSeconds
         if cluster.size > 1 { m["tir/timing_s/allreduce"] = u.allreduceSeconds }
         m["time_step"] = seconds
+        if config.rollout.retokenizeTurns { m["tir/retokenized_turns"] = Double(rollout.stats.retokenizedTurns) / n }
         m["tir/logit_grad_norm"] = mean(u.logitGradNorms)
         m.merge(u.attribution.metrics) { a, _ in a }
         if config.correction.recomputeOldLogProbs {

@@ -120,6 +120,7 @@ public final class GRPOTrainer {
                                            cacheFormat: config.rolloutKVCache, tokenCount: model.tokenizer.tokenCount)
             let (t, s) = try await rolloutOnRanks(batch, source: source)
             out.stats.decodeSeconds += s.decodeSeconds; out.stats.sandboxSeconds += s.sandboxSeconds
+            out.stats.retokenizedTurns += s.retokenizedTurns
             out.stats.totalSeconds += s.totalSeconds
             let zero = try zeroSignalGroups(rewards: t.map(\.reward), groupSize: G)
             if round == 0 { out.zeroSignalFraction = Double(zero.filter { $0 }.count) / Double(zero.count) }
@@ -149,7 +150,9 @@ public final class GRPOTrainer {
                                                  source: source, executor: executor, contextLimit: policy.config.context)
         guard n > 1 else { return (mine, stats) }
         let parts = try cluster.allGather(try RankMessage.encoder.encode(mine))
-        return (try parts.flatMap { try RankMessage.decoder.decode([Trajectory].self, from: $0) }, stats)
+        var all = stats
+        all.retokenizedTurns = Int(try cluster.sumInRankOrder([Double(stats.retokenizedTurns)])[0])   // every rank's turns
+        return (try parts.flatMap { try RankMessage.decoder.decode([Trajectory].self, from: $0) }, all)
     }
 
     /// The policy the rollout samples from: the trained one, or its copy rounded to `rolloutWeights`

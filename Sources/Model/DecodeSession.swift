@@ -49,6 +49,14 @@ public final class DecodeSession {
     /// Forgets a slot's sequence so it can hold a new one.
     public func reset(_ slot: Int) { lengths[slot] = 0 }
 
+    /// Keeps the first `n` tokens of a slot's sequence; the rest are fed again.
+    public func truncate(_ slot: Int, to n: Int) throws {
+        guard n >= 0 && n <= lengths[slot] else {
+            throw TensorError("DecodeSession.truncate: slot \(slot) holds \(lengths[slot]) tokens, cannot keep \(n)")
+        }
+        lengths[slot] = n
+    }
+
     /// Appends each item's tokens to its slot and returns logits [items.count, V] (row i = after the last
     /// token of item i). A slot may appear at most once per call.
     public func feed(_ items: [(slot: Int, tokens: [Int32])]) throws -> [Float] {

@@ -26,6 +26,7 @@ public struct RolloutStats: Sendable {
     public var toolTokens = 0
     public var decodeSeconds = 0.0     // policy forward + sampling (prefills included)
     public var sandboxSeconds = 0.0    // waiting for code execution
+    public var retokenizedTurns = 0    // turns whose ids the decode / re-tokenize round trip changed
     public var totalSeconds = 0.0
     public init() {}
 }
@@ -168,20 +169,35 @@ public final class EpisodeEngine {
                         stdout: outcome.stdout, stderr: outcome.stderr, failed: outcome.status != .ok, cap: config.observationCap))
                     if r.wroteMarker { obs.removeFirst(format.outputMarker.count) }   // the policy wrote it already
                     let toks = tokenizer.encode(obs)
+                    let again = config.retokenizeTurns ? reencodedTurn(live[i]) : nil
+                    let grown = again.map { $0.count - live[i].turns.last!.policyRange.count } ?? 0
                     let room = min(maxLen - live[i].tokens.count, config.maxTrajectoryTokens - live[i].newTokens)
-                    guard toks.count < room else {   // no room to insert the observation and answer after it
+                    guard toks.count + max(0, grown) < room else {   // no room to insert the observation and answer after it
                         live[i].finish = .tokenLimit
                         continue
                     }
+                    // Fed with the observation: the token that ended the turn (sampled, not yet fed), or after a
+                    // round trip the last token before the turn and the turn's new ids (the slot forgets the old).
+                    var prefix = [live[i].tokens[live[i].tokens.count - 1]]
+                    if let again {
+                        let turn = live[i].turns[live[i].turns.count - 1].policyRange
+                        try source.rewind(slot: i, to: turn.lowerBound - 1)
+                        live[i].tokens.replaceSubrange(turn, with: again)
+                        live[i].roles.replaceSubrange(turn, with: repeatElement(.policy, count: again.count))
+                        live[i].logProbs.replaceSubrange(turn, with: repeatElement(0, count: again.count))   // scored by the prefill
+                        live[i].newTokens += grown
+                        live[i].turns[live[i].turns.count - 1].policyRange = turn.lowerBound..<(turn.lowerBound + again.count)
+                        prefix = [live[i].tokens[turn.lowerBound - 1]] + again
+                        stats.retokenizedTurns += 1
+                    }
                     let from = live[i].tokens.count
-                    let closing = live[i].tokens[from - 1]   // the token that ended the turn: sampled, not yet fed
                     live[i].tokens += toks
                     live[i].roles += Array(repeating: .tool, count: toks.count)
                     live[i].logProbs += Array(repeating: 0, count: toks.count)   // scored by the prefill (next step)
                     live[i].newTokens += toks.count
                     live[i].turns[live[i].turns.count - 1].observationRange = from..<live[i].tokens.count
                     live[i].turnStart = live[i].tokens.count
-                    next.append((i, [closing] + toks))
+                    next.append((i, prefix + toks))
                 }
             }
             pending = next.sorted { $0.slot < $1.slot }
@@ -208,6 +224,15 @@ public final class EpisodeEngine {
         stats.trajectories = out.count
         stats.totalSeconds = Date().timeIntervalSince(start)
         return (out, stats)
+    }
+
+    /// SimpleTIR's round trip: the ids of the last (closed) turn encoded again from their text, nil when they come
+    /// back the same (or the turn holds a special token, which text does not carry).
+    func reencodedTurn(_ l: Live) -> [Int32]? {
+        let ids = Array(l.tokens[l.turns[l.turns.count - 1].policyRange])
+        guard !ids.contains(where: tokenizer.isSpecial) else { return nil }
+        let again = tokenizer.encode(tokenizer.decode(ids))
+        return again == ids || again.isEmpty ? nil : again
     }
 
     /// Records the current policy turn (tokens turnStart..<end) with its flags.

@@ -21,6 +21,10 @@ public struct RolloutConfig: Codable, Equatable, Sendable {
     public var answerRule: AnswerRule = .boxed
     /// Run closed code blocks in the sandbox. Off: a closed code block ends the trajectory (benchmarks).
     public var executeCode: Bool = true
+    /// SimpleTIR's pipeline: before an observation, the turn's sampled tokens are decoded and encoded again, and
+    /// the trajectory (and the sampler's context) goes on with the re-encoded ids, scored by the sampler. Off
+    /// (the default): token in, token out.
+    public var retokenizeTurns: Bool = false
 
     public init() {}
 

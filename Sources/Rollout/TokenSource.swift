@@ -23,6 +23,8 @@ public protocol TokenSource: AnyObject {
     func begin(slots: Int, maxLen: Int) throws
     /// Appends each item's tokens to its slot; returns per item the next token and the behaviour log-probs.
     func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep]
+    /// Keeps the first `length` tokens of a slot (the engine feeds the rest again, re-tokenized).
+    func rewind(slot: Int, to length: Int) throws
 }
 
 /// The policy with its KV cache. Slot i samples from its own stream, so results do not depend on batching.
@@ -58,6 +60,11 @@ public final class PolicyTokenSource: TokenSource {
         rngs = Array(streams(seed: seed, count: streamOffset + slots).dropFirst(streamOffset))
         emitted = Array(repeating: [], count: slots)
         recordedLogits = Array(repeating: [], count: slots)
+    }
+
+    public func rewind(slot: Int, to length: Int) throws {
+        guard let session else { throw RolloutError("PolicyTokenSource.rewind before begin") }
+        try session.truncate(slot, to: length)
     }
 
     public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep] {
@@ -117,6 +124,11 @@ public final class ScriptedTokenSource: TokenSource {
         guard slots == script.count else { throw RolloutError("ScriptedTokenSource has \(script.count) scripts for \(slots) slots") }
         fed = Array(repeating: [], count: slots)
         position = Array(repeating: 0, count: slots)
+    }
+
+    public func rewind(slot: Int, to length: Int) throws {
+        guard length <= fed[slot].count else { throw RolloutError("ScriptedTokenSource: slot \(slot) holds \(fed[slot].count) tokens, cannot keep \(length)") }
+        fed[slot].removeLast(fed[slot].count - length)
     }
 
     public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep] {

@@ -95,6 +95,7 @@ public enum MetricNames {
         MetricName("rollout_corr/rollout_is_ratio_fraction_high", "fraction of loss tokens whose rho = exp(old - behaviour) exceeds tisCap (TIS) or misHigh (MIS)"),
         MetricName("rollout_corr/rollout_is_ratio_fraction_low", "fraction of loss tokens whose rho is below misLow (MIS)"),
         MetricName("rollout_corr/kl", "mean behaviour minus old log-prob over loss tokens (k1 estimate of KL(rollout, trainer))"),
+        MetricName("tir/retokenized_turns", "turns per trajectory whose ids the decode / re-tokenize round trip changed (rollout.retokenizeTurns only)"),
         MetricName("timing_s/old_log_prob", "seconds of the no-grad old-log-prob pass (recomputeOldLogProbs only)"),
     ]
 

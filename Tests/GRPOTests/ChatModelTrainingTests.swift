@@ -89,6 +89,46 @@ final class ChatModelTrainingTests: XCTestCase {
         XCTAssertGreaterThan(policyRows, 10)
     }
 
+    /// SimpleTIR's round trip on a real tokenizer: a turn sampled in pieces (each encoded alone, not how the
+    /// tokenizer encodes the whole) comes back re-encoded, and every re-encoded token that enters the loss has
+    /// ratio 1 on-policy: its behaviour log-prob is the sampler's, scored when the new ids were fed.
+    func testRetokenizedTurnIsOnPolicy() async throws {
+        let m = try model()
+        let tok = m.tokenizer, end = try XCTUnwrap(tok.eos.min())
+        let pieces = "```python\nprint(6*7)\n```\n".map(String.init)     // one character at a time
+        let sampled = pieces.flatMap { tok.encode($0) }
+        let whole = tok.encode(pieces.joined())
+        XCTAssertNotEqual(sampled, whole, "the pieces must not be the tokenizer's own encoding")
+        var rc = RolloutConfig()
+        rc.maxToolCalls = 1
+        rc.retokenizeTurns = true
+        let engine = try EpisodeEngine(config: rc, reward: ToRLReward(), tokenizer: tok, prompt: try PromptTemplate(model: m, config: rc))
+        let source = PolicyTokenSource(policy: m.policy, params: SamplingParams(), seed: 1,
+                                       script: [sampled + tok.encode("\\boxed{42}") + [end]])
+        let (ts, stats) = try await engine.run(tasks: [task], groupSize: 1, source: source, executor: PrintsFortyTwo(),
+                                               contextLimit: m.policy.config.context)
+        XCTAssertEqual(stats.retokenizedTurns, 1)
+        let t = ts[0]
+        XCTAssertEqual(Array(t.tokens[t.turns[0].policyRange]), whole)
+        var c = GRPOConfig()
+        c.promptsPerStep = 1; c.groupSize = 2; c.miniBatches = 1; c.microBatch = 2; c.advantage = .drGRPO
+        c.filter.voidTurns = false; c.rollout = rc
+        let trainer = try GRPOTrainer(config: c, model: m, tasks: ArrayTaskSource([task]), executor: nil)
+        var withSignal = t
+        withSignal.reward = 1
+        var without = t
+        without.reward = 0
+        let p = try trainer.prepare([withSignal, without])
+        let batch = try trainer.pack([0, 1], p)
+        let logp = try noGrad { try trainer.forward(batch) }.array
+        var checked = 0
+        for i in 0..<batch.count where batch.mask[i] != 0 {
+            XCTAssertEqual(expf(logp[i] - batch.oldLogProbs[i]), 1, accuracy: 1e-4, "row \(i)")
+            checked += 1
+        }
+        XCTAssertGreaterThanOrEqual(checked, whole.count)
+    }
+
     /// A trainer step samples in the chat format and its checkpoint is a complete Hugging Face directory
     /// (tokenizer and chat template included) that loads back as the same model.
     func testTrainStepAndCheckpointOfARealArchitecture() async throws {

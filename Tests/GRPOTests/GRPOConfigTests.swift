@@ -94,7 +94,7 @@ final class GRPOConfigTests: XCTestCase {
             "kl.beta": ["-0.1", "101"], "kl.estimator": [#""k4""#],
             "filter.voidTurns": ["1"], "filter.truncated": ["null"], "filter.maskToolTokens": [#""no""#],
             "rollout.maxToolCalls": ["-1", "65"], "rollout.maxTurnTokens": ["0"], "rollout.maxTrajectoryTokens": ["0"],
-            "rollout.observationCap": ["16"], "rollout.executeCode": ["3"],
+            "rollout.observationCap": ["16"], "rollout.executeCode": ["3"], "rollout.retokenizeTurns": ["3"],
             "rollout.sampling.temperature": ["-1", "11"], "rollout.sampling.topK": ["-1"],
             "rollout.sampling.topP": ["0", "1.5"],
             "reward.scheme": [#""dapo""#], "reward.executabilityPenalty": ["0"],

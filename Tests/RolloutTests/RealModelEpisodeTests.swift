@@ -36,6 +36,34 @@ final class RealModelEpisodeTests: XCTestCase {
         return ts[0]
     }
 
+    /// SimpleTIR's round trip (`retokenizeTurns`): the turn's sampled pieces come back as the encoding of their text
+    /// (bytes here), the sampler's context is rewound and fed the new ids with the observation, the turn's range
+    /// follows the new ids, and the turn after the observation is untouched.
+    func testRetokenizedTurnReplacesTheSampledIds() async throws {
+        let tok = PieceTokenizer(pieces: ["```python\nprint(6*7)\n``", "`\nThe", " answer is ", "\\boxed{42}"])
+        let script = [tok.piece("```python\nprint(6*7)\n``"), tok.piece("`\nThe"),
+                      tok.piece(" answer is "), tok.piece("\\boxed{42}"), PieceTokenizer.eos]
+        var c = RolloutConfig()
+        c.retokenizeTurns = true
+        let engine = try EpisodeEngine(config: c, reward: ToRLReward(), tokenizer: tok)
+        let source = ScriptedTokenSource(script: [script])
+        let (ts, stats) = try await engine.run(tasks: [task], groupSize: 1, source: source,
+                                               executor: FakeExecutor(["print(6*7)": FakeExecutor.ok("42\n")]), contextLimit: 512)
+        let t = ts[0]
+        let prompt = tok.encode(EpisodeFormat().prompt(task.question))
+        let observation = tok.encode(EpisodeFormat().observationBlock("42"))
+        let again = tok.encode("```python\nprint(6*7)\n```\nThe")
+        XCTAssertEqual(stats.retokenizedTurns, 1)
+        XCTAssertEqual(t.tokens, prompt + again + observation + script[2...])
+        XCTAssertEqual(t.roles, Array(repeating: .prompt, count: prompt.count) + Array(repeating: .policy, count: again.count)
+                       + Array(repeating: .tool, count: observation.count) + [.policy, .policy, .policy])
+        XCTAssertEqual(t.turns[0].policyRange, prompt.count ..< prompt.count + again.count)
+        XCTAssertEqual(t.turns[0].observationRange, prompt.count + again.count ..< prompt.count + again.count + observation.count)
+        XCTAssertEqual(source.fed[0], prompt + again + observation + script[2...3], "the sampler saw the new ids, once")
+        XCTAssertEqual(t.samplingLogProbs.count, t.tokens.count)
+        XCTAssertTrue(t.correct)
+    }
+
     /// The closing fence ends inside the token "`\nThe": the turn ends with that token (kept whole, as
     /// sampled), the code runs, the observation follows it, and the next turn answers.
     func testClosingFenceInsideAMultiByteTokenEndsTheTurn() async throws {
