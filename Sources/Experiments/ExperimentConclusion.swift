@@ -130,12 +130,12 @@ struct InstabilityConclusion {
         // 4. Collapse to void turns (a failure mode without a grad-norm spike: all-void groups have no signal).
         var collapsed: [String] = []
         for a in summaries {
-            for (run, st) in zip(a.runs, a.stats) where (st.values["void_turn_final"] ?? 0) >= 0.5 {
+            for (run, st) in zip(a.runs, a.stats) where (st.values["void_turn_final"] ?? 0) >= 0.5 && !((st.values["void_turn_first"] ?? 0) >= 0.5) {
                 collapsed.append("`\(a.arm.name)` seed \(run.seed) (\(pct(st.values["void_turn_final"]!)))")
             }
         }
         out.append("- **Collapse to void turns** (at least half of the trajectories of the last \(RunStats.finalWindow) steps "
-                   + "have a void turn): " + (collapsed.isEmpty ? "no run." : collapsed.joined(separator: ", ") + "."))
+                   + "have a void turn, fewer in the first \(RunStats.finalWindow)): " + (collapsed.isEmpty ? "no run." : collapsed.joined(separator: ", ") + "."))
         // 5. Learning, for context.
         let acc = summaries.map { "`\($0.arm.name)` \(pct($0["accuracy_first"].mean)) -> \(pct($0["accuracy_final"].mean))" }
         out.append("- **Training accuracy** (first -> last \(RunStats.finalWindow) steps, mean over seeds): " + acc.joined(separator: "; ") + ".")

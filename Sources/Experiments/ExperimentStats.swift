@@ -121,6 +121,8 @@ public struct RunStats: Sendable {
                    explain: "the same among all other policy tokens"),
         StatColumn(key: "void_turn_ratio", title: "void-turn traj.", percent: true, digits: 1,
                    explain: "trajectories with a void turn, mean over steps"),
+        StatColumn(key: "void_turn_first", title: "void-turn traj. (first 5)", percent: true, digits: 1,
+                   explain: "trajectories with a void turn, mean of the first \(finalWindow) steps (a base that starts there has not collapsed)"),
         StatColumn(key: "void_turn_final", title: "void-turn traj. (last 5)", percent: true, digits: 1,
                    explain: "trajectories with a void turn, mean of the last \(finalWindow) steps (a collapse shows here)"),
         StatColumn(key: "exec_error_rate", title: "exec errors", percent: true, digits: 1,
@@ -150,7 +152,7 @@ public struct RunStats: Sendable {
         StatColumn(key: "clipped_grad_share", title: "clipped grad share", percent: true, digits: 1,
                    explain: "share of the unclipped logit-gradient mass that clipping removed, mean over steps"),
         StatColumn(key: "entropy_first", title: "entropy (first 5)", percent: false, digits: 3,
-                   explain: "mean entropy (nats) per loss token in the updates of the first \(finalWindow) steps"),
+                   explain: "mean entropy (nats) per loss token in the updates of the first \(finalWindow) steps (steps that updated)"),
         StatColumn(key: "probs_diff_mean", title: "rollout-trainer prob diff", percent: false, digits: 4,
                    explain: "mean |p_rollout - p_trainer| per loss token (training/rollout_probs_diff_mean; only with recomputed old log-probs)"),
     ]
@@ -181,6 +183,7 @@ public struct RunStats: Sendable {
             "low_prob_elsewhere": mean(series("tir/low_prob/elsewhere")),
             "void_turn_ratio": mean(series("env/void_turn_ratio")),
             "void_turn_final": mean(metrics.suffix(Self.finalWindow).compactMap { $0["env/void_turn_ratio"] }.filter(\.isFinite)),
+            "void_turn_first": mean(metrics.prefix(Self.finalWindow).compactMap { $0["env/void_turn_ratio"] }.filter(\.isFinite)),
             "exec_error_rate": mean(series("tir/exec_error_rate")),
             "tool_calls": mean(series("tool_call_counts/mean")),
             "filtered_frac": mean(series("tir/filtered_void").map { $0 / Double(max(1, trajectoriesPerStep)) }),
@@ -195,7 +198,9 @@ public struct RunStats: Sendable {
             "after_tool_grad_share": mean(series("tir/grad_share_after_tool")),
             "void_grad_share": mean(series("tir/grad_share_void")),
             "clipped_grad_share": mean(series("tir/clipped_grad_share")),
-            "entropy_first": mean(Array(metrics.prefix(Self.finalWindow)).compactMap { $0["actor/entropy"] }.filter(\.isFinite)),
+            // Entropy over loss tokens exists only in steps that updated (a step without gradient logs 0).
+            "entropy_first": mean(Array(metrics.prefix(Self.finalWindow)).filter { ($0["actor/grad_norm"] ?? 0) > 0 }
+                .compactMap { $0["actor/entropy"] }.filter(\.isFinite)),
             "probs_diff_mean": mean(series("training/rollout_probs_diff_mean")),
         ]
     }

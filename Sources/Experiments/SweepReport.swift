@@ -3,7 +3,7 @@ import GRPO
 
 /// What one run (arm x seed) shows: the phases the sweep looks for.
 struct RunPhase {
-    var spikes: Int, updateSpikes: Int, nonFinite: Int, voidFinal: Double, finalAccuracy: Double
+    var spikes: Int, updateSpikes: Int, nonFinite: Int, voidFirst: Double, voidFinal: Double, finalAccuracy: Double
     /// The trend criterion (`GrowthTrend`) and its numbers.
     var grows: Bool, trendRatio: Double, trendRho: Double
     /// Share of steps without a gradient (every trajectory filtered, or no reward signal).
@@ -14,6 +14,7 @@ struct RunPhase {
         updateSpikes = Int(s.values["update_spikes"] ?? 0)
         nonFinite = Int(s.values["nonfinite_steps"] ?? 0)
         voidFinal = s.values["void_turn_final"] ?? .nan
+        voidFirst = s.values["void_turn_first"] ?? .nan
         finalAccuracy = s.values["accuracy_final"] ?? .nan
         grows = (s.values["grows"] ?? 0) > 0
         trendRatio = s.values["trend_ratio"] ?? .nan
@@ -21,8 +22,9 @@ struct RunPhase {
         zeroGradient = s.values["zero_grad_steps"] ?? 0
     }
 
-    /// Void-turn collapse: at least half of the trajectories of the last steps have a void turn.
-    var collapsed: Bool { voidFinal >= 0.5 }
+    /// Void-turn collapse: at least half of the trajectories of the last steps have a void turn, and fewer did
+    /// in the first steps (a base that writes void turns from the start has not collapsed).
+    var collapsed: Bool { voidFinal >= 0.5 && !(voidFirst >= 0.5) }
     var unstable: Bool { spikes > 0 || updateSpikes > 0 || nonFinite > 0 || grows }
     var anyPhase: Bool { unstable || collapsed }
 
@@ -30,7 +32,7 @@ struct RunPhase {
         "\(spikes) sp, \(updateSpikes) usp, \(nonFinite) nf, "
             + (trendRatio.isFinite ? String(format: "x%.2f rho %.2f%@, ", trendRatio, trendRho, grows ? " **grows**" : "") : "no trend, ")
             + (zeroGradient > 0 ? String(format: "%.0f%% steps without gradient, ", 100 * zeroGradient) : "")
-            + (collapsed ? "**collapse**" : "no collapse")
+            + (collapsed ? "**collapse**" : voidFirst >= 0.5 && voidFinal >= 0.5 ? String(format: "void from the start (%.0f%%)", 100 * voidFinal) : "no collapse")
             + (finalAccuracy.isFinite ? String(format: ", %.0f%%", 100 * finalAccuracy) : "")
     }
 }
@@ -159,6 +161,12 @@ public struct SweepReport {
                 if prevented.count >= 2 { found.append("`\(r.condition.name)`: explodes or grows on seeds \(bad), filtering prevents it on \(prevented)") }
             }
         }
+        // Runs of the naive arm where most steps had no gradient at all: little training to become unstable.
+        let naiveRuns = results.compactMap { find($0, filter: false, mask: true) }.flatMap(\.stats)
+        let idle = naiveRuns.filter { ($0.values["zero_grad_steps"] ?? 0) >= 0.5 }
+        let starved = idle.isEmpty ? "" : " In \(idle.count) of \(naiveRuns.count) runs of the naive arm at least half of the steps had no "
+            + "gradient (no group with a reward signal): "
+            + pct(naiveRuns.map { $0.values["zero_grad_steps"] ?? 0 }.reduce(0, +) / Double(naiveRuns.count)) + " of its steps on average."
         if !found.isEmpty {
             return "**A regime was found** where the naive multi-turn arm's grad norm explodes or grows and void-turn filtering prevents it on "
                 + "at least 2 seeds: " + found.joined(separator: "; ") + ". Reproduce one with `tir experiment instability --preset NAME`."
@@ -169,6 +177,7 @@ public struct SweepReport {
                : "The naive arm had spikes, growth or non-finite steps in: " + unstable.joined(separator: ", ") + ", but void-turn filtering did not prevent them on 2 seeds.")
             + (collapses.isEmpty ? "" : " Without any gradient spike, the naive arm collapsed to void turns (at least half of the "
                + "last steps' trajectories): " + collapses.joined(separator: "; ") + ".")
+            + starved
             + " Where the gradient sits instead is in the attribution table: the share carried by tokens sampled with p < 1e-3 "
             + "and by the first tokens after a tool observation."
     }
@@ -198,7 +207,7 @@ public struct SweepReport {
         usp: the same for the step's largest single update), non-finite steps (nf), the trend (x: median grad norm of the last
         \(GrowthTrend.window) steps over the first \(GrowthTrend.window), rho: Spearman's rank correlation with the step; **grows** when
         x >= \(Int(GrowthTrend.factor)) and rho > \(GrowthTrend.minRho), fixed before the real-model runs), void-turn collapse (at least half of the
-        trajectories of the last \(RunStats.finalWindow) steps have a void turn), final training accuracy (last \(RunStats.finalWindow) steps).
+        trajectories of the last \(RunStats.finalWindow) steps have a void turn, fewer in the first \(RunStats.finalWindow); "void from the start" when the base already had them), final training accuracy (last \(RunStats.finalWindow) steps).
 
         \(phaseTable)
         ## Fixes

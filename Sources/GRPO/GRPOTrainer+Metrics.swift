@@ -28,7 +28,7 @@ extension GRPOTrainer {
         m["dual_clip_frac"] = u.lossStats.dualClipFrac
         m["approx_kl"] = u.lossStats.approxKL
         m["masked_tokens"] = u.lossStats.maskedTokens
-        m["entropy"] = mean(u.entropies)
+        m["entropy"] = u.entropies.isEmpty ? .nan : mean(u.entropies)   // no update: no loss tokens
         m["response_length"] = stats.meanLength
         m["turns"] = stats.meanTurns
         m["tool_call_rate"] = stats.toolCallRate

@@ -36,6 +36,11 @@ struct ExperimentInstability: AsyncParsableCommand {
         seed; per fix whether it removes them) and the gradient attribution into <out>/REPORT.md. --preset NAME \
         runs one condition with 3 seeds. Sizes and measured times: docs/INSTABILITY.md.
 
+        --checkpoint M (smollm2, qwen2.5-coder, a Hugging Face directory, a .gguf file) runs SimpleTIR's setup on that \
+        real model instead: by default the lastnumber-fast condition with 4 arms (naive, void filter, TIS, MIS) x 2 \
+        seeds x 20 steps of 4 x 8 (about 75 minutes for SmolLM2-135M on 2 cores); --preset NAME another real \
+        condition; --probe only measures the base's preconditions per turn into <out>/PROBE.md (a few minutes).
+
         Under `mpirun -np N` the ranks share the runs (each takes the next run no rank holds and trains it \
         alone; rank 0 makes missing bases first and writes the reports); --out must be a directory every rank \
         sees. A rank that dies ends the job; the same command again continues.
