@@ -41,6 +41,40 @@ public enum BLAS {
     }
 }
 
+extension BLAS {
+    /// Marks the process `loadChosenCore` started (OpenBLAS loaded with OPENBLAS_CORETYPE set), and holds the
+    /// variable's value before that ("" when it was unset).
+    static let reexecVariable = "TIR_BLAS_REEXEC"
+
+    /// Lets OpenBLAS load the chosen core instead of switching cores at run time: when the core OpenBLAS loaded
+    /// is not the one `chooseCore` picks, re-executes this program (same arguments, same pid) with
+    /// OPENBLAS_CORETYPE set to it. Switching at run time (`select`) clears OpenBLAS's kernel table between
+    /// `gotoblas_dynamic_quit` and `_init`, and a start-up crashed there (a null table read, seen on the Intel VM
+    /// about once in four starts of a loaded machine, and in CI). In the re-executed process, which returns at
+    /// once, OPENBLAS_CORETYPE gets its earlier value back, so child processes (the sandbox) see the environment
+    /// they were meant to see. Returns when there is nothing to do or exec fails (`configure` then switches).
+    public static func loadChosenCore(cpu: CPUFeatures = .current,
+                                      environment: [String: String] = ProcessInfo.processInfo.environment) {
+        #if os(Linux)
+        if let saved = environment[reexecVariable] {
+            if saved.isEmpty { unsetenv("OPENBLAS_CORETYPE") } else { setenv("OPENBLAS_CORETYPE", saved, 1) }
+            unsetenv(reexecVariable)
+            return
+        }
+        guard let core = chooseCore(for: cpu, environment: environment).core, !core.isEmpty,
+              core.caseInsensitiveCompare(coreName) != .orderedSame else { return }
+        setenv(reexecVariable, environment["OPENBLAS_CORETYPE"] ?? "", 1)
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        let args = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", args)
+        // exec failed: undo, and let `configure` switch at run time.
+        for a in args { free(a) }
+        if let saved = environment["OPENBLAS_CORETYPE"] { setenv("OPENBLAS_CORETYPE", saved, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+        unsetenv(reexecVariable)
+        #endif
+    }
+}
+
 /// Which OpenBLAS core to run, and why (printed by `tir info` and on every start line).
 public struct BLASChoice: Equatable, Sendable {
     /// The core to switch to; "" re-runs OpenBLAS's own detection without OPENBLAS_CORETYPE; nil keeps what

@@ -14,6 +14,7 @@ struct Tir: AsyncParsableCommand {
         // OpenBLAS picks kernels from a model table and OPENBLAS_CORETYPE; both can be wrong on these machines.
         // Choose from the CPU's features instead (BLAS.chooseCore states the precedence of the overrides).
         // Child processes still see the original environment.
+        BLAS.loadChosenCore()
         MachineInfo.configure()
         do {
             var command = try parseAsRoot()
