@@ -74,12 +74,7 @@ public struct BaseProbe: Codable, Equatable, Sendable {
         let policy = model.policy
         let engine = try EpisodeEngine(config: config.rollout, reward: config.reward.rewardScheme, tokenizer: model.tokenizer,
                                        prompt: try PromptTemplate(model: model, config: config.rollout))
-        var sampler = policy
-        if config.rolloutWeights != .fp32 {
-            sampler = try Policy(config: policy.config)
-            sampler.arena.data.update(from: policy.arena.data, count: policy.arena.count)
-            config.rolloutWeights.round(sampler.arena.data, count: sampler.arena.count)
-        }
+        let sampler = config.rolloutWeights == .fp32 ? policy : try GRPOTrainer.copy(policy, rounded: config.rolloutWeights)
         let source = PolicyTokenSource(policy: sampler, params: config.rollout.sampling, seed: config.seed,
                                        cacheFormat: config.rolloutKVCache, tokenCount: model.tokenizer.tokenCount)
         let (ts, _) = try await engine.run(tasks: tasks.batch(step: 0, size: config.promptsPerStep, seed: config.seed),

@@ -80,10 +80,15 @@ public struct InstabilitySweep: Sendable {
 
     /// `--preset NAME`: one catalog condition, 3 seeds x 100 steps.
     public static func preset(_ name: String, steps: Int = 100, seeds: Int = 3) throws -> InstabilitySweep {
-        guard let c = catalog().first(where: { $0.name == name }) else {
-            throw ConfigError("unknown preset '\(name)'; presets: \(catalog().map(\.name).joined(separator: ", "))")
+        try preset(name, of: catalog(), what: "", shared: sized(steps: steps), seeds: seeds)
+    }
+
+    /// The condition `name` of `catalog` alone, with seeds 1...`seeds`.
+    static func preset(_ name: String, of catalog: [SweepCondition], what: String, shared: GRPOConfig, seeds: Int) throws -> InstabilitySweep {
+        guard let c = catalog.first(where: { $0.name == name }) else {
+            throw ConfigError("unknown preset '\(name)'\(what); presets: \(catalog.map(\.name).joined(separator: ", "))")
         }
-        return InstabilitySweep(shared: sized(steps: steps), conditions: [c], seeds: (1...max(1, seeds)).map(UInt64.init))
+        return InstabilitySweep(shared: shared, conditions: [c], seeds: (1...max(1, seeds)).map(UInt64.init))
     }
 
     /// A real model's shared config: SimpleTIR's setup (its train.sh) at the scale of 2 cores. Kept: temperature
@@ -157,10 +162,7 @@ public struct InstabilitySweep: Sendable {
 
     /// `--preset NAME` with a real model: one real condition, 3 seeds x 20 steps.
     public static func realPreset(_ name: String, steps: Int = 20, seeds: Int = 3) throws -> InstabilitySweep {
-        guard let c = realCatalog().first(where: { $0.name == name }) else {
-            throw ConfigError("unknown preset '\(name)' for a real model; presets: \(realCatalog().map(\.name).joined(separator: ", "))")
-        }
-        return InstabilitySweep(shared: realSized(steps: steps), conditions: [c], seeds: (1...max(1, seeds)).map(UInt64.init))
+        try preset(name, of: realCatalog(), what: " for a real model", shared: realSized(steps: steps), seeds: seeds)
     }
 
     /// The instability experiment's shared config at `steps`.

@@ -82,9 +82,11 @@ public final class GRPOTrainer {
         TrainerState(step: step, optimizerStep: optimizer.step, rngState: rng.state, kind: "grpo", configJSON: config.json)
     }
 
-    static func copy(_ p: Policy) throws -> Policy {
+    /// A copy of `p`'s weights, rounded to `format` (the rollout's reduced-precision sampler).
+    public static func copy(_ p: Policy, rounded format: NumberFormat = .fp32) throws -> Policy {
         let q = try Policy(config: p.config)
         q.arena.data.update(from: p.arena.data, count: p.arena.count)
+        format.round(q.arena.data, count: q.arena.count)
         return q
     }
 

@@ -23,6 +23,15 @@ func makeTinyBase(_ dir: URL) throws {
     try PretrainRun(config: pc, dir: dir).run(start: .new) { _ in }
 }
 
+/// A one-worker sandbox with a 2 s timeout for the tests that run code; skips the test where it cannot start.
+func testSandbox(for what: String) throws -> SandboxPool {
+    var limits = SandboxLimits()
+    limits.timeout = 2
+    do { return try SandboxPool(workers: 1, limits: limits) } catch {
+        throw XCTSkip("the sandbox cannot start on this machine (\(error)); the \(what) needs it to run code")
+    }
+}
+
 /// The tiny Qwen2 model committed with the model tests (GQA, q/k/v biases, untied head, byte-level BPE, ChatML).
 let tinyQwen2Fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../ModelTests/Fixtures/models/tiny-qwen2").standardized
@@ -31,12 +40,7 @@ let tinyQwen2Fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent
 /// 2 seeds x 2 steps with real code execution, then every output file.
 final class ExperimentTests: XCTestCase {
     func testQuickExperimentWritesEveryOutput() async throws {
-        var limits = SandboxLimits()
-        limits.timeout = 2
-        let pool: SandboxPool
-        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
-            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the experiment needs it to run code")
-        }
+        let pool = try testSandbox(for: "experiment")
         defer { pool.shutdown() }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-exp-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -144,12 +148,7 @@ final class ExperimentTests: XCTestCase {
 /// phase table, and a re-invocation that trains nothing.
 final class SweepTests: XCTestCase {
     func testTinySweepWritesThePhaseTable() async throws {
-        var limits = SandboxLimits()
-        limits.timeout = 2
-        let pool: SandboxPool
-        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
-            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the sweep needs it to run code")
-        }
+        let pool = try testSandbox(for: "sweep")
         defer { pool.shutdown() }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-sweep-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -196,12 +195,7 @@ final class SweepTests: XCTestCase {
 /// `tir experiment instability --probe` writing PROBE.md and reusing its measurements.
 final class RealModelExperimentTests: XCTestCase {
     func testRealModelSweepRunsSimpleTIRsSetup() async throws {
-        var limits = SandboxLimits()
-        limits.timeout = 2
-        let pool: SandboxPool
-        do { pool = try SandboxPool(workers: 1, limits: limits) } catch {
-            throw XCTSkip("the sandbox cannot start on this machine (\(error)); the sweep needs it to run code")
-        }
+        let pool = try testSandbox(for: "sweep")
         defer { pool.shutdown() }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tir-real-sweep-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -241,39 +235,17 @@ final class RealModelExperimentTests: XCTestCase {
         let args = ["experiment", "instability", "--probe", "--checkpoint", tinyQwen2Fixture.path, "--out", out.path,
                     "--set", "promptsPerStep=2", "--set", "groupSize=2", "--set", "rollout.maxTurnTokens=12",
                     "--set", "rollout.maxTrajectoryTokens=40"]
-        func run() throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = tir
-            p.arguments = args
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
-        }
-        let (status, text) = try run()
-        XCTAssertEqual(status, 0, text)
+        let text = try runTir(tir, ranks: 1, args)
         XCTAssertTrue(text.contains("probing tiny-qwen2 in torl's format"), text)
         let md = try String(contentsOf: out.appendingPathComponent("PROBE.md"), encoding: .utf8)
         XCTAssertTrue(md.contains("| torl | 4 |") && md.contains("| simpletir | 4 |"), md)
         let first = try Data(contentsOf: out.appendingPathComponent("probe-simpletir.json"))
-        let (again, text2) = try run()
-        XCTAssertEqual(again, 0, text2)
+        let text2 = try runTir(tir, ranks: 1, args)
         XCTAssertFalse(text2.contains("probing"), "a second run reuses the measurements: \(text2)")
         XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("probe-simpletir.json")), first)
         // A missing model is an error naming it, never a pretraining run.
-        let p = Process()
-        p.executableURL = tir
-        p.arguments = ["experiment", "instability", "--probe", "--checkpoint", out.appendingPathComponent("none.gguf").path, "--out", out.path]
-        let pipe = Pipe()
-        p.standardError = pipe
-        p.standardOutput = pipe
-        try p.run()
-        let err = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertNotEqual(p.terminationStatus, 0)
+        let err = try runTir(tir, ranks: 1, ["experiment", "instability", "--probe", "--checkpoint",
+                                             out.appendingPathComponent("none.gguf").path, "--out", out.path], expectSuccess: false)
         XCTAssertTrue(err.contains("no model at"), err)
     }
 }

@@ -6,22 +6,36 @@ import Training
 /// returns stdout and stderr combined; `whileRunning` acts on the job meanwhile (kills a rank, say).
 func runTir(_ tir: URL, ranks: Int, _ args: [String], expectSuccess: Bool = true,
             whileRunning: ((Process) throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let p = Process()
-    if ranks > 1 {
-        let mpirun = "/usr/bin/mpirun"
-        p.executableURL = try XCTUnwrap(FileManager.default.isExecutableFile(atPath: mpirun) ? URL(fileURLWithPath: mpirun) : nil,
-                                        "mpirun not found: scripts/setup.sh installs openmpi-bin")
-        p.arguments = ["--oversubscribe", "--allow-run-as-root", "-np", "\(ranks)", tir.path] + args
-    } else {
-        p.executableURL = tir
-        p.arguments = args
+    guard ranks > 1 else {
+        return try runProcess(tir, args, expectSuccess: expectSuccess, whileRunning: whileRunning, file: file, line: line)
     }
+    let mpirun = "/usr/bin/mpirun"
+    let executable = try XCTUnwrap(FileManager.default.isExecutableFile(atPath: mpirun) ? URL(fileURLWithPath: mpirun) : nil,
+                                   "mpirun not found: scripts/setup.sh installs openmpi-bin")
+    return try runProcess(executable, ["--oversubscribe", "--allow-run-as-root", "-np", "\(ranks)", tir.path] + args,
+                          expectSuccess: expectSuccess, whileRunning: whileRunning, file: file, line: line)
+}
+
+/// Runs `executable args` to its end and returns stdout and stderr combined, asserting its exit status;
+/// with `timeout`, a process still running after that many seconds is terminated and fails the test.
+func runProcess(_ executable: URL, _ args: [String], expectSuccess: Bool = true, timeout: Double? = nil,
+                whileRunning: ((Process) throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let p = Process()
+    p.executableURL = executable
+    p.arguments = args
     let pipe = Pipe()
     p.standardOutput = pipe; p.standardError = pipe
+    let start = Date()
     try p.run()
+    let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+    if let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
+    defer { watchdog.cancel() }
     try whileRunning?(p)
     let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
+    if let timeout {
+        XCTAssertLessThan(Date().timeIntervalSince(start), timeout, "the job hung and was terminated: \(text)", file: file, line: line)
+    }
     if expectSuccess {
         XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line)
     } else {

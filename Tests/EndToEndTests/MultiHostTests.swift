@@ -57,27 +57,13 @@ final class TwoHosts {
              whileRunning: ((Process) throws -> Void)? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let mpirun = "/usr/bin/mpirun"
         guard FileManager.default.isExecutableFile(atPath: mpirun) else { throw XCTSkip("mpirun not found: scripts/setup.sh installs openmpi-bin") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.ipPath!)
-        p.arguments = ["netns", "exec", names[0], "unshare", "--uts", "sh", "-c", "hostname host-a; exec \"$@\"", "sh",
-                       mpirun, "--allow-run-as-root", "--hostfile", dir.appendingPathComponent("hostfile").path,
-                       "--mca", "plm_rsh_agent", agentURL.path, "--mca", "btl", "tcp,self",
-                       "--mca", "btl_tcp_if_include", "10.231.0.0/24", "--mca", "oob_tcp_if_include", "10.231.0.0/24",
-                       "-np", "2", "--map-by", "node", tir.path] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        let start = Date()
-        try p.run()
-        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        defer { watchdog.cancel() }
-        try whileRunning?(p)
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertLessThan(Date().timeIntervalSince(start), timeout, "the job hung and was terminated: \(text)", file: file, line: line)
-        if expectSuccess { XCTAssertEqual(p.terminationStatus, 0, text, file: file, line: line) }
-        else { XCTAssertNotEqual(p.terminationStatus, 0, text, file: file, line: line) }
-        return text
+        return try runProcess(URL(fileURLWithPath: Self.ipPath!),
+            ["netns", "exec", names[0], "unshare", "--uts", "sh", "-c", "hostname host-a; exec \"$@\"", "sh",
+             mpirun, "--allow-run-as-root", "--hostfile", dir.appendingPathComponent("hostfile").path,
+             "--mca", "plm_rsh_agent", agentURL.path, "--mca", "btl", "tcp,self",
+             "--mca", "btl_tcp_if_include", "10.231.0.0/24", "--mca", "oob_tcp_if_include", "10.231.0.0/24",
+             "-np", "2", "--map-by", "node", tir.path] + args,
+            expectSuccess: expectSuccess, timeout: timeout, whileRunning: whileRunning, file: file, line: line)
     }
 
     /// Removes both namespaces (and with them the veth pair).
