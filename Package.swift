@@ -50,8 +50,9 @@ let package = Package(
         // MPI (Open MPI or MPICH, whichever Debian's `mpi` alternative points at), used only by Distributed.
         .systemLibrary(name: "CMPI", pkgConfig: "mpi", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: checked + swift6),
-        .target(name: "TensorAVX512", swiftSettings: avx512Flags + unchecked + mathFlags),
-        // CPUID and XGETBV (Swift cannot emit them): the CPU features that choose kernels at run time.
+        .target(name: "TensorAVX512", dependencies: ["CCPUID"], swiftSettings: avx512Flags + unchecked + mathFlags),
+        // CPUID and XGETBV (Swift cannot emit them): the CPU features that choose kernels at run time; and a
+        // prefetch hint for the decode kernels.
         .target(name: "CCPUID"),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUID", "TensorAVX512"], swiftSettings: tensorSettings),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),

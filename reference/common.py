@@ -67,10 +67,10 @@ def emit(figures, threads, libraries):
           flush=True)
 
 
-def load_hf_model(path):
-    """A Hugging Face causal LM directory in fp32 (transformers' own class for its model_type), and the number
-    of ordinary tokens (prompts avoid the added and padding ids)."""
+def load_hf_model(path, dtype="float32"):
+    """A Hugging Face causal LM directory in fp32 (or `dtype`; transformers' own class for its model_type), and
+    the number of ordinary tokens (prompts avoid the added and padding ids)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     import torch
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     return model, AutoTokenizer.from_pretrained(path).vocab_size

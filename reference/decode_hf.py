@@ -22,12 +22,14 @@ def main():
     ap = parser(__doc__)
     ap.add_argument("--batch", type=int, help="sequences decoded together (default: 16 small, 8 base)")
     ap.add_argument("--new-tokens", type=int, default=128)
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="with --model: the weights' and activations' dtype (ours: --weights bf16)")
     a = ap.parse_args()
     set_torch_threads(a.threads)
     c = CONFIGS[a.config]
     torch.manual_seed(0)
     if a.model:    # the real model: batch 16 unless given
-        model, vocab = load_hf_model(a.model)
+        model, vocab = load_hf_model(a.model, a.dtype)
         model.eval()
         batch, pad = a.batch or 16, model.config.pad_token_id if model.config.pad_token_id is not None else 0
     else:
@@ -40,7 +42,7 @@ def main():
         out = model.generate(prompts, max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens, **sample)
         seconds = time.perf_counter() - t0
     generated = (out.shape[1] - PROMPT_TOKENS) * batch
-    emit(dict(reference="hf_generate_decode", config=a.model or a.config, batch=batch, prompt_tokens=PROMPT_TOKENS,
+    emit(dict(reference="hf_generate_decode", config=a.model or a.config, dtype=a.dtype, batch=batch, prompt_tokens=PROMPT_TOKENS,
               new_tokens=a.new_tokens, seconds=seconds, tokens_per_s=generated / seconds),
          a.threads, ["torch", "transformers"])
 

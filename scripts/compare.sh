@@ -20,7 +20,8 @@ usage: scripts/compare.sh [--pairs N] [--only LIST] [--llamacpp] [--threads N] [
   --model PATH   a real model instead of the toy presets (a .gguf file or a Hugging Face directory; no spaces in
                  the path): train (8 x 256), decode (batch 16) and grpo (8 x 8, TRL) lines, ours on PATH against transformers'
                  LlamaForCausalLM / Qwen2ForCausalLM on the same weights in fp32 (a .gguf is dequantized once
-                 into $TIR_REF_DIR/models/NAME-hf by reference/gguf_to_hf.py)
+                 into $TIR_REF_DIR/models/NAME-hf by reference/gguf_to_hf.py), and a decode line with bf16
+                 weights on both sides (decode-model-bf16)
 Environment: TIR_REF_DIR (reference venv, models, logs), TIR_REF_PYTHON (python3 used to make the venv).
 EOF
 }
@@ -70,6 +71,7 @@ if [ -n "$MODEL" ]; then
   LINES=(
     "train-model|train $name (8 x 256), tokens/s|PyTorch eager (transformers)|bench train --checkpoint $MODEL|train_torch.py --model $HF_MODEL|tokens_per_s|higher|1.5"
     "decode-model|decode $name (batch 16), new tokens/s|HF generate|bench decode --checkpoint $MODEL|decode_hf.py --model $HF_MODEL|tokens_per_s|higher|4"
+    "decode-model-bf16|decode $name (batch 16), bf16 weights, new tokens/s|HF generate in bf16|bench decode --checkpoint $MODEL --weights bf16|decode_hf.py --model $HF_MODEL --dtype bfloat16|tokens_per_s|higher|"
     "grpo-model|GRPO step $name (B8×G8, ≤128 new tokens), s|TRL GRPOTrainer|bench grpo --checkpoint $MODEL --steps 2|grpo_trl.py --model $HF_MODEL --steps 2|step_s|lower|3"
   )
 fi

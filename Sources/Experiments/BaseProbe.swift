@@ -74,9 +74,9 @@ public struct BaseProbe: Codable, Equatable, Sendable {
         let policy = model.policy
         let engine = try EpisodeEngine(config: config.rollout, reward: config.reward.rewardScheme, tokenizer: model.tokenizer,
                                        prompt: try PromptTemplate(model: model, config: config.rollout))
-        let sampler = config.rolloutWeights == .fp32 ? policy : try GRPOTrainer.copy(policy, rounded: config.rolloutWeights)
-        let source = PolicyTokenSource(policy: sampler, params: config.rollout.sampling, seed: config.seed,
-                                       cacheFormat: config.rolloutKVCache, tokenCount: model.tokenizer.tokenCount)
+        let source = PolicyTokenSource(policy: policy, params: config.rollout.sampling, seed: config.seed,
+                                       cacheFormat: config.rolloutKVCache, weightFormat: config.rolloutWeights,
+                                       tokenCount: model.tokenizer.tokenCount)
         let (ts, _) = try await engine.run(tasks: tasks.batch(step: 0, size: config.promptsPerStep, seed: config.seed),
                                            groupSize: config.groupSize, source: source, executor: executor,
                                            contextLimit: policy.config.context)

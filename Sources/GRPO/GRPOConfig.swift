@@ -100,7 +100,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("checkpointEvery", "save a resumable checkpoint every K steps (0 = only at the end)"),
         ("keepCheckpoints", "checkpoint-NNNNNN/ directories kept in the run (the newest ones)"),
         ("ppoEpochs", "passes over each rollout batch (each of M mini-batches); updates per step = miniBatches x ppoEpochs, all but the first off-policy"),
-        ("rolloutWeights", "fp32 | bf16 | fp16: the rollout samples from a copy of the policy rounded to this format (training stays fp32)"),
+        ("rolloutWeights", "fp32 | bf16 | fp16: the rollout samples from a copy of the policy rounded to this format (training stays fp32; bf16 is stored as bf16: half the bytes per decode step)"),
         ("rolloutKVCache", "fp32 | bf16 | fp16: the rollout's KV cache rounds keys and values to this format"),
         ("optimizer.lr", "peak learning rate of AdamW"),
         ("optimizer.schedule", "constant | cosine (linear warmup, then cosine to 10% of peak)"),

@@ -17,8 +17,6 @@ public final class GRPOTrainer {
     public let optimizer: AdamW
     public private(set) var step = 0
     let reference: Policy?
-    /// The reduced-precision copy the rollout samples from (only with `rolloutWeights` other than fp32).
-    var rolloutPolicy: Policy?
     let tasks: TaskSource
     let executor: CodeExecutor?
     let engine: EpisodeEngine
@@ -63,7 +61,7 @@ public final class GRPOTrainer {
         // micro-batch: peak RSS 3.8 GB without, 5.5 GB keeping half a micro-batch's working set, 6.5 GB keeping
         // all of it; the step time did not change).
         if microBatchTokenCap > 0 { setStorageCacheLimit(0) }
-        self.reference = config.kl.beta > 0 ? try reference ?? Self.copy(policy) : nil
+        self.reference = config.kl.beta > 0 ? try reference ?? policy.copy() : nil
         engine = try EpisodeEngine(config: config.rollout, reward: reward ?? config.reward.rewardScheme,
                                    tokenizer: model.tokenizer, prompt: try PromptTemplate(model: model, config: config.rollout))
         rng = RNG(seed: config.seed ^ 0x5eed_6e90)
@@ -80,14 +78,6 @@ public final class GRPOTrainer {
 
     public var state: TrainerState {
         TrainerState(step: step, optimizerStep: optimizer.step, rngState: rng.state, kind: "grpo", configJSON: config.json)
-    }
-
-    /// A copy of `p`'s weights, rounded to `format` (the rollout's reduced-precision sampler).
-    public static func copy(_ p: Policy, rounded format: NumberFormat = .fp32) throws -> Policy {
-        let q = try Policy(config: p.config)
-        q.arena.data.update(from: p.arena.data, count: p.arena.count)
-        format.round(q.arena.data, count: q.arena.count)
-        return q
     }
 
     /// One GRPO step; returns the step's metrics (one JSONL line).
@@ -113,13 +103,13 @@ public final class GRPOTrainer {
     func collect() async throws -> RolloutBatch {
         var out = RolloutBatch()
         let G = config.groupSize, B = config.promptsPerStep
-        let sampler = try syncedRolloutPolicy()
         var round = 0
         while true {
             let batch = tasks.batch(step: step * (config.maxResampleRounds + 1) + round, size: B, seed: config.seed)
-            let source = PolicyTokenSource(policy: sampler, params: config.rollout.sampling,
+            let source = PolicyTokenSource(policy: policy, params: config.rollout.sampling,
                                            seed: config.seed &* 1_000_003 &+ UInt64(step * 97 + round),
-                                           cacheFormat: config.rolloutKVCache, tokenCount: model.tokenizer.tokenCount)
+                                           cacheFormat: config.rolloutKVCache, weightFormat: config.rolloutWeights,
+                                           tokenCount: model.tokenizer.tokenCount)
             let (t, s) = try await rolloutOnRanks(batch, source: source)
             out.stats.decodeSeconds += s.decodeSeconds; out.stats.sandboxSeconds += s.sandboxSeconds
             out.stats.retokenizedTurns += s.retokenizedTurns
@@ -155,17 +145,6 @@ public final class GRPOTrainer {
         var all = stats
         all.retokenizedTurns = Int(try cluster.sumInRankOrder([Double(stats.retokenizedTurns)])[0])   // every rank's turns
         return (try parts.flatMap { try RankMessage.decoder.decode([Trajectory].self, from: $0) }, all)
-    }
-
-    /// The policy the rollout samples from: the trained one, or its copy rounded to `rolloutWeights`
-    /// (refreshed from the trained weights every step, as an inference engine receives them).
-    func syncedRolloutPolicy() throws -> Policy {
-        guard config.rolloutWeights != .fp32 else { return policy }
-        if rolloutPolicy == nil { rolloutPolicy = try Self.copy(policy) }
-        let copy = rolloutPolicy!
-        copy.arena.data.update(from: policy.arena.data, count: policy.arena.count)
-        config.rolloutWeights.round(copy.arena.data, count: copy.arena.count)
-        return copy
     }
 
     /// The trainer's forward of a packed batch: the targets' log-probs under logits / temperature, through the

@@ -6,8 +6,9 @@ import Tensor
 /// config. Rollout and update take turns, so the peak is the fixed part plus the larger of the two:
 ///
 ///     fixed        16 B per parameter (weights, gradient, AdamW m and v), + 4 B per parameter for the KL
-///                  reference (kl.beta > 0) and for the reduced-precision rollout copy (rolloutWeights != fp32)
-///     rollout      the KV cache: slots x maxLen x layers x 2 (K, V) x kvHeads x headDim x 4 B
+///                  reference (kl.beta > 0)
+///     rollout      the KV cache: slots x maxLen x layers x 2 (K, V) x kvHeads x headDim x 4 B, and the
+///                  sampler's weights when they are not the policy's: 2 B per parameter in bf16, 4 in fp16
 ///     update       one micro-batch's activations: `activationBytesPerToken` x padded tokens
 ///
 /// The activation figure counts, per layer and token, what the forward keeps for backward (residual, norms,
@@ -17,21 +18,22 @@ import Tensor
 public struct MemoryPlan: Equatable, Sendable {
     public var parameters: Int
     public var fixedBytes: Int
-    public var kvCacheBytes: Int
+    public var rolloutBytes: Int
     public var activationBytesPerToken: Int
     public var microBatchTokens: Int
 
     public var updateBytes: Int { activationBytesPerToken * microBatchTokens }
-    public var peakBytes: Int { fixedBytes + max(kvCacheBytes, updateBytes) }
+    public var peakBytes: Int { fixedBytes + max(rolloutBytes, updateBytes) }
 
     /// The plan of `config` on a model of shape `model` whose sequences are at most `sequenceLength` tokens
     /// (prompt + new tokens). `microBatchTokens` 0 (no cap) counts `microBatch` sequences of that length.
     public init(model c: PolicyConfig, config: GRPOConfig, sequenceLength: Int, ranks: Int = 1) {
         let p = c.parameterLayout.reduce(0) { $0 + $1.shape.reduce(1, *) }
         parameters = p
-        fixedBytes = 16 * p + (config.kl.beta > 0 ? 4 * p : 0) + (config.rolloutWeights != .fp32 ? 4 * p : 0)
+        fixedBytes = 16 * p + (config.kl.beta > 0 ? 4 * p : 0)
         let slots = (config.promptsPerStep * config.groupSize + ranks - 1) / ranks
-        kvCacheBytes = slots * sequenceLength * c.layers * 2 * c.kvHeadCount * c.headDim * 4
+        let samplerBytes = [NumberFormat.fp32: 0, .bf16: 2 * p, .fp16: 4 * p][config.rolloutWeights] ?? 0
+        rolloutBytes = slots * sequenceLength * c.layers * 2 * c.kvHeadCount * c.headDim * 4 + samplerBytes
         let perLayer = 7 * c.dim + 3 * c.ffn + 2 * c.qkvDim + c.heads * sequenceLength
         activationBytesPerToken = 2 * 4 * c.layers * perLayer + 4 * c.dim
         microBatchTokens = config.microBatchTokens > 0 ? config.microBatchTokens : config.microBatch * sequenceLength
@@ -50,10 +52,11 @@ public struct MemoryPlan: Equatable, Sendable {
         return plan
     }
 
-    /// "2.9 GB (fixed 2.2, rollout KV cache 0.9, update 0.7 at 1024 tokens per micro-batch)"
+    /// "2.9 GB (fixed 2.2: weights, gradient, optimizer; rollout 0.9: KV cache and sampler weights; update 0.7 at
+    /// 1024 tokens per micro-batch)"
     public var summary: String {
         func gb(_ b: Int) -> String { String(format: "%.1f", Double(b) / 1e9) }
-        return "\(gb(peakBytes)) GB (fixed \(gb(fixedBytes)): weights, gradient, optimizer; rollout KV cache \(gb(kvCacheBytes)); "
+        return "\(gb(peakBytes)) GB (fixed \(gb(fixedBytes)): weights, gradient, optimizer; rollout \(gb(rolloutBytes)): KV cache and sampler weights; "
             + "update \(gb(updateBytes)) at \(microBatchTokens) tokens per micro-batch)"
     }
 

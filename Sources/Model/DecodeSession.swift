@@ -14,19 +14,27 @@ public final class DecodeSession {
     public let maxLen: Int
     /// The format K and V are rounded to as they enter the cache (fp32: none); see `NumberFormat`.
     public let cacheFormat: NumberFormat
+    /// The format the session computes with the weights in: fp32 (the policy's own), bf16 (`DecodeWeights`:
+    /// half the bytes per decode step) or fp16 (a rounded copy of the policy).
+    public let weightFormat: NumberFormat
+    private let bf16: DecodeWeights?
     public private(set) var lengths: [Int]
     private let keys: [UnsafeMutablePointer<Float>]
     private let values: [UnsafeMutablePointer<Float>]
     private let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
     private let scratches = (0..<max(1, Threads.count)).map { _ in Scratch() }   // one per worker
 
-    public init(policy: Policy, slots: Int, maxLen: Int, cacheFormat: NumberFormat = .fp32) throws {
+    /// The weights are read when the session is made: make a new session after the policy changes.
+    public init(policy: Policy, slots: Int, maxLen: Int, cacheFormat: NumberFormat = .fp32,
+                weightFormat: NumberFormat = .fp32) throws {
         let c = policy.config
         guard slots > 0, maxLen > 0 else { throw TensorError("DecodeSession needs slots > 0 and maxLen > 0") }
-        self.policy = policy
+        self.policy = weightFormat == .fp16 ? try policy.copy(rounded: .fp16) : policy
+        bf16 = weightFormat == .bf16 ? try DecodeWeights(policy: policy) : nil
         self.slots = slots
         self.maxLen = maxLen
         self.cacheFormat = cacheFormat
+        self.weightFormat = weightFormat
         lengths = [Int](repeating: 0, count: slots)
         let n = slots * maxLen * c.kvHeadCount * c.headDim
         keys = (0..<c.layers).map { _ in .allocate(capacity: n) }
@@ -124,8 +132,10 @@ public final class DecodeSession {
 
     /// Splitting by items makes every worker stream all the weights. That is cheap while they stay in the
     /// last-level cache, and doubles the memory traffic of a bandwidth-bound step when they do not: then each
-    /// GEMM is split over output features instead, so the weights are read once per step.
-    private lazy var weightsFitInCache: Bool = policy.parameterCount * 4 <= lastLevelCacheBytes()
+    /// GEMM is split over output features instead, so the weights are read once per step. The cache counted
+    /// is at most 64 MiB: a VM can report its host's whole L3 (260 MB on one), shared with other guests, where
+    /// SmolLM2's 269 MB of bf16 weights decoded 35% slower split by items.
+    private lazy var weightsFitInCache: Bool = (bf16?.byteCount ?? policy.parameterCount * 4) <= min(lastLevelCacheBytes(), 64 << 20)
 
     /// Consecutive item ranges with about equal row counts, one per worker (one range when not worth it).
     private func workerGroups(_ t: RowTable) -> [(items: Range<Int>, rows: Range<Int>)] {
@@ -163,10 +173,13 @@ public final class DecodeSession {
         rowToken.withUnsafeBufferPointer { ids in
             Kernels.embedding(table: policy.embed.data, ids: ids.baseAddress!, count: n, dim: d, out: x)
         }
+        if bf16 != nil { NumberFormat.bf16.round(x, count: n * d) }
         for (li, l) in policy.layers.enumerated() {
-            Kernels.rmsNorm(x: x, weight: l.inputNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
-            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: qkvW, inDim: d, beta: 0)         // [n, (H + 2 KV) hd]
-            if let b = l.qkvBias {
+            let b16 = bf16?.layers[li]
+            Kernels.rmsNorm(x: x, weight: (b16?.inputNorm ?? l.inputNorm).data, rows: n, dim: d, eps: c.normEps,
+                            out: h, rstd: nil)
+            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: qkvW, inDim: d, beta: 0, bf16: b16?.qkv) // [n, (H + 2 KV) hd]
+            if let b = b16?.qkvBias ?? l.qkvBias {
                 for r in 0..<n { Kernels.add(qkv + r * qkvW, b.data, out: qkv + r * qkvW, count: qkvW) }
             }
             rowPos.withUnsafeBufferPointer { pos in
@@ -189,41 +202,43 @@ public final class DecodeSession {
                 }
             }
             attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
-            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: attD, beta: 1)            // x += att Woᵀ
-            Kernels.rmsNorm(x: x, weight: l.postNorm.data, rows: n, dim: d, eps: c.normEps, out: h, rstd: nil)
-            rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0)         // gate|up adjacent: [n, 2F]
+            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: attD, beta: 1, bf16: b16?.o)  // x += att Woᵀ
+            Kernels.rmsNorm(x: x, weight: (b16?.postNorm ?? l.postNorm).data, rows: n, dim: d, eps: c.normEps,
+                            out: h, rstd: nil)
+            rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0, bf16: b16?.gateUp) // gate|up: [n, 2F]
             for r in 0..<n {
                 let g = gu + r * 2 * f
                 Kernels.swiglu(gate: g, up: g + f, out: g, count: f)
             }
-            rowsLinear(gu, l.down.data, x, rows: n, outDim: d, inDim: f, beta: 1, lda: 2 * f) // x += m Wdᵀ
+            rowsLinear(gu, l.down.data, x, rows: n, outDim: d, inDim: f, beta: 1, lda: 2 * f, bf16: b16?.down) // x += m Wdᵀ
         }
         // Final norm and head only for the rows whose logits are wanted.
-        let m = items.count
+        let m = items.count, finalNorm = (bf16?.finalNorm ?? policy.finalNorm).data
         for (i, r) in t.last[items].map({ $0 - r0 }).enumerated() {
-            Kernels.rmsNorm(x: x + r * d, weight: policy.finalNorm.data, rows: 1, dim: d, eps: c.normEps,
-                            out: h + i * d, rstd: nil)
+            Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + i * d, rstd: nil)
         }
-        rowsLinear(h, policy.head.data, logits, rows: m, outDim: v, inDim: d, beta: 0)
+        rowsLinear(h, policy.head.data, logits, rows: m, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
         // The other rows, in a call of their own so the last rows' logits do not depend on `scoreFed`.
         guard let fedLogits, n > m else { return }
         var k = 0
         var last = t.last[items].makeIterator(), nextLast = last.next()
         for r in 0..<n {
             if r0 + r == nextLast { nextLast = last.next(); continue }
-            Kernels.rmsNorm(x: x + r * d, weight: policy.finalNorm.data, rows: 1, dim: d, eps: c.normEps,
-                            out: h + k * d, rstd: nil)
+            Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + k * d, rstd: nil)
             k += 1
         }
-        rowsLinear(h, policy.head.data, fedLogits, rows: k, outDim: v, inDim: d, beta: 0)
+        rowsLinear(h, policy.head.data, fedLogits, rows: k, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
     }
 
-    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout.
-    /// Up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row register tiles);
-    /// more to `Kernels.sgemm`, which splits C's longer side over the workers.
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its bf16 panels
+    /// when the session computes in bf16 (any row count: a prefill too, so every token sees the same weights).
+    /// Otherwise up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row
+    /// register tiles); more to `Kernels.sgemm`, which splits C's longer side over the workers.
     private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                            rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil) {
-        if rows <= Kernels.smallRowsMax {
+                            rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil, bf16: PanelMatrix?) {
+        if let bf16 {
+            bf16.linear(x: x, lda: lda ?? inDim, out: out, rows: rows, beta: beta)
+        } else if rows <= Kernels.smallRowsMax {
             Kernels.smallRowsLinear(x: x, lda: lda ?? inDim, w: w, out: out, rows: rows, outDim: outDim,
                                     inDim: inDim, beta: beta)
         } else {

@@ -76,6 +76,14 @@ public final class Policy {
 
     public var parameterCount: Int { arena.count }
 
+    /// A copy of the weights, rounded to `format`.
+    public func copy(rounded format: NumberFormat = .fp32) throws -> Policy {
+        let q = try Policy(config: config)
+        q.arena.data.update(from: arena.data, count: arena.count)
+        format.round(q.arena.data, count: q.arena.count)
+        return q
+    }
+
     /// Training forward over a right-padded batch. tokens: B*T ids (row b*T + t) -> logits [B*T, V].
     /// Causal attention means real tokens never see the padding after them.
     public func logits(tokens: [Int32], batch: Int, seqLen: Int) throws -> Tensor {

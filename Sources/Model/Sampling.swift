@@ -71,18 +71,18 @@ public struct Generation: Sendable {
 /// Batched sampling with a KV cache: all requests decode together; each stops at an `eos` id, a stop string
 /// (matched on the tokens' bytes under `tokenizer`), or its token budget. Request i samples from its own stream
 /// RNG(seed).split()^i, so results do not depend on batching. `onToken(request, token)` sees each new token as
-/// it is sampled (streaming).
+/// it is sampled (streaming). `weightFormat` is the session's (bf16: the weights rounded and stored as bf16).
 public func generate(_ policy: Policy, _ requests: [GenerationRequest], params: SamplingParams = .init(),
                      stopStrings: [String] = [], tokenizer: any TextTokenizer = ByteTokenizer(),
-                     eos: Set<Int32> = [ByteTokenizer.eos], minNewTokens: Int = 0, seed: UInt64,
-                     onToken: ((Int, Int32) -> Void)? = nil) throws -> [Generation] {
+                     eos: Set<Int32> = [ByteTokenizer.eos], minNewTokens: Int = 0, weightFormat: NumberFormat = .fp32,
+                     seed: UInt64, onToken: ((Int, Int32) -> Void)? = nil) throws -> [Generation] {
     try params.validate()
     if requests.isEmpty { return [] }
     let maxLen = requests.map { $0.prompt.count + $0.maxNewTokens }.max()!
     for (i, r) in requests.enumerated() where r.prompt.isEmpty {
         throw TensorError("generate: request \(i) has an empty prompt (start it with BOS)")
     }
-    let session = try DecodeSession(policy: policy, slots: requests.count, maxLen: maxLen)
+    let session = try DecodeSession(policy: policy, slots: requests.count, maxLen: maxLen, weightFormat: weightFormat)
     var rngs = streams(seed: seed, count: requests.count)
     var out = requests.map { _ in Generation(tokens: [], logProbs: [], finish: .length) }
     var stopMatchers = requests.map { _ in StopMatcher(stopStrings, tokenizer: tokenizer) }

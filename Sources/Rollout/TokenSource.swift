@@ -30,11 +30,12 @@ public protocol TokenSource: AnyObject {
 /// The policy with its KV cache. Slot i samples from its own stream, so results do not depend on batching.
 /// With `script`, slot i emits script[i] token by token instead of sampling (teacher forcing, for tests),
 /// still reporting the policy's log-prob of each forced token and keeping every logits row it computed.
-/// `cacheFormat` rounds the KV cache (a reduced-precision rollout; the trainer's forward stays fp32).
+/// `cacheFormat` rounds the KV cache and `weightFormat` the weights (a reduced-precision rollout; the trainer's
+/// forward stays fp32); see `DecodeSession`.
 public final class PolicyTokenSource: TokenSource {
     public let policy: Policy
     public let params: SamplingParams
-    public let cacheFormat: NumberFormat
+    public let cacheFormat: NumberFormat, weightFormat: NumberFormat
     let seed: UInt64
     /// Slot i samples from stream `streamOffset + i` of the seed: a data-parallel rank that rolls out sequences
     /// k..<k+n of a batch passes k, and draws exactly what one process drawing the whole batch would.
@@ -49,14 +50,15 @@ public final class PolicyTokenSource: TokenSource {
     let sampleable: Int
 
     public init(policy: Policy, params: SamplingParams, seed: UInt64, script: [[Int32]]? = nil,
-                cacheFormat: NumberFormat = .fp32, tokenCount: Int? = nil) {
+                cacheFormat: NumberFormat = .fp32, weightFormat: NumberFormat = .fp32, tokenCount: Int? = nil) {
         self.policy = policy; self.params = params; self.seed = seed; self.script = script
-        self.cacheFormat = cacheFormat
+        self.cacheFormat = cacheFormat; self.weightFormat = weightFormat
         sampleable = min(policy.config.vocab, max(1, tokenCount ?? policy.config.vocab))
     }
 
     public func begin(slots: Int, maxLen: Int) throws {
-        session = try DecodeSession(policy: policy, slots: slots, maxLen: maxLen, cacheFormat: cacheFormat)
+        session = try DecodeSession(policy: policy, slots: slots, maxLen: maxLen, cacheFormat: cacheFormat,
+                                    weightFormat: weightFormat)
         rngs = Array(streams(seed: seed, count: streamOffset + slots).dropFirst(streamOffset))
         emitted = Array(repeating: [], count: slots)
         recordedLogits = Array(repeating: [], count: slots)

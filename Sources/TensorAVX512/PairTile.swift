@@ -1,9 +1,10 @@
-// The one kernel built for AVX-512: Package.swift gives this module alone -target-cpu skylake-avx512 (the
-// baseline of every AVX-512 CPU), whatever CPU builds it. Nothing here runs unless `Kernels.useAVX512`
+// The kernels built for AVX-512 (here and in PanelTile.swift): Package.swift gives this module alone -target-cpu
+// skylake-avx512 (the baseline of every AVX-512 CPU), whatever CPU builds it. Nothing here runs unless `Kernels.useAVX512`
 // found AVX-512 at run time, so the binary still runs on AVX2-only CPUs. Keep this module to kernels called
 // through that check: no globals, no initializers, nothing another module could run unguarded.
 // (A module of its own also keeps the training kernels on the AVX2 target, which ran them faster.)
 #if arch(x86_64)
+import CCPUID
 /// One 12-feature x 8-row tile of few-row x Wᵀ with 16-lane vectors (used by `Kernels.smallRowsLinear`).
 ///
 /// Eight rows fill half a 16-lane vector, so two consecutive k share one: `xt` holds x packed as
@@ -11,6 +12,8 @@
 /// value (lanes w0 w1 w0 w1 ...), and at the end even + odd lanes give the row sums.
 /// Writes tile[j * 8 + r] = sum_k x[r, k] W[n0 + j, k] for j < 12; features past `nb` repeat the last valid
 /// row of W (real memory; the caller drops them). `w` is [*, inDim] row-major, inDim = 2 * pairs.
+/// Every 8 pairs (one cache line per row) the 12 rows are prefetched 512 bytes ahead: with the hardware
+/// prefetcher alone, 12 strided streams left the FMAs waiting (SmolLM2 decode 1.2x faster with it).
 public func pairTile8x12(xt: UnsafePointer<Float>, pairs: Int, w: UnsafePointer<Float>, inDim: Int, n0: Int,
                          nb: Int, tile: UnsafeMutablePointer<Float>) {
     let w0 = UnsafeRawPointer(w + n0 * inDim)
@@ -28,6 +31,12 @@ public func pairTile8x12(xt: UnsafePointer<Float>, pairs: Int, w: UnsafePointer<
     for kp in 0..<pairs {
         let xv = px.loadUnaligned(as: SIMD16<Float>.self)
         let off = kp * 8
+        if kp & 7 == 0 {
+            let ahead = off + 512
+            ccpu_prefetch(w0 + ahead); ccpu_prefetch(w1 + ahead); ccpu_prefetch(w2 + ahead); ccpu_prefetch(w3 + ahead)
+            ccpu_prefetch(w4 + ahead); ccpu_prefetch(w5 + ahead); ccpu_prefetch(w6 + ahead); ccpu_prefetch(w7 + ahead)
+            ccpu_prefetch(w8 + ahead); ccpu_prefetch(w9 + ahead); ccpu_prefetch(w10 + ahead); ccpu_prefetch(w11 + ahead)
+        }
         acc.0.addProduct(pair(w0, off), xv)
         acc.1.addProduct(pair(w1, off), xv)
         acc.2.addProduct(pair(w2, off), xv)

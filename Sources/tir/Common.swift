@@ -59,6 +59,14 @@ func requireCount(_ flag: String, _ value: Int?, min: Int = 1) throws {
     if let value, value < min { throw ValidationError("--\(flag) must be >= \(min), got \(value)") }
 }
 
+/// The number format an option names (fp32, bf16, fp16).
+func numberFormat(_ name: String, option: String) throws -> NumberFormat {
+    guard let f = NumberFormat(rawValue: name) else {
+        throw ValidationError("\(option) must be one of \(NumberFormat.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+    }
+    return f
+}
+
 /// A unicode sparkline of a series (reward curves in terminal summaries).
 func sparkline(_ xs: [Double]) -> String {
     guard let lo = xs.min(), let hi = xs.max(), hi > lo else { return String(repeating: "▄", count: xs.count) }

@@ -131,6 +131,30 @@ final class PolicyTests: XCTestCase {
         }
     }
 
+    /// A session with bf16 weights computes with the policy rounded to bf16 (its panels hold exactly those
+    /// values), prefill and decode steps alike; fp16 uses a rounded copy.
+    func testReducedPrecisionWeightsAreTheRoundedPolicy() throws {
+        let p = try Policy(config: tinyConfig, seed: 7)
+        let seqs: [[Int32]] = [[1, 40, 77, 100, 5, 9], [1, 7, 250], [1, 33, 8, 8, 8]]
+        let saved = Threads.count
+        defer { Threads.set(saved) }
+        for format in [NumberFormat.bf16, .fp16] {
+            let rounded = try p.copy(rounded: format)
+            for workers in [1, 2] {
+                Threads.set(workers)
+                func run(_ policy: Policy, _ weights: NumberFormat) throws -> [Float] {
+                    let s = try DecodeSession(policy: policy, slots: seqs.count, maxLen: 8, weightFormat: weights)
+                    let prefill = try s.feed(seqs.enumerated().map { ($0.offset, Array($0.element.dropLast())) })
+                    return prefill + (try s.feed(seqs.enumerated().map { ($0.offset, [$0.element.last!]) }))
+                }
+                let got = try run(p, format), want = try run(rounded, .fp32), exact = try run(p, .fp32)
+                let worst = zip(got, want).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-4, "\(format), \(workers) workers: the rounded policy's logits")
+                XCTAssertGreaterThan(zip(got, exact).map { abs($0 - $1) }.max()!, 10 * worst, "\(format): rounding shows")
+            }
+        }
+    }
+
     /// A decode step with more rows than `itemSplitMaxRows` (one per sequence) is still split by items, and
     /// each worker's block of rows exceeds one 8-row GEMM tile: logits match the full forward.
     func testLargeDecodeStepMatchesFullForward() throws {

@@ -1,0 +1,44 @@
+import Foundation
+import Tensor
+
+/// What a decode session with bf16 weights reads: every linear weight and the head as a bf16 `PanelMatrix`
+/// (half the bytes a decode step streams), norms and biases rounded to bf16. Embedding rows are rounded as
+/// they are gathered, so the session computes exactly with the policy's weights rounded to bf16.
+final class DecodeWeights {
+    struct Layer {
+        let qkv, o, gateUp, down: PanelMatrix
+        let inputNorm, postNorm: Tensor
+        let qkvBias: Tensor?
+    }
+    let layers: [Layer]
+    let finalNorm: Tensor
+    let head: PanelMatrix
+
+    init(policy: Policy) throws {
+        let c = policy.config
+        func panels(_ w: Tensor, _ outDim: Int, _ inDim: Int) throws -> PanelMatrix {
+            let m = try PanelMatrix(outDim: outDim, inDim: inDim)
+            m.fill(from: w.data)
+            return m
+        }
+        func rounded(_ t: Tensor) throws -> Tensor {
+            let r = Tensor(zeros: t.shape)
+            r.data.update(from: t.data, count: t.count)
+            NumberFormat.bf16.round(r.data, count: r.count)
+            return r
+        }
+        layers = try policy.layers.map { l in
+            Layer(qkv: try panels(l.qkv, c.qkvDim, c.dim), o: try panels(l.o, c.dim, c.attentionDim),
+                  gateUp: try panels(l.gateUp, 2 * c.ffn, c.dim), down: try panels(l.down, c.dim, c.ffn),
+                  inputNorm: try rounded(l.inputNorm), postNorm: try rounded(l.postNorm),
+                  qkvBias: try l.qkvBias.map(rounded))
+        }
+        finalNorm = try rounded(policy.finalNorm)
+        head = try panels(policy.head, c.vocab, c.dim)
+    }
+
+    /// Bytes of weights one decode step streams.
+    var byteCount: Int {
+        layers.reduce(head.byteCount) { $0 + $1.qkv.byteCount + $1.o.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+#if arch(x86_64)
+import TensorAVX512
+#endif
+
+/// A weight matrix W [outDim, inDim] in bf16, laid out for decode steps. A decode step multiplies a few rows
+/// by every weight once, so it is bound by how fast the weights stream: bf16 halves the bytes (rounded to
+/// nearest even; the products are exactly those of the rounded weights, summed in fp32), and the panel
+/// order reads them front to back.
+///
+/// Panel p holds features 16p..<16p+16 (zero past outDim) as [kPairs][16] 32-bit words: word j of pair kp is
+/// feature j at k = 2kp (low half) and at k = 2kp + 1 (high half; zero past inDim).
+public final class PanelMatrix {
+    public let outDim: Int, inDim: Int
+    let panels: Int, kPairs: Int
+    private let storage: UnsafeMutablePointer<UInt32>
+
+    public init(outDim: Int, inDim: Int) throws {
+        guard outDim > 0, inDim > 0 else { throw TensorError("PanelMatrix needs outDim > 0 and inDim > 0") }
+        self.outDim = outDim; self.inDim = inDim
+        panels = (outDim + 15) / 16
+        kPairs = (inDim + 1) / 2
+        storage = UnsafeMutableRawPointer.allocate(byteCount: panels * kPairs * 64, alignment: 64)
+            .bindMemory(to: UInt32.self, capacity: panels * kPairs * 16)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes a product streams.
+    public var byteCount: Int { panels * kPairs * 64 }
+
+    /// Copies W [outDim, inDim] (row-major) in, rounded to bf16.
+    public func fill(from w: UnsafePointer<Float>) {
+        let outDim = outDim, inDim = inDim, kPairs = kPairs, storage = storage
+        parallelFor(panels) { range in
+            for p in range {
+                let dst = storage + p * kPairs * 16
+                for j in 0..<16 {
+                    let n = 16 * p + j, row = w + n * inDim
+                    @inline(__always) func half(_ k: Int) -> UInt32 {
+                        n < outDim && k < inDim ? NumberFormat.bf16.round(row[k]).bitPattern >> 16 : 0
+                    }
+                    for kp in 0..<kPairs { dst[kp * 16 + j] = half(2 * kp) | half(2 * kp + 1) << 16 }
+                }
+            }
+        }
+    }
+
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out (x with row stride lda; beta 0 ignores out's old
+    /// contents). Parallel over panels; each panel meets every 16-row block of x while it is in cache.
+    public func linear(x: UnsafePointer<Float>, lda: Int, out: UnsafeMutablePointer<Float>, rows: Int, beta: Float) {
+        if rows <= 0 { return }
+        let outDim = outDim, blocks = (rows + 15) / 16, blockSize = kPairs * 32
+        // xt[b][k][r] = x[16 b + r, k]; rows past `rows` and k past inDim are zero.
+        let xt = UnsafeMutablePointer<Float>.allocate(capacity: blocks * blockSize)
+        defer { xt.deallocate() }
+        xt.initialize(repeating: 0, count: blocks * blockSize)
+        for r in 0..<rows {
+            let xr = x + r * lda, xb = xt + (r / 16) * blockSize + r % 16
+            for k in 0..<inDim { xb[k * 16] = xr[k] }
+        }
+        let runPanels = { (range: Range<Int>) in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
+                let tile = buffer.baseAddress!
+                for p in range {
+                    let n0 = 16 * p, nb = min(16, outDim - n0)
+                    for b in 0..<blocks {
+                        self.tile(xt: xt + b * blockSize, panel: p, tile: tile)
+                        for r in 0..<min(16, rows - 16 * b) {
+                            let o = out + (16 * b + r) * outDim + n0, t = tile + r * 16
+                            if beta == 0 {
+                                for j in 0..<nb { o[j] = t[j] }
+                            } else {
+                                for j in 0..<nb { o[j] = t[j] + beta * o[j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Kernels.forEachUnit(panels, macsPerUnit: 16 * 16 * blocks * 2 * kPairs, runPanels)
+    }
+
+    /// tile[r * 16 + j] = sum_k xt[k * 16 + r] W[16 p + j, k] for one 16-row block.
+    @inline(__always)
+    private func tile(xt: UnsafePointer<Float>, panel p: Int, tile: UnsafeMutablePointer<Float>) {
+        let at = UnsafeRawPointer(storage + p * kPairs * 16)
+        #if arch(x86_64)
+        if Kernels.useAVX512 {
+            panelTile16x16(xt: xt, panel: at, kPairs: kPairs, tile: tile)
+            return
+        }
+        #endif
+        // Portable (AVX2 and others): 4 rows at a time, 16 features per vector.
+        let t = UnsafeMutableRawPointer(tile)
+        for r0 in stride(from: 0, to: 16, by: 4) {
+            var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0
+            @inline(__always) func step(_ w: SIMD16<Float>, _ x: UnsafePointer<Float>) {
+                a0.addProduct(w, SIMD16(repeating: x[0])); a1.addProduct(w, SIMD16(repeating: x[1]))
+                a2.addProduct(w, SIMD16(repeating: x[2])); a3.addProduct(w, SIMD16(repeating: x[3]))
+            }
+            for kp in 0..<kPairs {
+                let v = at.load(fromByteOffset: kp * 64, as: SIMD16<UInt32>.self), x = xt + 32 * kp + r0
+                step(unsafeBitCast(v &<< 16, to: SIMD16<Float>.self), x)
+                step(unsafeBitCast(v & 0xFFFF_0000, to: SIMD16<Float>.self), x + 16)
+            }
+            t.storeBytes(of: a0, toByteOffset: r0 * 64, as: SIMD16<Float>.self)
+            t.storeBytes(of: a1, toByteOffset: (r0 + 1) * 64, as: SIMD16<Float>.self)
+            t.storeBytes(of: a2, toByteOffset: (r0 + 2) * 64, as: SIMD16<Float>.self)
+            t.storeBytes(of: a3, toByteOffset: (r0 + 3) * 64, as: SIMD16<Float>.self)
+        }
+    }
+}
