@@ -4,7 +4,9 @@ low-level API, the way llama.cpp's examples/batched does it: all prompts prefill
 one llama_decode per step carrying one token per sequence, each sequence with its own temperature-1 sampler.
 The model is a random-weight f32 GGUF of our policy config (written once into --workdir); the shapes are
 ours: batch 16 small / 8 base, 32-token random prompts, 128 new tokens, and the clock covers prefill and
-decode as ours does. KV cache type and flash attention are llama.cpp's defaults (f16 KV, FA auto)."""
+decode as ours does. KV cache type and flash attention are llama.cpp's defaults (f16 KV, FA auto).
+With --model FILE.gguf it decodes that model instead (batch 16 unless given), e.g. the F32 GGUF `tir export`
+writes of SmolLM2, or the original Q4_1 file."""
 import ctypes, os, sys, time
 import numpy as np
 from common import BOS, BYTE_OFFSET, CONFIGS, EOS, NORM_EPS, PAD, PROMPT_TOKENS, ROPE_THETA, byte_symbols, emit, \
@@ -129,10 +131,10 @@ def main():
         "~/.cache/swifttir-ref")), "models"), help="where the GGUF is written (default: %(default)s)")
     a = ap.parse_args()
     c = CONFIGS[a.config]
-    batch = a.batch or c["batch"]
+    batch = a.batch or (16 if a.model else c["batch"])
     os.makedirs(a.workdir, exist_ok=True)
-    path = os.path.join(a.workdir, f"swifttir-{a.config}-f32.gguf")
-    if not os.path.exists(path):
+    path = a.model or os.path.join(a.workdir, f"swifttir-{a.config}-f32.gguf")
+    if not a.model and not os.path.exists(path):
         write_gguf(path + ".part", c)
         os.replace(path + ".part", path)
 
@@ -148,14 +150,15 @@ def main():
     cells = -(-(PROMPT_TOKENS + a.new_tokens) // 256) * 256
     ctx = new_context(lc, model, batch, cells, a.threads, a.flash_attn)
     rng = np.random.default_rng(1)
-    prompts = rng.integers(3, c["vocab"], size=(batch, PROMPT_TOKENS))
+    vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(model)) if a.model else c["vocab"]
+    prompts = rng.integers(3, vocab, size=(batch, PROMPT_TOKENS))
     run(lc, ctx, prompts, 8, seed=0)   # warm-up
     total, after_prefill = run(lc, ctx, prompts, a.new_tokens, seed=2)
     lc.llama_free(ctx)
     lc.llama_model_free(model)
     n = batch * a.new_tokens
-    emit(dict(reference="llamacpp_batched_decode", config=a.config, batch=batch, prompt_tokens=PROMPT_TOKENS,
-              new_tokens=a.new_tokens, weights="f32", kv_cache="f16", flash_attn=a.flash_attn, seconds=total,
+    emit(dict(reference="llamacpp_batched_decode", config=a.model or a.config, batch=batch, prompt_tokens=PROMPT_TOKENS,
+              new_tokens=a.new_tokens, weights="as in --model" if a.model else "f32", kv_cache="f16", flash_attn=a.flash_attn, seconds=total,
               tokens_per_s=n / total, after_prefill_tokens_per_s=n / after_prefill),
          a.threads, ["llama_cpp_python", "gguf", "numpy"])
 
