@@ -90,13 +90,26 @@ public func generate(_ policy: Policy, _ requests: [GenerationRequest], params: 
     var live = requests.indices.filter { requests[$0].maxNewTokens > 0 }
     var pending = live.map { (slot: $0, tokens: requests[$0].prompt) }
     while !live.isEmpty {
-        let logits = try session.feed(pending)
+        var logits = try session.feed(pending)
+        // Sample the rows in parallel (each request draws from its own stream), then handle them in order.
+        var sampled = [(token: Int32, logProb: Float)](repeating: (0, 0), count: pending.count)
+        logits.withUnsafeMutableBufferPointer { all in
+            rngs.withUnsafeMutableBufferPointer { rngs in
+                sampled.withUnsafeMutableBufferPointer { sampled in
+                    parallelFor(pending.count) { range in
+                        for row in range {
+                            let i = pending[row].slot, rowLogits = all.baseAddress! + row * v
+                            if out[i].tokens.count < minNewTokens { for e in eos where Int(e) < v { rowLogits[Int(e)] = -.infinity } }
+                            sampled[row] = Sampler.sample(UnsafeBufferPointer(start: rowLogits, count: v), params: params,
+                                                          rng: &rngs[i])
+                        }
+                    }
+                }
+            }
+        }
         var next: [(slot: Int, tokens: [Int32])] = []
         for (row, item) in pending.enumerated() {
-            let i = item.slot
-            var rowLogits = Array(logits[row * v ..< (row + 1) * v])
-            if out[i].tokens.count < minNewTokens { for e in eos where Int(e) < v { rowLogits[Int(e)] = -.infinity } }
-            let (tok, lp) = rowLogits.withUnsafeBufferPointer { Sampler.sample($0, params: params, rng: &rngs[i]) }
+            let i = item.slot, (tok, lp) = sampled[row]
             out[i].tokens.append(tok); out[i].logProbs.append(lp)
             onToken?(i, tok)
             if eos.contains(tok) { out[i].finish = .eos; continue }

@@ -78,30 +78,47 @@ public final class PolicyTokenSource: TokenSource {
             }
         }
         let (logits, fedLogits) = try session.feed(items, scoreFed: true)
-        var fedRow = 0
-        return logits.withUnsafeBufferPointer { all in
+        // Each item's fed rows start after the fed rows of the items before it.
+        var fedStart = [0]
+        for item in items { fedStart.append(fedStart.last! + item.tokens.count - 1) }
+        var out = [SourceStep](repeating: SourceStep(token: 0, logProb: 0), count: items.count)
+        logits.withUnsafeBufferPointer { all in
             fedLogits.withUnsafeBufferPointer { fed in
-                items.enumerated().map { row, item in
-                    let rowLogits = UnsafeBufferPointer(rebasing: all[row * v ..< (row + 1) * v])
-                    let s = item.slot
-                    var out: SourceStep
-                    if let script {
-                        let tok = script[s][emitted[s].count]
-                        recordedLogits[s].append(Array(rowLogits))
-                        out = SourceStep(token: tok, logProb: logSoftmaxAt(rowLogits, Int(tok), temperature: t))
-                    } else {
-                        let (tok, lp) = Sampler.sample(UnsafeBufferPointer(rebasing: rowLogits[..<sampleable]), params: params, rng: &rngs[s])
-                        out = SourceStep(token: tok, logProb: lp)
+                func row(_ p: UnsafeBufferPointer<Float>, _ r: Int) -> UnsafeBufferPointer<Float> {
+                    UnsafeBufferPointer(rebasing: p[r * v ..< (r + 1) * v])
+                }
+                func fedLogProbs(_ i: Int) -> [Float] {
+                    items[i].tokens.dropFirst().enumerated().map { k, next in
+                        logSoftmaxAt(row(fed, fedStart[i] + k), Int(next), temperature: t)
                     }
-                    out.fedLogProbs = item.tokens.dropFirst().map { next in
-                        defer { fedRow += 1 }
-                        return logSoftmaxAt(UnsafeBufferPointer(rebasing: fed[fedRow * v ..< (fedRow + 1) * v]), Int(next), temperature: t)
+                }
+                if let script {
+                    for (i, item) in items.enumerated() {
+                        let s = item.slot, tok = script[s][emitted[s].count], logits = row(all, i)
+                        recordedLogits[s].append(Array(logits))
+                        out[i] = SourceStep(token: tok, logProb: logSoftmaxAt(logits, Int(tok), temperature: t))
+                        out[i].fedLogProbs = fedLogProbs(i)
                     }
-                    emitted[s].append(out.token)
-                    return out
+                    return
+                }
+                // Sampling rows in parallel: each slot draws from its own stream, so the order does not matter.
+                rngs.withUnsafeMutableBufferPointer { rngs in
+                    out.withUnsafeMutableBufferPointer { out in
+                        parallelFor(items.count) { range in
+                            for i in range {
+                                let logits = row(all, i)
+                                let (tok, lp) = Sampler.sample(UnsafeBufferPointer(rebasing: logits[..<sampleable]),
+                                                               params: params, rng: &rngs[items[i].slot])
+                                out[i] = SourceStep(token: tok, logProb: lp)
+                                out[i].fedLogProbs = fedLogProbs(i)
+                            }
+                        }
+                    }
                 }
             }
         }
+        for (i, item) in items.enumerated() { emitted[item.slot].append(out[i].token) }
+        return out
     }
 }
 
