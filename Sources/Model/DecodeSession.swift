@@ -68,13 +68,15 @@ public final class DecodeSession {
     /// Appends each item's tokens to its slot and returns logits [items.count, V] (row i = after the last
     /// token of item i). A slot may appear at most once per call.
     public func feed(_ items: [(slot: Int, tokens: [Int32])]) throws -> [Float] {
-        try feed(items, scoreFed: false).logits
+        try feed(items, scoreFedAt: nil).logits
     }
 
-    /// `feed`, and with `scoreFed` also `fedLogits` [sum of (tokens.count - 1), V]: item by item, the logits
-    /// after each of its tokens but the last, so row k of an item is the distribution its token k+1 was fed
-    /// against (an observation prefill scores the observation). `logits` is computed exactly as without it.
-    public func feed(_ items: [(slot: Int, tokens: [Int32])], scoreFed: Bool) throws -> (logits: [Float], fedLogits: [Float]) {
+    /// `feed`, and with a temperature also `fedLogProbs` [sum of (tokens.count - 1)]: item by item, the
+    /// log-prob of each of its tokens after the first given the tokens before it, under logits / temperature
+    /// (0 counts as 1), as a full forward gives them (an observation prefill scores the observation). They are
+    /// computed a few rows at a time, never as [rows, V] logits. `logits` is computed exactly as without them.
+    public func feed(_ items: [(slot: Int, tokens: [Int32])],
+                     scoreFedAt temperature: Float?) throws -> (logits: [Float], fedLogProbs: [Float]) {
         let v = policy.config.vocab
         var rowSlot: [Int] = [], rowPos: [Int32] = [], rowToken: [Int32] = [], lastRow: [Int] = []
         var seen = Set<Int>()
@@ -94,17 +96,21 @@ public final class DecodeSession {
         }
         let rows = RowTable(slot: rowSlot, pos: rowPos, token: rowToken, last: lastRow)
         var logits = [Float](repeating: 0, count: lastRow.count * v)
-        var fedLogits = [Float](repeating: 0, count: scoreFed ? (rowSlot.count - lastRow.count) * v : 0)
+        var fedLogProbs = [Float](repeating: 0, count: temperature != nil ? rowSlot.count - lastRow.count : 0)
+        if let t = temperature, !(t.isFinite && t >= 0) {
+            throw TensorError("DecodeSession.feed: temperature must be finite and >= 0, got \(t)")
+        }
         logits.withUnsafeMutableBufferPointer { lp in
-            fedLogits.withUnsafeMutableBufferPointer { fp in
+            fedLogProbs.withUnsafeMutableBufferPointer { fp in
                 let groups = workerGroups(rows)
                 // A group's fed rows follow the fed rows of the items before it: (first row - first item) rows in.
-                func fed(_ g: (items: Range<Int>, rows: Range<Int>)) -> UnsafeMutablePointer<Float>? {
-                    scoreFed ? fp.baseAddress.map { $0 + (g.rows.lowerBound - g.items.lowerBound) * v } : nil
+                func fed(_ g: (items: Range<Int>, rows: Range<Int>)) -> (out: UnsafeMutablePointer<Float>, temperature: Float)? {
+                    guard let temperature, let base = fp.baseAddress else { return nil }
+                    return (base + g.rows.lowerBound - g.items.lowerBound, temperature)
                 }
                 if groups.count == 1 {
                     forward(rows, rows: 0..<rowSlot.count, items: 0..<lastRow.count, scratch: scratches[0],
-                            logits: lp.baseAddress!, fedLogits: fed(groups[0]))
+                            logits: lp.baseAddress!, fed: fed(groups[0]))
                 } else {
                     // Few rows (decode steps): one fork per step, each worker runs whole items through every layer
                     // with single-threaded kernels (a fork inside the pool's job runs inline), instead of forking
@@ -114,7 +120,7 @@ public final class DecodeSession {
                         parallelFor(groups.count) { range in
                             for g in range {
                                 forward(rows, rows: groups[g].rows, items: groups[g].items, scratch: scratches[g],
-                                        logits: lp.baseAddress! + groups[g].items.lowerBound * v, fedLogits: fed(groups[g]))
+                                        logits: lp.baseAddress! + groups[g].items.lowerBound * v, fed: fed(groups[g]))
                             }
                         }
                     }
@@ -122,7 +128,7 @@ public final class DecodeSession {
             }
         }
         for r in 0..<rowSlot.count { lengths[rowSlot[r]] = max(lengths[rowSlot[r]], Int(rowPos[r]) + 1) }
-        return (logits, fedLogits)
+        return (logits, fedLogProbs)
     }
 
     /// Feeds of at most this many rows, and decode steps (one row per item) of any size, are split by items
@@ -163,7 +169,7 @@ public final class DecodeSession {
     /// Runs rows `rows` (whole items `items`) through the network, writing into the KV cache and the
     /// logits of those items.
     private func forward(_ t: RowTable, rows: Range<Int>, items: Range<Int>, scratch: Scratch,
-                         logits: UnsafeMutablePointer<Float>, fedLogits: UnsafeMutablePointer<Float>?) {
+                         logits: UnsafeMutablePointer<Float>, fed: (out: UnsafeMutablePointer<Float>, temperature: Float)?) {
         let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads, kv = c.kvHeadCount
         let qkvW = c.qkvDim, attD = c.attentionDim
         let n = rows.count, r0 = rows.lowerBound
@@ -218,17 +224,28 @@ public final class DecodeSession {
             Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + i * d, rstd: nil)
         }
         rowsLinear(h, policy.head.data, logits, rows: m, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
-        // The other rows, in a call of their own so the last rows' logits do not depend on `scoreFed`.
-        guard let fedLogits, n > m else { return }
-        var k = 0
-        var last = t.last[items].makeIterator(), nextLast = last.next()
-        for r in 0..<n {
-            if r0 + r == nextLast { nextLast = last.next(); continue }
-            Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + k * d, rstd: nil)
-            k += 1
+        // The other rows score the token after them, in calls of their own so the last rows' logits do not
+        // depend on scoring: `fedChunk` rows at a time through a [fedChunk, V] buffer.
+        guard let fed, n > m else { return }
+        let lastRows = Set(t.last[items].map { $0 - r0 })
+        let fedRows = (0..<n).filter { !lastRows.contains($0) }   // each has its item's next row after it
+        let chunk = UnsafeMutablePointer<Float>.allocate(capacity: min(Self.fedChunk, fedRows.count) * v)
+        defer { chunk.deallocate() }
+        for c0 in stride(from: 0, to: fedRows.count, by: Self.fedChunk) {
+            let rs = fedRows[c0 ..< min(c0 + Self.fedChunk, fedRows.count)]
+            for (k, r) in rs.enumerated() {
+                Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + k * d, rstd: nil)
+            }
+            rowsLinear(h, policy.head.data, chunk, rows: rs.count, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
+            for (k, r) in rs.enumerated() {
+                fed.out[c0 + k] = Kernels.logProb(row: chunk + k * v, v, target: Int(t.token[r0 + r + 1]),
+                                                  temperature: fed.temperature)
+            }
         }
-        rowsLinear(h, policy.head.data, fedLogits, rows: k, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
     }
+
+    /// Fed rows scored per head product (at most `smallRowsMax`, so decode's few-row kernels run it).
+    static let fedChunk = 32
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its bf16 panels
     /// when the session computes in bf16 (any row count: a prefill too, so every token sees the same weights).

@@ -89,9 +89,11 @@ public final class EpisodeEngine {
         try source.begin(slots: live.count, maxLen: maxLen)
         var pending: [(slot: Int, tokens: [Int32])] = live.indices.map { ($0, live[$0].tokens) }
 
+        var firstStep = true   // it feeds the prompts: their log-probs stay 0, nothing reads them
         while !pending.isEmpty {
-            let t0 = Date()
-            let sampled = try source.step(pending)
+            let t0 = Date(), scoreFed = !firstStep
+            let sampled = try source.step(pending, scoreFed: scoreFed)
+            firstStep = false
             stats.decodeSeconds += Date().timeIntervalSince(t0)
             var next: [(slot: Int, tokens: [Int32])] = []
             var toRun: [(slot: Int, code: String, wroteMarker: Bool)] = []
@@ -101,7 +103,7 @@ public final class EpisodeEngine {
             for (item, s) in zip(pending, sampled) {
                 let i = item.slot
                 // The fed tokens are the last ones of the record: their behaviour log-probs go in place.
-                guard s.fedLogProbs.count == item.tokens.count - 1 else {
+                guard s.fedLogProbs.count == (scoreFed ? item.tokens.count - 1 : 0) else {
                     throw RolloutError("the token source scored \(s.fedLogProbs.count) of \(item.tokens.count - 1) fed tokens")
                 }
                 let fedEnd = live[i].logProbs.count

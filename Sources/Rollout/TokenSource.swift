@@ -8,7 +8,8 @@ public struct SourceStep: Sendable, Equatable {
     public var token: Int32
     public var logProb: Float
     /// The log-probs of the item's tokens after its first (tokens[1...]) under the same distribution, each given
-    /// the tokens before it: the behaviour log-probs of a prefilled prompt or observation. Count tokens.count - 1.
+    /// the tokens before it: the behaviour log-probs of a prefilled observation. Count tokens.count - 1, or 0 when
+    /// the step did not score its fed tokens.
     public var fedLogProbs: [Float]
 
     public init(token: Int32, logProb: Float, fedLogProbs: [Float] = []) {
@@ -21,8 +22,10 @@ public struct SourceStep: Sendable, Equatable {
 public protocol TokenSource: AnyObject {
     /// Prepares `slots` empty sequences of at most `maxLen` tokens each.
     func begin(slots: Int, maxLen: Int) throws
-    /// Appends each item's tokens to its slot; returns per item the next token and the behaviour log-probs.
-    func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep]
+    /// Appends each item's tokens to its slot; returns per item the next token and its behaviour log-prob, and
+    /// with `scoreFed` the behaviour log-probs of the fed tokens after the first (`SourceStep.fedLogProbs`;
+    /// empty without it).
+    func step(_ items: [(slot: Int, tokens: [Int32])], scoreFed: Bool) throws -> [SourceStep]
     /// Keeps the first `length` tokens of a slot (the engine feeds the rest again, re-tokenized).
     func rewind(slot: Int, to length: Int) throws
 }
@@ -69,7 +72,7 @@ public final class PolicyTokenSource: TokenSource {
         try session.truncate(slot, to: length)
     }
 
-    public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep] {
+    public func step(_ items: [(slot: Int, tokens: [Int32])], scoreFed: Bool) throws -> [SourceStep] {
         guard let session else { throw RolloutError("PolicyTokenSource.step before begin") }
         let v = policy.config.vocab, t = params.temperature
         if let script {
@@ -77,41 +80,36 @@ public final class PolicyTokenSource: TokenSource {
                 throw RolloutError("the script for slot \(item.slot) ran out after \(script[item.slot].count) tokens")
             }
         }
-        let (logits, fedLogits) = try session.feed(items, scoreFed: true)
-        // Each item's fed rows start after the fed rows of the items before it.
+        let (logits, fed) = try session.feed(items, scoreFedAt: scoreFed ? t : nil)
+        // Each item's fed log-probs follow those of the items before it.
         var fedStart = [0]
         for item in items { fedStart.append(fedStart.last! + item.tokens.count - 1) }
+        func fedLogProbs(_ i: Int) -> [Float] { scoreFed ? Array(fed[fedStart[i] ..< fedStart[i + 1]]) : [] }
         var out = [SourceStep](repeating: SourceStep(token: 0, logProb: 0), count: items.count)
         logits.withUnsafeBufferPointer { all in
-            fedLogits.withUnsafeBufferPointer { fed in
-                func row(_ p: UnsafeBufferPointer<Float>, _ r: Int) -> UnsafeBufferPointer<Float> {
-                    UnsafeBufferPointer(rebasing: p[r * v ..< (r + 1) * v])
+            func row(_ p: UnsafeBufferPointer<Float>, _ r: Int) -> UnsafeBufferPointer<Float> {
+                UnsafeBufferPointer(rebasing: p[r * v ..< (r + 1) * v])
+            }
+            if let script {
+                for (i, item) in items.enumerated() {
+                    let s = item.slot, tok = script[s][emitted[s].count], logits = row(all, i)
+                    recordedLogits[s].append(Array(logits))
+                    var copy = Array(logits)
+                    out[i] = SourceStep(token: tok, logProb: Kernels.logProb(row: &copy, v, target: Int(tok), temperature: t))
+                    out[i].fedLogProbs = fedLogProbs(i)
                 }
-                func fedLogProbs(_ i: Int) -> [Float] {
-                    items[i].tokens.dropFirst().enumerated().map { k, next in
-                        logSoftmaxAt(row(fed, fedStart[i] + k), Int(next), temperature: t)
-                    }
-                }
-                if let script {
-                    for (i, item) in items.enumerated() {
-                        let s = item.slot, tok = script[s][emitted[s].count], logits = row(all, i)
-                        recordedLogits[s].append(Array(logits))
-                        out[i] = SourceStep(token: tok, logProb: logSoftmaxAt(logits, Int(tok), temperature: t))
-                        out[i].fedLogProbs = fedLogProbs(i)
-                    }
-                    return
-                }
-                // Sampling rows in parallel: each slot draws from its own stream, so the order does not matter.
-                rngs.withUnsafeMutableBufferPointer { rngs in
-                    out.withUnsafeMutableBufferPointer { out in
-                        parallelFor(items.count) { range in
-                            for i in range {
-                                let logits = row(all, i)
-                                let (tok, lp) = Sampler.sample(UnsafeBufferPointer(rebasing: logits[..<sampleable]),
-                                                               params: params, rng: &rngs[items[i].slot])
-                                out[i] = SourceStep(token: tok, logProb: lp)
-                                out[i].fedLogProbs = fedLogProbs(i)
-                            }
+                return
+            }
+            // Sampling rows in parallel: each slot draws from its own stream, so the order does not matter.
+            rngs.withUnsafeMutableBufferPointer { rngs in
+                out.withUnsafeMutableBufferPointer { out in
+                    parallelFor(items.count) { range in
+                        for i in range {
+                            let logits = row(all, i)
+                            let (tok, lp) = Sampler.sample(UnsafeBufferPointer(rebasing: logits[..<sampleable]),
+                                                           params: params, rng: &rngs[items[i].slot])
+                            out[i] = SourceStep(token: tok, logProb: lp)
+                            out[i].fedLogProbs = fedLogProbs(i)
                         }
                     }
                 }
@@ -120,15 +118,6 @@ public final class PolicyTokenSource: TokenSource {
         for (i, item) in items.enumerated() { emitted[item.slot].append(out[i].token) }
         return out
     }
-}
-
-/// log softmax(x / T)[j]
-func logSoftmaxAt(_ x: UnsafeBufferPointer<Float>, _ j: Int, temperature: Float) -> Float {
-    let t = temperature > 0 ? temperature : 1
-    let mx = x.max() ?? 0
-    var s: Float = 0
-    for v in x { s += expf((v - mx) / t) }
-    return (x[j] - mx) / t - logf(s)
 }
 
 /// A deterministic stand-in policy: slot i emits script[i] in order (all log-probs 0), and records what it was fed.
@@ -150,14 +139,14 @@ public final class ScriptedTokenSource: TokenSource {
         fed[slot].removeLast(fed[slot].count - length)
     }
 
-    public func step(_ items: [(slot: Int, tokens: [Int32])]) throws -> [SourceStep] {
+    public func step(_ items: [(slot: Int, tokens: [Int32])], scoreFed: Bool) throws -> [SourceStep] {
         try items.map { item in
             fed[item.slot] += item.tokens
             let p = position[item.slot]
             guard p < script[item.slot].count else { throw RolloutError("script for slot \(item.slot) ran out") }
             position[item.slot] += 1
             return SourceStep(token: script[item.slot][p], logProb: 0,
-                              fedLogProbs: [Float](repeating: 0, count: item.tokens.count - 1))
+                              fedLogProbs: [Float](repeating: 0, count: scoreFed ? item.tokens.count - 1 : 0))
         }
     }
 }

@@ -43,9 +43,10 @@ public enum FinishReason: String, Codable, Sendable {
 
 /// One sampled episode with per-token provenance. `tokens`, `roles` and `samplingLogProbs` have equal
 /// length. `samplingLogProbs[i]` is the behaviour log-prob of token i given tokens[..<i]: what the policy
-/// that ran the rollout assigned to it, under the sampling distribution (logits / temperature), for every
-/// token it was fed or sampled: prompt and tool tokens from their prefill, policy tokens from sampling.
-/// Token 0 (BOS) follows nothing and has 0; so does a token the source did not score (a scripted source).
+/// that ran the rollout assigned to it, under the sampling distribution (logits / temperature): tool tokens
+/// from their prefill, policy tokens from sampling. Prompt tokens have 0: scoring them would cost a head
+/// product per prompt token, and nothing reads them. So does token 0 (BOS), which follows nothing, and a token
+/// the source did not score (a scripted source).
 public struct Trajectory: Codable, Sendable {
     public var taskId: String
     public var group: Int

@@ -33,6 +33,14 @@ extension Kernels {
         }
     }
 
+    /// log softmax(x / t)[target] of one row of n logits, t = temperature except 0 (greedy) counts as 1 (the
+    /// rule of `headLogProbs`); x is multiplied by 1 / t in place.
+    public static func logProb(row x: UnsafeMutablePointer<Float>, _ n: Int, target: Int, temperature: Float) -> Float {
+        let scale = 1 / (temperature > 0 ? temperature : 1)
+        if scale != 1 { for j in 0..<n { x[j] *= scale } }
+        return x[target] - logSumExp(x, n)
+    }
+
     /// Row-wise log-softmax. x: [rows,vocab] -> out: [rows,vocab] (out may alias x).
     public static func logSoftmax(x: UnsafePointer<Float>, rows: Int, vocab: Int, out: UnsafeMutablePointer<Float>) {
         parallelFor(rows, minChunk: 8) { r in

@@ -92,27 +92,36 @@ final class PolicyTests: XCTestCase {
         }
     }
 
-    /// `scoreFed` returns the logits after every fed token but each item's last, as a full forward gives them,
-    /// and leaves the last rows' logits bitwise as without it (sampling must not change).
+    /// Scoring the fed tokens gives each token's log-prob after the first of every item, as a full forward
+    /// gives them (at temperature 1 and 0.7, in more rows than one scoring chunk), and leaves the last rows'
+    /// logits bitwise as without it (sampling must not change).
     func testScoredFeedMatchesFullForwardAndKeepsLastRows() throws {
         let p = try Policy(config: tinyConfig, seed: 4)
-        let v = tinyConfig.vocab
-        let seqs: [[Int32]] = [[1, 40, 77, 100, 5, 9], [1, 7], [1, 250, 33, 8, 8, 8, 8], [1], [1, 60, 61, 62, 63]]
-        let fulls = try seqs.map { seq in try noGrad { try p.logits(tokens: seq, batch: 1, seqLen: seq.count) }.array }
+        let long = (0..<29).map { Int32(3 + $0 * 7 % 250) }   // 39 fed rows in all: more than one chunk
+        let seqs: [[Int32]] = [[1, 40, 77, 100, 5, 9], [1, 7], [1] + long, [1], [1, 60, 61, 62, 63]]
         let saved = Threads.count
         defer { Threads.set(saved) }
-        for workers in [1, 2] {
-            Threads.set(workers)
-            let items = seqs.enumerated().map { (slot: $0.offset, tokens: $0.element) }
-            let plain = try DecodeSession(policy: p, slots: seqs.count, maxLen: 8).feed(items)
-            let (logits, fed) = try DecodeSession(policy: p, slots: seqs.count, maxLen: 8).feed(items, scoreFed: true)
-            XCTAssertEqual(logits, plain, "workers \(workers): last-row logits must not depend on scoreFed")
-            XCTAssertEqual(fed.count, seqs.map { $0.count - 1 }.reduce(0, +) * v)
-            var row = 0
-            for (k, seq) in seqs.enumerated() {
-                for r in 0..<(seq.count - 1) {
-                    for i in 0..<v { XCTAssertEqual(fed[row * v + i], fulls[k][r * v + i], accuracy: 2e-4, "workers \(workers) slot \(k) row \(r)") }
-                    row += 1
+        for temperature: Float in [1, 0.7] {
+            let fulls = try seqs.map { seq in
+                seq.count < 2 ? [] : try noGrad {
+                    try p.tokenLogProbs(tokens: Array(seq.dropLast()), targets: Array(seq.dropFirst()), batch: 1,
+                                        seqLen: seq.count - 1, temperature: temperature)
+                }.array
+            }
+            for workers in [1, 2] {
+                Threads.set(workers)
+                let items = seqs.enumerated().map { (slot: $0.offset, tokens: $0.element) }
+                let plain = try DecodeSession(policy: p, slots: seqs.count, maxLen: 32).feed(items)
+                let (logits, fed) = try DecodeSession(policy: p, slots: seqs.count, maxLen: 32)
+                    .feed(items, scoreFedAt: temperature)
+                XCTAssertEqual(logits, plain, "workers \(workers): last-row logits must not depend on scoring")
+                XCTAssertEqual(fed.count, seqs.map { $0.count - 1 }.reduce(0, +))
+                var row = 0
+                for (k, seq) in seqs.enumerated() {
+                    for r in 0..<(seq.count - 1) {
+                        XCTAssertEqual(fed[row], fulls[k][r], accuracy: 2e-4, "T \(temperature) workers \(workers) slot \(k) token \(r + 1)")
+                        row += 1
+                    }
                 }
             }
         }

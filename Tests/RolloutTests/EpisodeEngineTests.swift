@@ -478,10 +478,11 @@ final class EpisodeEngineTests: XCTestCase {
                 let row = Array(full[(p - 1) * v ..< p * v])
                 for (a, b) in zip(source.recordedLogits[s][k], row) where abs(a - b) > worst { worst = abs(a - b); worstAt = p }
             }
-            // Every token after BOS carries its behaviour log-prob: sampled (policy) or scored by its prefill
-            // (prompt, tool output), the same as a full forward gives.
+            // Every token after the prompt carries its behaviour log-prob: sampled (policy) or scored by its
+            // prefill (tool output), the same as a full forward gives. Prompt tokens are not scored: 0.
             for p in 1..<n {
-                XCTAssertEqual(tr.samplingLogProbs[p], fullLogProbs[p - 1], accuracy: 1e-4, "slot \(s): \(tr.roles[p]) log-prob at \(p)")
+                let want = tr.roles[p] == .prompt ? 0 : fullLogProbs[p - 1]
+                XCTAssertEqual(tr.samplingLogProbs[p], want, accuracy: 1e-4, "slot \(s): \(tr.roles[p]) log-prob at \(p)")
             }
             XCTAssertTrue(tr.roles.contains(.tool) == (tr.toolCalls > 0))
             XCTAssertLessThan(worst, 1e-4, "slot \(s): cached logits differ from a full forward at position \(worstAt)")
