@@ -32,7 +32,12 @@ public struct MemoryPlan: Equatable, Sendable {
         parameters = p
         fixedBytes = 16 * p + (config.kl.beta > 0 ? 4 * p : 0)
         let slots = (config.promptsPerStep * config.groupSize + ranks - 1) / ranks
-        let samplerBytes = [NumberFormat.fp32: 0, .bf16: 2 * p, .fp16: 4 * p][config.rolloutWeights] ?? 0
+        let samplerBytes: Int
+        switch config.rolloutWeights {
+        case .fp32: samplerBytes = 0        // samples from the policy itself
+        case .bf16: samplerBytes = 2 * p    // DecodeWeights' panels
+        case .fp16: samplerBytes = 4 * p    // a rounded copy
+        }
         rolloutBytes = slots * sequenceLength * c.layers * 2 * c.kvHeadCount * c.headDim * 4 + samplerBytes
         let perLayer = 7 * c.dim + 3 * c.ffn + 2 * c.qkvDim + c.heads * sequenceLength
         activationBytesPerToken = 2 * 4 * c.layers * perLayer + 4 * c.dim

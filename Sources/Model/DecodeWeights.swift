@@ -21,7 +21,7 @@ final class DecodeWeights {
             m.fill(from: w.data)
             return m
         }
-        func rounded(_ t: Tensor) throws -> Tensor {
+        func rounded(_ t: Tensor) -> Tensor {
             let r = Tensor(zeros: t.shape)
             r.data.update(from: t.data, count: t.count)
             NumberFormat.bf16.round(r.data, count: r.count)
@@ -30,10 +30,9 @@ final class DecodeWeights {
         layers = try policy.layers.map { l in
             Layer(qkv: try panels(l.qkv, c.qkvDim, c.dim), o: try panels(l.o, c.dim, c.attentionDim),
                   gateUp: try panels(l.gateUp, 2 * c.ffn, c.dim), down: try panels(l.down, c.dim, c.ffn),
-                  inputNorm: try rounded(l.inputNorm), postNorm: try rounded(l.postNorm),
-                  qkvBias: try l.qkvBias.map(rounded))
+                  inputNorm: rounded(l.inputNorm), postNorm: rounded(l.postNorm), qkvBias: l.qkvBias.map(rounded))
         }
-        finalNorm = try rounded(policy.finalNorm)
+        finalNorm = rounded(policy.finalNorm)
         head = try panels(policy.head, c.vocab, c.dim)
     }
 

@@ -87,12 +87,10 @@ public final class PolicyTokenSource: TokenSource {
         func fedLogProbs(_ i: Int) -> [Float] { scoreFed ? Array(fed[fedStart[i] ..< fedStart[i + 1]]) : [] }
         var out = [SourceStep](repeating: SourceStep(token: 0, logProb: 0), count: items.count)
         logits.withUnsafeBufferPointer { all in
-            func row(_ p: UnsafeBufferPointer<Float>, _ r: Int) -> UnsafeBufferPointer<Float> {
-                UnsafeBufferPointer(rebasing: p[r * v ..< (r + 1) * v])
-            }
+            func row(_ i: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(rebasing: all[i * v ..< (i + 1) * v]) }
             if let script {
                 for (i, item) in items.enumerated() {
-                    let s = item.slot, tok = script[s][emitted[s].count], logits = row(all, i)
+                    let s = item.slot, tok = script[s][emitted[s].count], logits = row(i)
                     recordedLogits[s].append(Array(logits))
                     var copy = Array(logits)
                     out[i] = SourceStep(token: tok, logProb: Kernels.logProb(row: &copy, v, target: Int(tok), temperature: t))
@@ -105,7 +103,7 @@ public final class PolicyTokenSource: TokenSource {
                 out.withUnsafeMutableBufferPointer { out in
                     parallelFor(items.count) { range in
                         for i in range {
-                            let logits = row(all, i)
+                            let logits = row(i)
                             let (tok, lp) = Sampler.sample(UnsafeBufferPointer(rebasing: logits[..<sampleable]),
                                                            params: params, rng: &rngs[items[i].slot])
                             out[i] = SourceStep(token: tok, logProb: lp)

@@ -151,11 +151,10 @@ struct BenchDecode: ParsableCommand {
     @Option(help: "New tokens per sequence.") var newTokens = 128
     @Option(help: "Sequences decoded together (default: the reference script's batch for --config).") var batch: Int?
     @Option(help: "fp32 | bf16 | fp16: the weights' format in the decode session (bf16 is stored as bf16).")
-    var weights = "fp32"
+    var weights: NumberFormat = .fp32
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        _ = try numberFormat(weights, option: "--weights")
         try requireCount("new-tokens", newTokens)
         try requireCount("batch", batch)
         try requireCount("threads", threads)
@@ -174,19 +173,18 @@ struct BenchDecode: ParsableCommand {
         let reqs = (0..<batch).map { _ in
             GenerationRequest(prompt: (0..<32).map { _ in Int32(rng.int(3..<vocab)) }, maxNewTokens: newTokens)
         }
-        let format = try numberFormat(weights, option: "--weights")
-        _ = try generate(policy, reqs.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: 8) }, weightFormat: format, seed: 0)
+        _ = try generate(policy, reqs.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: 8) }, weightFormat: weights, seed: 0)
         let t0 = Date()
         let out = try generate(policy, reqs, eos: model?.tokenizer.eos ?? [ByteTokenizer.eos], minNewTokens: newTokens,
-                               weightFormat: format, seed: 2)
+                               weightFormat: weights, seed: 2)
         let dt = Date().timeIntervalSince(t0)
         let generated = out.map(\.tokens.count).reduce(0, +)
-        let result: [String: Any] = ["config": config, "weights": weights, "threads": Threads.count, "batch": batch,
+        let result: [String: Any] = ["config": config, "weights": weights.rawValue, "threads": Threads.count, "batch": batch,
                                      "prompt_tokens": 32, "new_tokens": newTokens, "seconds": dt,
                                      "tokens_per_s": Double(generated) / dt, "peak_rss_mb": peakRSSMegabytes()]
         if json { try printBenchJSON(result) } else {
             print(String(format: "bench decode %@ (%@ weights): batch %d, prompt 32, %d new tokens, %d threads: %.3f s, %.0f new tokens/s, peak RSS %.0f MB",
-                         config, weights, batch, newTokens, Threads.count, dt, Double(generated) / dt, peakRSSMegabytes()))
+                         config, weights.rawValue, batch, newTokens, Threads.count, dt, Double(generated) / dt, peakRSSMegabytes()))
         }
     }
 }

@@ -59,13 +59,8 @@ func requireCount(_ flag: String, _ value: Int?, min: Int = 1) throws {
     if let value, value < min { throw ValidationError("--\(flag) must be >= \(min), got \(value)") }
 }
 
-/// The number format an option names (fp32, bf16, fp16).
-func numberFormat(_ name: String, option: String) throws -> NumberFormat {
-    guard let f = NumberFormat(rawValue: name) else {
-        throw ValidationError("\(option) must be one of \(NumberFormat.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
-    }
-    return f
-}
+/// `--weights fp32|bf16|fp16`: ArgumentParser parses it and names the allowed values on a bad one.
+extension NumberFormat: ExpressibleByArgument {}
 
 /// A unicode sparkline of a series (reward curves in terminal summaries).
 func sparkline(_ xs: [Double]) -> String {

@@ -20,11 +20,10 @@ struct Generate: ParsableCommand {
     @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
     @Option(help: "Seed of the sampler.") var seed: UInt64 = 0
     @Option(help: "fp32 | bf16 | fp16: the weights' format while decoding (bf16 is stored as bf16: faster).")
-    var weights = "fp32"
+    var weights: NumberFormat = .fp32
 
     func run() throws {
         try requireCount("max-tokens", maxTokens)
-        let format = try numberFormat(weights, option: "--weights")
         let model = try loadModel(url(checkpoint))
         let tok = model.tokenizer
         var text = prompt
@@ -38,7 +37,7 @@ struct Generate: ParsableCommand {
         var decoder = StreamingDecoder(tok)
         let out = FileHandle.standardOutput
         let result = try generate(model.policy, [GenerationRequest(prompt: ids, maxNewTokens: maxTokens)],
-                                  params: SamplingParams(temperature: temperature), eos: tok.eos, weightFormat: format, seed: seed) { _, token in
+                                  params: SamplingParams(temperature: temperature), eos: tok.eos, weightFormat: weights, seed: seed) { _, token in
             if !tok.eos.contains(token) { out.write(Data(decoder.push(token).utf8)) }
         }
         out.write(Data((decoder.flush() + "\n").utf8))
