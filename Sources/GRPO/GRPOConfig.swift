@@ -15,7 +15,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var groupSize: Int = 8
     public var miniBatches: Int = 2
     public var microBatch: Int = 16
-    /// At most this many padded tokens per forward/backward (0 = no cap): bounds activation memory.
+    /// At most this many tokens per forward/backward (0 = no cap; a shared prompt counts once): bounds activation memory.
     public var microBatchTokens: Int = 0
     /// Size micro-batches so the estimated peak memory (`MemoryPlan`) stays within this many GB (0 = off:
     /// `microBatchTokens` as set). A function of the config and the model's shape, never of the machine.
@@ -90,8 +90,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("promptsPerStep", "B: prompts per rollout batch"),
         ("groupSize", "G: samples per prompt (the GRPO group)"),
         ("miniBatches", "M: optimizer updates per rollout batch (the batch is split into M mini-batches)"),
-        ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch; sequences are sorted by length first)"),
-        ("microBatchTokens", "at most this many padded tokens (sequences x the longest) per forward/backward, 0 = no cap: the knob of activation memory"),
+        ("microBatch", "sequences per forward/backward (gradient accumulation inside a mini-batch; a group's samples go together, longest first, and share their prompt's forward)"),
+        ("microBatchTokens", "at most this many tokens per forward/backward (a prompt shared by a group's samples counts once), 0 = no cap: the knob of activation memory"),
         ("memoryBudgetGB", "size micro-batches so the estimated peak memory stays within this many GB (0 = off: microBatchTokens as set); the run refuses to start if the estimate exceeds the machine's memory"),
         ("skipZeroAdvantage", "skip forward/backward of trajectories that carry no gradient (advantage 0 or fully masked, no KL): same update, less work"),
         ("advantage", "grpo ((R-mean)/(std+eps), unbiased std) | drGRPO (R-mean) | rloo (leave-one-out)"),

@@ -50,39 +50,63 @@ extension GRPOTrainer {
             let lp = try noGrad { try forward(b) }.array
             p.mismatch.add(rollout: b.behaviourLogProbs, trainer: lp, mask: b.mask)
             for (k, i) in ids.enumerated() {
-                let rows = b.sequences[k]
-                for j in 0..<(p.trajectories[i].tokens.count - 1) { p.oldLogProbs[i][j + 1] = lp[rows.lowerBound + j] }
+                for j in 0..<(p.trajectories[i].tokens.count - 1) { p.oldLogProbs[i][j + 1] = lp[b.row(sequence: k, predicting: j)] }
             }
         }
         p.recomputeSeconds = Date().timeIntervalSince(t0)
     }
 
-    /// `ids` sorted by length (longest first, ties by index) and cut into micro-batches of at most `microBatch`
-    /// sequences and, with a token cap (`microBatchTokens`, or sized by `memoryBudgetGB`), at most that many
-    /// padded tokens (rows x the longest) each:
-    /// sequences of similar length share a forward, so little of it is padding, and the token cap bounds the
-    /// activations. The longest come first, so a batch that does not fit fails on its first micro-batch.
+    /// `ids` cut into micro-batches of at most `microBatch` sequences and, with a token cap (`microBatchTokens`,
+    /// or sized by `memoryBudgetGB`), at most that many forward rows each. The members of a group (the samples
+    /// of one prompt) go together as far as the caps allow, so that `pack` computes the prompt they share once:
+    /// its rows count once. Groups and their members go longest first (ties by index), so sequences of similar
+    /// length share a forward and a batch that does not fit fails on its first micro-batch.
     func microBatches(_ ids: [Int], _ p: PreparedBatch) -> [[Int]] {
         let length = { (i: Int) in p.trajectories[i].tokens.count }
-        var out: [[Int]] = [], current: [Int] = []
-        for i in ids.sorted(by: { (length($0), $1) > (length($1), $0) }) {
-            let width = current.first.map(length) ?? length(i)
-            let full = current.count == config.microBatch
-                || (microBatchTokenCap > 0 && (current.count + 1) * width > microBatchTokenCap)
-            if full && !current.isEmpty { out.append(current); current = [] }
-            current.append(i)
+        let groups = Dictionary(grouping: ids) { p.trajectories[$0].group }.values
+            .map { $0.sorted { (length($0), $1) > (length($1), $0) } }
+            .sorted { (length($0[0]), $1[0]) > (length($1[0]), $0[0]) }
+        // Forward rows of one group's members sharing `shared` rows.
+        func rows(_ run: [Int], shared: Int) -> Int { run.reduce(shared) { $0 + length($1) - 1 - shared } }
+        var out: [[Int]] = [], current: [Int] = [], closedRows = 0
+        for members in groups {
+            var run: [Int] = [], shared = 0
+            for i in members {
+                var s = run.isEmpty ? 0 : min(run.count == 1 ? Int.max : shared, sharedRows(run[0], i, p))
+                let full = current.count == config.microBatch
+                    || (microBatchTokenCap > 0 && closedRows + rows(run + [i], shared: s) > microBatchTokenCap)
+                if full && !current.isEmpty {
+                    out.append(current)
+                    current = []; closedRows = 0; run = []; s = 0
+                }
+                current.append(i); run.append(i); shared = s
+            }
+            closedRows += rows(run, shared: shared)
         }
         if !current.isEmpty { out.append(current) }
         return out
     }
 
-    /// A right-padded micro-batch of trajectories `ids` (one row of the forward each), with their old log-probs.
+    /// Rows trajectories a and b can share (see `PolicyLossBatch.sharedPrefixRows`).
+    func sharedRows(_ a: Int, _ b: Int, _ p: PreparedBatch) -> Int {
+        PolicyLossBatch.sharedPrefixRows([a, b].map { (p.trajectories[$0].tokens, p.masks[$0]) })
+    }
+
+    /// A micro-batch of trajectories `ids`, with their old log-probs, packed without padding: each run of
+    /// members of one group computes their shared prompt once (`PolicyLossBatch.appendSharingPrefix`).
+    /// Sequence k of the batch is ids[k].
     func pack(_ ids: [Int], _ p: PreparedBatch) throws -> PolicyLossBatch {
-        let width = max(1, ids.map { p.trajectories[$0].tokens.count - 1 }.max() ?? 1)
         var b = PolicyLossBatch()
-        for i in ids {
-            try b.append(p.trajectories[i], tokenMask: p.masks[i], advantage: p.advantages[i],
-                         oldLogProbs: p.oldLogProbs[i], rows: width)
+        var start = 0
+        while start < ids.count {
+            var end = start + 1
+            while end < ids.count && p.trajectories[ids[end]].group == p.trajectories[ids[start]].group { end += 1 }
+            let run = Array(ids[start..<end])
+            let shared = run.count > 1
+                ? PolicyLossBatch.sharedPrefixRows(run.map { (p.trajectories[$0].tokens, p.masks[$0]) }) : 0
+            try b.appendSharingPrefix(run.map { (p.trajectories[$0], p.masks[$0], p.advantages[$0], p.oldLogProbs[$0]) },
+                                      shared: shared)
+            start = end
         }
         return b
     }

@@ -61,8 +61,8 @@ extension GRPOTrainer {
                                                                normalizer: normalizer)
             if let reference, config.kl.beta > 0 {
                 let refLogp = try noGrad {
-                    try reference.tokenLogProbs(tokens: batch.inputs, targets: batch.targets, batch: ids.count,
-                                                seqLen: batch.sequences[0].count, temperature: config.rollout.sampling.temperature)
+                    try reference.tokenLogProbs(tokens: batch.inputs, targets: batch.targets, layout: batch.attentionLayout,
+                                                temperature: config.rollout.sampling.temperature)
                 }
                 let kl = try klPenalty(logp, refLogProbs: refLogp.array, mask: batch.mask,
                                        estimator: config.kl.estimator, normalizer: normalizer)

@@ -151,9 +151,8 @@ public final class GRPOTrainer {
     /// fused, chunked head (no [rows * seqLen, V] logits); `eachChunk` sees the chunks' logits for statistics.
     func forward(_ b: PolicyLossBatch,
                  eachChunk: ((_ logits: UnsafePointer<Float>, _ rows: Range<Int>) throws -> Void)? = nil) throws -> Tensor {
-        try policy.tokenLogProbs(tokens: b.inputs, targets: b.targets, batch: b.sequences.count,
-                                 seqLen: b.sequences.first?.count ?? 1, temperature: config.rollout.sampling.temperature,
-                                 eachChunk: eachChunk)
+        try policy.tokenLogProbs(tokens: b.inputs, targets: b.targets, layout: b.attentionLayout,
+                                 temperature: config.rollout.sampling.temperature, eachChunk: eachChunk)
     }
 }
 

@@ -73,6 +73,9 @@ public struct PolicyLossBatch: Sendable {
     public var mask: [Float]
     /// Row range of each sequence, in order, disjoint. Rows outside every range must have mask 0.
     public var sequences: [Range<Int>]
+    /// Per sequence, the rows of the prefix it shares with others (`appendSharingPrefix`), or nil: its first
+    /// rows are those, then its own. Prefix rows belong to no sequence (mask 0).
+    public var prefixes: [Range<Int>?] = []
     /// Importance weight of row i's loss (a rollout correction, see `ImportanceCorrection`); empty = all 1.
     public var isWeights: [Float]
     /// Filled by `append`, not used by `policyLoss`: the input token of row i (what the forward reads), its
@@ -113,17 +116,95 @@ public struct PolicyLossBatch: Sendable {
                     + "\(t.roles.count) roles, \(t.samplingLogProbs.count) sampling log-probs and \(old?.count ?? n) old log-probs")
         let width = rows ?? (n - 1)
         try require(width >= n - 1, "PolicyLossBatch.append: \(n - 1) rows of trajectory \(t.taskId) do not fit in \(width)")
-        let pad = width - (n - 1), start = count
-        // Padding rows read and predict token 0 under mask 0: any id in the vocabulary would do.
-        inputs += t.tokens[..<(n - 1)]; inputs += repeatElement(0, count: pad)
-        targets += t.tokens[1...]; targets += repeatElement(0, count: pad)
-        mask += tokenMask[1...]; mask += repeatElement(0, count: pad)
-        oldLogProbs += (old ?? t.samplingLogProbs)[1...]; oldLogProbs += repeatElement(0, count: pad)
-        behaviourLogProbs += t.samplingLogProbs[1...]; behaviourLogProbs += repeatElement(0, count: pad)
-        places += tokenPlaces(t)[1...]; places += repeatElement(.other, count: pad)
-        advantages += repeatElement(advantage, count: width)
-        if !isWeights.isEmpty { isWeights += repeatElement(1, count: width) }
+        let start = count
+        appendRows(t, 0..<(n - 1), mask: tokenMask, advantage: advantage, oldLogProbs: old ?? t.samplingLogProbs,
+                   padding: width - (n - 1))
         sequences.append(start..<(start + width))
+        prefixes.append(nil)
+    }
+
+    /// Appends trajectories that begin with the same tokens (a group's prompt), computing their shared first
+    /// rows once: `shared` rows (row j predicts token j + 1, mask 0 in every member) that no sequence owns,
+    /// then each member's own rows, a sequence whose prefix they are. The forward's `attentionLayout` lets
+    /// each member's rows see the shared ones, so every row's log-prob is what `append` would give it.
+    /// `shared` must be at most `sharedPrefixRows` of the members.
+    public mutating func appendSharingPrefix(_ members: [(trajectory: Trajectory, tokenMask: [Float], advantage: Float,
+                                                          oldLogProbs: [Float])], shared: Int) throws {
+        guard let first = members.first else { return }
+        try require(shared <= Self.sharedPrefixRows(members.map { ($0.trajectory.tokens, $0.tokenMask) }),
+                    "PolicyLossBatch.appendSharingPrefix: \(shared) rows are not shared by every member with mask 0")
+        for m in members {
+            let t = m.trajectory, n = t.tokens.count
+            try require(n >= 2 && m.tokenMask.count == n && t.samplingLogProbs.count == n && t.roles.count == n
+                        && m.oldLogProbs.count == n,
+                        "PolicyLossBatch.appendSharingPrefix: trajectory \(t.taskId) has \(n) tokens, \(m.tokenMask.count) "
+                        + "mask values, \(t.roles.count) roles, \(t.samplingLogProbs.count) sampling and \(m.oldLogProbs.count) old log-probs")
+        }
+        let prefix = count..<(count + shared)
+        if shared > 0 {
+            appendRows(first.trajectory, 0..<shared, mask: first.tokenMask, advantage: 0, oldLogProbs: first.oldLogProbs,
+                       padding: 0)
+        }
+        for m in members {
+            let start = count
+            appendRows(m.trajectory, shared..<(m.trajectory.tokens.count - 1), mask: m.tokenMask, advantage: m.advantage,
+                       oldLogProbs: m.oldLogProbs, padding: 0)
+            sequences.append(start..<count)
+            prefixes.append(shared > 0 ? prefix : nil)
+        }
+    }
+
+    /// How many first rows trajectories (tokens, loss mask) can share: rows j whose input and target tokens
+    /// (j and j + 1) are the same in all of them and whose target has mask 0 in all of them, leaving each at
+    /// least one row of its own.
+    public static func sharedPrefixRows(_ members: [(tokens: [Int32], mask: [Float])]) -> Int {
+        guard let first = members.first else { return 0 }
+        var s = members.map { $0.tokens.count - 2 }.min() ?? 0
+        for m in members {
+            var j = 0
+            while j < s && m.tokens[j + 1] == first.tokens[j + 1] && m.tokens[j] == first.tokens[j] && m.mask[j + 1] == 0 { j += 1 }
+            s = j
+        }
+        return max(0, s)
+    }
+
+    /// Rows for targets tokens[j + 1], j in `js`, then `padding` rows that read and predict token 0 under mask 0
+    /// (any id in the vocabulary would do).
+    private mutating func appendRows(_ t: Trajectory, _ js: Range<Int>, mask tokenMask: [Float], advantage: Float,
+                                     oldLogProbs old: [Float], padding pad: Int) {
+        let targetsAt = (js.lowerBound + 1)..<(js.upperBound + 1)
+        inputs += t.tokens[js]; inputs += repeatElement(0, count: pad)
+        targets += t.tokens[targetsAt]; targets += repeatElement(0, count: pad)
+        mask += tokenMask[targetsAt]; mask += repeatElement(0, count: pad)
+        oldLogProbs += old[targetsAt]; oldLogProbs += repeatElement(0, count: pad)
+        behaviourLogProbs += t.samplingLogProbs[targetsAt]; behaviourLogProbs += repeatElement(0, count: pad)
+        places += tokenPlaces(t)[targetsAt]; places += repeatElement(.other, count: pad)
+        advantages += repeatElement(advantage, count: js.count + pad)
+        if !isWeights.isEmpty { isWeights += repeatElement(1, count: js.count + pad) }
+    }
+
+    /// The row holding the log-prob of token j + 1 of sequence k (its shared prefix's row for the first ones).
+    public func row(sequence k: Int, predicting j: Int) -> Int {
+        guard let p = prefix(of: k), j < p.count else { return sequences[k].lowerBound + j - (prefix(of: k)?.count ?? 0) }
+        return p.lowerBound + j
+    }
+
+    /// Sequence k's shared prefix rows, if it has one (a batch built by hand may leave `prefixes` empty).
+    func prefix(of k: Int) -> Range<Int>? { k < prefixes.count ? prefixes[k] : nil }
+
+    /// The forward's attention layout: each sequence a segment, after the shared prefix it reads; rows outside
+    /// every sequence (shared prefixes) segments of their own.
+    public var attentionLayout: AttentionLayout {
+        var layout = AttentionLayout()
+        var spans = sequences.indices.map { (rows: sequences[$0], prefix: prefix(of: $0)) }
+        for p in Set(prefixes.compactMap { $0 }) { spans.append((p, nil)) }
+        spans.sort { $0.rows.lowerBound < $1.rows.lowerBound }
+        for s in spans {
+            if s.rows.lowerBound > layout.rows { layout.append(rows: s.rows.lowerBound - layout.rows) }   // rows of no sequence
+            layout.append(rows: s.rows.count, prefix: s.prefix)
+        }
+        if count > layout.rows { layout.append(rows: count - layout.rows) }
+        return layout
     }
 
     /// Throws unless the arrays have `rows` entries, masks are finite and >= 0, and sequences are

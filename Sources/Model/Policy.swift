@@ -95,13 +95,21 @@ public final class Policy {
         guard tokens.count == batch * seqLen, batch > 0, seqLen > 0 else {
             throw TensorError("Policy.logits: \(tokens.count) tokens do not form a [\(batch), \(seqLen)] batch")
         }
-        guard seqLen <= config.context else {
-            throw TensorError("Policy.logits: sequence length \(seqLen) exceeds the context \(config.context)")
+        return try hidden(tokens: tokens, layout: AttentionLayout(batch: batch, seqLen: seqLen))
+    }
+
+    /// The training forward up to the head over the rows of `layout` (packed sequences, shared prefixes): the
+    /// final-normed hidden states [N, D].
+    public func hidden(tokens: [Int32], layout: AttentionLayout) throws -> Tensor {
+        try layout.validate(rows: tokens.count)
+        guard !tokens.isEmpty else { throw TensorError("Policy.logits: no tokens") }
+        guard layout.longestSequence <= config.context else {
+            throw TensorError("Policy.logits: sequence length \(layout.longestSequence) exceeds the context \(config.context)")
         }
         if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocab }) {
             throw TensorError("Policy.logits: token id \(bad) outside the vocabulary 0..<\(config.vocab)")
         }
-        let positions = (0..<batch * seqLen).map { Int32($0 % seqLen) }
+        let positions = layout.positions
         let eps = config.normEps
         // Residual stream x and the normed input of the next sub-block; each residual add is fused with the
         // RMSNorm that follows it (one pass over [N, D] instead of two).
@@ -112,8 +120,7 @@ public final class Policy {
             if let b = l.qkvBias { qkv = try addBias(qkv, b) }
             qkv = try ropeQK(qkv, positions: positions, heads: config.heads, kvHeads: config.kvHeadCount,
                              theta: config.ropeTheta, scaling: config.ropeScaling)
-            let a = try causalAttention(qkv, batch: batch, seqLen: seqLen, heads: config.heads,
-                                        kvHeads: config.kvHeadCount)                                // [N, H hd]
+            let a = try causalAttention(qkv, layout: layout, heads: config.heads, kvHeads: config.kvHeadCount) // [N, H hd]
             (x, h) = try addRMSNorm(x, try linear(a, l.o), weight: l.postNorm, eps: eps)
             let m = try swiglu(gateUp: try linear(h, l.gateUp))                                     // [N, 2F] -> [N, F]
             let nextNorm = i + 1 < layers.count ? layers[i + 1].inputNorm : finalNorm
@@ -128,6 +135,13 @@ public final class Policy {
     public func tokenLogProbs(tokens: [Int32], targets: [Int32], batch: Int, seqLen: Int, temperature: Float = 1,
                               eachChunk: ((_ logits: UnsafePointer<Float>, _ rows: Range<Int>) throws -> Void)? = nil) throws -> Tensor {
         try headLogProbs(try hidden(tokens: tokens, batch: batch, seqLen: seqLen), head, targets: targets,
+                         temperature: temperature, eachChunk: eachChunk)
+    }
+
+    /// `tokenLogProbs` over the rows of `layout`. -> [N]
+    public func tokenLogProbs(tokens: [Int32], targets: [Int32], layout: AttentionLayout, temperature: Float = 1,
+                              eachChunk: ((_ logits: UnsafePointer<Float>, _ rows: Range<Int>) throws -> Void)? = nil) throws -> Tensor {
+        try headLogProbs(try hidden(tokens: tokens, layout: layout), head, targets: targets,
                          temperature: temperature, eachChunk: eachChunk)
     }
 }

@@ -48,53 +48,53 @@ extension Kernels {
         }
     }
 
-    /// Backward of `attentionHead` (queryStart = 0 form used in training) into dq, dk, dv (strided like
-    /// q, k, v): beta 1 accumulates, beta 0 overwrites (the buffers may then be uninitialized); dq and dk/dv have
-    /// their own beta, since query heads that share a KV head add into one dk/dv. o and lse are
-    /// the forward's output and log-sum-exps, dO the output gradient.
-    /// scratch: 2 * attentionScratchCount(keys: queries) floats.
-    static func attentionHeadBackward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                      ld: Int, o: UnsafePointer<Float>, dO: UnsafePointer<Float>, ldo: Int,
+    /// Backward of `attentionHead` into dq, dk, dv: beta 1 accumulates, beta 0 overwrites (the buffers may then
+    /// be uninitialized); dq and dk/dv have their own beta, since query heads that share a KV head add into one
+    /// dk/dv. Rows are strided: q and dq by ldq; k, v, dk and dv by ldk; o and dO by ldo. o and lse are the
+    /// forward's output and log-sum-exps, dO the output gradient; queryStart as in the forward.
+    /// scratch: 2 * attentionScratchCount(keys: queryStart + queries) floats.
+    static func attentionHeadBackward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                      ldk: Int, o: UnsafePointer<Float>, dO: UnsafePointer<Float>, ldo: Int,
                                       lse: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>,
                                       dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                      betaQ: Float, betaKV: Float, queries: Int, headDim hd: Int,
+                                      betaQ: Float, betaKV: Float, queries: Int, queryStart: Int, headDim hd: Int,
                                       scratch: UnsafeMutablePointer<Float>) {
         let scale = 1 / Float(hd).squareRoot()
-        let p = scratch, dp = scratch + attentionScratchCount(keys: queries)
+        let p = scratch, dp = scratch + attentionScratchCount(keys: queryStart + queries)
         // Last block first: it sees every key, so its dK/dV products cover all rows and can carry `beta`;
         // the earlier blocks then accumulate (beta 1). Each block writes its own dQ rows once.
         let blocks = (queries + attentionBlock - 1) / attentionBlock
         for blockIndex in stride(from: blocks - 1, through: 0, by: -1) {
             let q0 = blockIndex * attentionBlock
-            let qb = min(attentionBlock, queries - q0), nk = q0 + qb
+            let qb = min(attentionBlock, queries - q0), nk = queryStart + q0 + qb
             let betaBlock: Float = blockIndex == blocks - 1 ? betaKV : 1
             // P = exp(scale Q Kᵀ - lse), zero past the diagonal.   [qb, nk]
-            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, alpha: scale, a: q + q0 * ld, lda: ld,
-                  b: k, ldb: ld, beta: 0, c: p, ldc: nk)
+            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, alpha: scale, a: q + q0 * ldq, lda: ldq,
+                  b: k, ldb: ldk, beta: 0, c: p, ldc: nk)
             for r in 0..<qb {
-                let row = p + r * nk, vis = q0 + r + 1
+                let row = p + r * nk, vis = queryStart + q0 + r + 1
                 expShiftScale(row, row, vis, shift: lse[q0 + r], scale: 1)
                 (row + vis).update(repeating: 0, count: nk - vis)
             }
             // dV += Pᵀ dO
             sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: p, lda: nk, b: dO + q0 * ldo, ldb: ldo,
-                  beta: betaBlock, c: dv, ldc: ld)
+                  beta: betaBlock, c: dv, ldc: ldk)
             // dP = dO Vᵀ, then dS = scale * P * (dP - rowsum(dO * O))
-            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, a: dO + q0 * ldo, lda: ldo, b: v, ldb: ld,
+            sgemm(transA: false, transB: true, m: qb, n: nk, k: hd, a: dO + q0 * ldo, lda: ldo, b: v, ldb: ldk,
                   beta: 0, c: dp, ldc: nk)
             for r in 0..<qb {
                 let t = q0 + r, dOr = dO + t * ldo, orow = o + t * ldo
                 var dsum: Float = 0
                 for j in 0..<hd { dsum += dOr[j] * orow[j] }
-                let prow = p + r * nk, drow = dp + r * nk, vis = t + 1
+                let prow = p + r * nk, drow = dp + r * nk, vis = queryStart + t + 1
                 for j in 0..<vis { drow[j] = scale * prow[j] * (drow[j] - dsum) }
                 (drow + vis).update(repeating: 0, count: nk - vis)
             }
             // dQ += dS K ; dK += dSᵀ Q
-            sgemm(transA: false, transB: false, m: qb, n: hd, k: nk, a: dp, lda: nk, b: k, ldb: ld,
-                  beta: betaQ, c: dq + q0 * ld, ldc: ld)
-            sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: dp, lda: nk, b: q + q0 * ld, ldb: ld,
-                  beta: betaBlock, c: dk, ldc: ld)
+            sgemm(transA: false, transB: false, m: qb, n: hd, k: nk, a: dp, lda: nk, b: k, ldb: ldk,
+                  beta: betaQ, c: dq + q0 * ldq, ldc: ldq)
+            sgemm(transA: true, transB: false, m: nk, n: hd, k: qb, a: dp, lda: nk, b: q + q0 * ldq, ldb: ldq,
+                  beta: betaBlock, c: dk, ldc: ldk)
         }
     }
 
@@ -107,58 +107,126 @@ extension Kernels {
     }
 }
 
-/// Fused causal self-attention over a fused, already rotated qkv projection, with grouped-query attention.
-/// qkv: [B*T, (H + 2 KV) hd] (row b*T + t; q = H heads, then k = KV heads, then v = KV heads; query head h
-/// reads KV head h / (H / KV); KV = H is plain multi-head attention) -> [B*T, H hd] with head h in cols
-/// h*hd..<(h+1)*hd. Causal: query t sees keys t2 <= t only, so right padding needs no mask. Forward is
-/// parallel over (batch, query head); backward over (batch, KV head), so the query heads of a group add
-/// their dK and dV one after another into the same rows.
+
+/// Fused causal self-attention over a fused, already rotated qkv projection, with grouped-query attention, on
+/// a right-padded [B, T] batch: `causalAttention(qkv, layout:...)` with B segments of T rows. Causal: query t
+/// sees keys t2 <= t only, so right padding needs no mask.
 public func causalAttention(_ qkv: Tensor, batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil) throws -> Tensor {
-    let kv = kvHeads ?? heads
-    try check(batch > 0 && seqLen > 0 && heads > 0 && kv > 0 && heads % kv == 0,
-              "causalAttention needs positive batch, seqLen, heads and kvHeads dividing heads, got \(batch), \(seqLen), \(heads), \(kv)")
-    try check(qkv.rank == 2 && qkv.shape[0] == batch * seqLen && qkv.shape[1] % (heads + 2 * kv) == 0,
-              "causalAttention needs qkv [batch*seqLen, (heads + 2*kvHeads)*hd] = [\(batch * seqLen), (\(heads) + 2*\(kv))*hd], got \(qkv.shape)")
-    let t = seqLen, ld = qkv.shape[1], hd = ld / (heads + 2 * kv), d = heads * hd, group = heads / kv
+    try check(batch > 0 && seqLen > 0, "causalAttention needs positive batch and seqLen, got \(batch), \(seqLen)")
+    return try causalAttention(qkv, layout: AttentionLayout(batch: batch, seqLen: seqLen), heads: heads, kvHeads: kvHeads)
+}
+
+/// Fused causal self-attention over a fused, already rotated qkv projection, with grouped-query attention, on
+/// the rows of `layout` (each row sees the rows before it in its segment, and its segment's prefix).
+/// qkv: [N, (H + 2 KV) hd] (q = H heads, then k = KV heads, then v = KV heads; query head h reads KV head
+/// h / (H / KV); KV = H is plain multi-head attention) -> [N, H hd] with head h in cols h*hd..<(h+1)*hd.
+/// A segment without a prefix reads its keys in place; one with a prefix first gathers the prefix's keys and
+/// values and its own into one [prefix + rows, hd] block per KV head. Forward is parallel over (segment, query
+/// head); backward over (segment, KV head), so the query heads of a group add their dK and dV one after
+/// another into the same rows. What a segment adds to its prefix's dK and dV is kept apart and added after,
+/// segment by segment in order: the same bits whatever the threads.
+public func causalAttention(_ qkv: Tensor, layout: AttentionLayout, heads: Int, kvHeads: Int? = nil) throws -> Tensor {
+    let kv = kvHeads ?? heads, n = layout.rows
+    try check(heads > 0 && kv > 0 && heads % kv == 0,
+              "causalAttention needs positive heads and kvHeads dividing heads, got \(heads), \(kv)")
+    try check(n > 0 && qkv.rank == 2 && qkv.shape[0] == n && qkv.shape[1] % (heads + 2 * kv) == 0,
+              "causalAttention needs qkv [rows, (heads + 2*kvHeads)*hd] = [\(n), (\(heads) + 2*\(kv))*hd], got \(qkv.shape)")
+    try layout.validate(rows: n)
+    let ld = qkv.shape[1], hd = ld / (heads + 2 * kv), d = heads * hd, group = heads / kv
     try check(hd > 0, "causalAttention: head size is 0 for qkv \(qkv.shape) and heads=\(heads)")
-    let out = Tensor(uninitialized: [batch * t, d])      // every (row, head) block is written
-    let lse = Tensor(uninitialized: [batch * heads, t])
-    let x = qkv.data, o = out.data, l = lse.data
-    // Offsets of query head (b, h): q at row b*T, column h*hd; its k and v at columns D + g*hd and
-    // D + KV*hd + g*hd with g = h / group; its output at row b*T, column h*hd.
-    func base(_ bh: Int) -> (q: Int, k: Int, v: Int, out: Int) {
-        let b = bh / heads, h = bh % heads, row = b * t * ld
-        return (row + h * hd, row + d + (h / group) * hd, row + d + (kv + h / group) * hd, b * t * d + h * hd)
+    let segments = layout.segments, longest = layout.longestSequence
+    let out = Tensor(uninitialized: [n, d])      // every (row, head) block is written
+    let lse = Tensor(uninitialized: [heads, n])  // lse[h, row]
+    // Columns of KV head g's keys and values in a qkv row.
+    func columns(_ g: Int) -> (k: Int, v: Int) { (d + g * hd, d + (kv + g) * hd) }
+    // The keys (or values, at `column`) a prefixed segment sees, prefix first: -> to [prefix + rows, hd].
+    func gather(_ s: AttentionLayout.Segment, _ column: Int, into to: UnsafeMutablePointer<Float>) {
+        var i = 0
+        for range in [s.prefix ?? 0..<0, s.rows] {
+            for r in range { (to + i * hd).update(from: qkv.data + r * ld + column, count: hd); i += 1 }
+        }
     }
     Kernels.withSingleThreadedBLAS {
-        parallelFor(batch * heads) { range in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Kernels.attentionScratchCount(keys: t))
-            defer { scratch.deallocate() }
-            for bh in range {
-                let p = base(bh)
-                Kernels.attentionHead(q: x + p.q, ldq: ld, k: x + p.k, ldk: ld, v: x + p.v, ldv: ld,
-                                      out: o + p.out, ldo: d, queries: t, queryStart: 0, headDim: hd,
-                                      lse: l + bh * t, scratch: scratch)
+        parallelFor(segments.count * heads) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Kernels.attentionScratchCount(keys: longest))
+            let kvBlock = UnsafeMutablePointer<Float>.allocate(capacity: 2 * longest * hd)
+            defer { scratch.deallocate(); kvBlock.deallocate() }
+            for job in range {
+                let s = segments[job / heads], h = job % heads, col = columns(h / group), r0 = s.rows.lowerBound
+                var k = UnsafePointer(qkv.data + r0 * ld + col.k), v = UnsafePointer(qkv.data + r0 * ld + col.v), ldk = ld
+                if s.prefix != nil {
+                    gather(s, col.k, into: kvBlock); gather(s, col.v, into: kvBlock + longest * hd)
+                    k = UnsafePointer(kvBlock); v = UnsafePointer(kvBlock + longest * hd); ldk = hd
+                }
+                Kernels.attentionHead(q: qkv.data + r0 * ld + h * hd, ldq: ld, k: k, ldk: ldk, v: v, ldv: ldk,
+                                      out: out.data + r0 * d + h * hd, ldo: d, queries: s.rows.count,
+                                      queryStart: s.prefix?.count ?? 0, headDim: hd, lse: lse.data + h * n + r0,
+                                      scratch: scratch)
             }
         }
     }
     return Tensor.record(out, inputs: [qkv]) { out in
         // Buffers read through their tensors here, so the closure keeps them alive.
         let g = out.grad!, (dx, beta) = qkv.gradForFullWrite(), x = qkv.data, o = out.data, l = lse.data
+        // Each prefixed segment's dK and dV for its prefix rows: [KV head][k, v][prefix, hd] at its offset.
+        var pendingAt = [Int](repeating: 0, count: segments.count), pendingCount = 0
+        for (i, s) in segments.enumerated() {
+            pendingAt[i] = pendingCount
+            pendingCount += kv * 2 * (s.prefix?.count ?? 0) * hd
+        }
+        let pending = UnsafeMutablePointer<Float>.allocate(capacity: max(1, pendingCount))
+        defer { pending.deallocate() }
         Kernels.withSingleThreadedBLAS {
-            parallelFor(batch * kv) { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Kernels.attentionScratchCount(keys: t))
-                defer { scratch.deallocate() }
-                for bg in range {
+            parallelFor(segments.count * kv) { range in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Kernels.attentionScratchCount(keys: longest))
+                let block = UnsafeMutablePointer<Float>.allocate(capacity: 4 * longest * hd)   // k, v, dk, dv
+                defer { scratch.deallocate(); block.deallocate() }
+                for job in range {
+                    let si = job / kv, gi = job % kv, s = segments[si], col = columns(gi), r0 = s.rows.lowerBound
+                    let start = s.prefix?.count ?? 0
+                    let kb = block, vb = block + longest * hd, dkb = block + 2 * longest * hd, dvb = block + 3 * longest * hd
+                    if s.prefix != nil { gather(s, col.k, into: kb); gather(s, col.v, into: vb) }
                     // The group's first query head stores (or adds, per beta) dK and dV; the others add.
                     for j in 0..<group {
-                        let bh = (bg / kv) * heads + (bg % kv) * group + j, p = base(bh)
-                        Kernels.attentionHeadBackward(q: x + p.q, k: x + p.k, v: x + p.v, ld: ld, o: o + p.out,
-                                                      dO: g + p.out, ldo: d, lse: l + bh * t, dq: dx + p.q,
-                                                      dk: dx + p.k, dv: dx + p.v, betaQ: beta,
-                                                      betaKV: j == 0 ? beta : 1, queries: t, headDim: hd,
-                                                      scratch: scratch)
+                        let h = gi * group + j
+                        let inPlace = s.prefix == nil
+                        let k = inPlace ? UnsafePointer(x + r0 * ld + col.k) : UnsafePointer(kb)
+                        let v = inPlace ? UnsafePointer(x + r0 * ld + col.v) : UnsafePointer(vb)
+                        let dk = inPlace ? dx + r0 * ld + col.k : dkb, dv = inPlace ? dx + r0 * ld + col.v : dvb
+                        let ldk = inPlace ? ld : hd
+                        let betaKV: Float = j > 0 ? 1 : (inPlace ? beta : 0)
+                        Kernels.attentionHeadBackward(q: x + r0 * ld + h * hd, ldq: ld, k: k, v: v, ldk: ldk,
+                                                      o: o + r0 * d + h * hd, dO: g + r0 * d + h * hd, ldo: d,
+                                                      lse: l + h * n + r0, dq: dx + r0 * ld + h * hd, dk: dk, dv: dv,
+                                                      betaQ: beta, betaKV: betaKV, queries: s.rows.count,
+                                                      queryStart: start, headDim: hd, scratch: scratch)
                     }
+                    guard s.prefix != nil else { continue }
+                    // Own rows into dx (stored or added, per beta); prefix rows kept for the ordered pass below.
+                    for i in 0..<s.rows.count {
+                        let row = dx + (r0 + i) * ld, kg = dkb + (start + i) * hd, vg = dvb + (start + i) * hd
+                        if beta == 0 {
+                            (row + col.k).update(from: kg, count: hd); (row + col.v).update(from: vg, count: hd)
+                        } else {
+                            Kernels.add(row + col.k, kg, out: row + col.k, count: hd)
+                            Kernels.add(row + col.v, vg, out: row + col.v, count: hd)
+                        }
+                    }
+                    let kept = pending + pendingAt[si] + gi * 2 * start * hd
+                    kept.update(from: dkb, count: start * hd)
+                    (kept + start * hd).update(from: dvb, count: start * hd)
+                }
+            }
+        }
+        // The prefix rows were written by their own segment above; add what each later segment gave them.
+        for (si, s) in segments.enumerated() {
+            guard let p = s.prefix else { continue }
+            for gi in 0..<kv {
+                let col = columns(gi), kept = pending + pendingAt[si] + gi * 2 * p.count * hd
+                for (i, r) in p.enumerated() {
+                    let row = dx + r * ld
+                    Kernels.add(row + col.k, kept + i * hd, out: row + col.k, count: hd)
+                    Kernels.add(row + col.v, kept + (p.count + i) * hd, out: row + col.v, count: hd)
                 }
             }
         }

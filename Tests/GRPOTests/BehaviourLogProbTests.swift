@@ -84,7 +84,7 @@ final class BehaviourLogProbTests: XCTestCase {
         XCTAssertTrue(batch.behaviourLogProbs.indices.contains { batch.places[$0] == .tool && batch.behaviourLogProbs[$0] < 0 })
         // The trainer's forward, with its hidden states at hand: the fused head passes on exactly the zero
         // gradient a masked row's log-prob gets.
-        let h = try policy.hidden(tokens: batch.inputs, batch: batch.sequences.count, seqLen: batch.sequences[0].count)
+        let h = try policy.hidden(tokens: batch.inputs, layout: batch.attentionLayout)
         let logp = try headLogProbs(h, policy.outputHead, targets: batch.targets,
                                     temperature: trainer.config.rollout.sampling.temperature)
         XCTAssertEqual(logp.array, try noGrad { try trainer.forward(batch) }.array)

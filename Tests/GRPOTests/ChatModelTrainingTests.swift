@@ -65,7 +65,7 @@ final class ChatModelTrainingTests: XCTestCase {
         let trainer = try GRPOTrainer(config: c, model: m, tasks: ArrayTaskSource([task]), executor: nil)
         let p = try trainer.prepare(ts)
         let batch = try trainer.pack(Array(ts.indices), p)
-        let h = try m.policy.hidden(tokens: batch.inputs, batch: batch.sequences.count, seqLen: batch.sequences[0].count)
+        let h = try m.policy.hidden(tokens: batch.inputs, layout: batch.attentionLayout)
         let logp = try headLogProbs(h, m.policy.outputHead, targets: batch.targets, temperature: 1)
         for i in 0..<batch.count where batch.mask[i] != 0 {
             XCTAssertEqual(expf(logp.array[i] - batch.oldLogProbs[i]), 1, accuracy: 1e-4, "row \(i)")
@@ -74,8 +74,10 @@ final class ChatModelTrainingTests: XCTestCase {
         try loss.backward()
         let g = h.gradArray!, d = h.shape[1]
         var zero = (tool: 0, prompt: 0), policyRows = 0
-        for (k, rows) in batch.sequences.enumerated() {
-            for (j, i) in rows.enumerated() where j + 1 < ts[k].tokens.count {
+        XCTAssertGreaterThan(batch.prefixes.compactMap { $0 }.count, 0, "the group's samples share their prompt's rows")
+        for k in batch.sequences.indices {
+            for j in 0..<(ts[k].tokens.count - 1) {
+                let i = batch.row(sequence: k, predicting: j)
                 let row = g[(i * d)..<((i + 1) * d)]
                 switch ts[k].roles[j + 1] {   // row j predicts token j + 1
                 case .tool: XCTAssertTrue(row.allSatisfy { $0 == 0 }, "tool row \(i)"); zero.tool += 1
