@@ -75,8 +75,50 @@ public final class DecodeSession {
     /// log-prob of each of its tokens after the first given the tokens before it, under logits / temperature
     /// (0 counts as 1), as a full forward gives them (an observation prefill scores the observation). They are
     /// computed a few rows at a time, never as [rows, V] logits. `logits` is computed exactly as without them.
+    ///
+    /// Items that start empty slots with the same tokens (the samples of one prompt) are computed once: the
+    /// first of them runs the forward, the others copy its cache rows, logits and fed log-probs.
     public func feed(_ items: [(slot: Int, tokens: [Int32])],
                      scoreFedAt temperature: Float?) throws -> (logits: [Float], fedLogProbs: [Float]) {
+        var firstWith: [[Int32]: Int] = [:], source = Array(items.indices)
+        for (i, item) in items.enumerated() where item.slot >= 0 && item.slot < slots && lengths[item.slot] == 0
+                                                  && !item.tokens.isEmpty {
+            if let j = firstWith[item.tokens] { source[i] = j } else { firstWith[item.tokens] = i }
+        }
+        guard source != Array(items.indices) else { return try compute(items, scoreFedAt: temperature) }
+        let unique = items.indices.filter { source[$0] == $0 }
+        guard Set(items.map(\.slot)).count == items.count else {   // (the computed items check the rest)
+            throw TensorError("DecodeSession.feed: a slot is repeated")
+        }
+        let (uniqueLogits, uniqueFed) = try compute(unique.map { items[$0] }, scoreFedAt: temperature)
+        let c = policy.config, v = c.vocab, rowCount = c.kvHeadCount * maxLen * c.headDim
+        var at = [Int](repeating: -1, count: items.count)
+        for (k, i) in unique.enumerated() { at[i] = k }
+        var fedAt = [0]   // start of each unique item's fed log-probs
+        for i in unique { fedAt.append(fedAt.last! + items[i].tokens.count - 1) }
+        var logits: [Float] = [], fed: [Float] = []
+        logits.reserveCapacity(items.count * v)
+        for (i, item) in items.enumerated() {
+            let k = at[source[i]]
+            logits += uniqueLogits[(k * v)..<((k + 1) * v)]
+            if temperature != nil { fed += uniqueFed[fedAt[k]..<fedAt[k + 1]] }
+            guard source[i] != i else { continue }
+            let from = items[source[i]].slot, n = item.tokens.count
+            for layer in 0..<c.layers {   // [slots, KV heads, maxLen, hd]: each head's first n positions
+                for h in 0..<c.kvHeadCount {
+                    let src = from * rowCount + h * maxLen * c.headDim, dst = item.slot * rowCount + h * maxLen * c.headDim
+                    (keys[layer] + dst).update(from: keys[layer] + src, count: n * c.headDim)
+                    (values[layer] + dst).update(from: values[layer] + src, count: n * c.headDim)
+                }
+            }
+            lengths[item.slot] = n
+        }
+        return (logits, fed)
+    }
+
+    /// `feed` without the sharing of repeated items.
+    private func compute(_ items: [(slot: Int, tokens: [Int32])],
+                         scoreFedAt temperature: Float?) throws -> (logits: [Float], fedLogProbs: [Float]) {
         let v = policy.config.vocab
         var rowSlot: [Int] = [], rowPos: [Int32] = [], rowToken: [Int32] = [], lastRow: [Int] = []
         var seen = Set<Int>()

@@ -23,7 +23,7 @@ struct BenchGRPO: AsyncParsableCommand {
     @Option(help: "Max new tokens per sample (L).") var maxNewTokens = 128
     @Option(help: "Timed steps after one warm-up step (median reported).") var steps = 3
     @Option(help: "Sequences per forward/backward.") var microBatch = 32
-    @Option(help: "At most this many padded tokens per forward/backward (0 = no cap; default 0, 512 with --checkpoint).")
+    @Option(help: "At most this many tokens per forward/backward (a group's shared prompt counts once) (0 = no cap; default 0, 512 with --checkpoint).")
     var microBatchTokens: Int?
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false

@@ -127,6 +127,30 @@ final class PolicyTests: XCTestCase {
         }
     }
 
+    /// Empty slots fed the same tokens in one call (the samples of one prompt) are computed once; their logits,
+    /// fed log-probs and following decode steps are those of each slot fed alone.
+    func testRepeatedPromptsMatchFeedingEachAlone() throws {
+        let p = try Policy(config: tinyConfig, seed: 4), v = tinyConfig.vocab
+        let prompt: [Int32] = [1, 40, 77, 100, 5], other: [Int32] = [1, 9, 9]
+        let prompts = [prompt, other, prompt, prompt], next: [[Int32]] = [[3], [4], [5], [3]]
+        let shared = try DecodeSession(policy: p, slots: 4, maxLen: 16)
+        let first = try shared.feed(prompts.enumerated().map { ($0.offset, $0.element) }, scoreFedAt: 0.7)
+        XCTAssertEqual(shared.lengths, [5, 3, 5, 5])
+        let second = try shared.feed(next.enumerated().map { ($0.offset, $0.element) })
+        var fedRow = 0
+        for k in prompts.indices {
+            let alone = try DecodeSession(policy: p, slots: 1, maxLen: 16)
+            let (logits, fed) = try alone.feed([(0, prompts[k])], scoreFedAt: 0.7)
+            let then = try alone.feed([(0, next[k])])
+            for (a, b) in zip(first.logits[(k * v)..<((k + 1) * v)], logits) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+            for (a, b) in zip(second[(k * v)..<((k + 1) * v)], then) { XCTAssertEqual(a, b, accuracy: 1e-5, "slot \(k)") }
+            for (a, b) in zip(first.fedLogProbs[fedRow...], fed) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+            fedRow += fed.count
+        }
+        XCTAssertEqual(fedRow, first.fedLogProbs.count)
+        XCTAssertThrowsError(try DecodeSession(policy: p, slots: 2, maxLen: 16).feed([(0, prompt), (0, prompt)]))
+    }
+
     /// A bf16 KV cache moves the logits a little (the reduced-precision rollout of the instability experiment).
     func testReducedPrecisionCacheMovesLogitsSlightly() throws {
         let p = try Policy(config: tinyConfig, seed: 6)
