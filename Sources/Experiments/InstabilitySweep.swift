@@ -142,6 +142,9 @@ public struct InstabilitySweep: Sendable {
             SweepCondition(name: "lastnumber-t07", summary: "lastnumber-fast sampled at temperature 0.7 (the demo's: more reward signal, "
                            + "lower entropy); naive and void-turn filter", overrides: fast + lastNumber + ["rollout.sampling.temperature=0.7"],
                            arms: Array(arms.prefix(2))),
+            SweepCondition(name: "lastnumber-t07-offpolicy", summary: "lastnumber-t07 with 8 updates per rollout batch (4 mini-batches "
+                           + "x 2 epochs: 7 of 8 off-policy); naive and void-turn filter",
+                           overrides: fast + lastNumber + ["rollout.sampling.temperature=0.7", "ppoEpochs=2"], arms: Array(arms.prefix(2))),
         ]
     }
 

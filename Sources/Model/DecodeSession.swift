@@ -17,12 +17,12 @@ public final class DecodeSession {
     /// The format the session computes with the weights in: fp32 (the policy's own), bf16 (`DecodeWeights`:
     /// half the bytes per decode step) or fp16 (a rounded copy of the policy).
     public let weightFormat: NumberFormat
-    private let bf16: DecodeWeights?
+    let bf16: DecodeWeights?
     public private(set) var lengths: [Int]
-    private let keys: [UnsafeMutablePointer<Float>]
-    private let values: [UnsafeMutablePointer<Float>]
-    private let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
-    private let scratches = (0..<max(1, Threads.count)).map { _ in Scratch() }   // one per worker
+    let keys: [UnsafeMutablePointer<Float>]        // per layer [slots, KV heads, maxLen, hd]
+    let values: [UnsafeMutablePointer<Float>]
+    let ropeCos: [Float], ropeSin: [Float]     // [maxLen, hd/2]
+    private let scratches = (0..<max(1, Threads.count)).map { _ in DecodeScratch() }   // one per worker
 
     /// The weights are read when the session is made: make a new session after the policy changes.
     public init(policy: Policy, slots: Int, maxLen: Int, cacheFormat: NumberFormat = .fp32,
@@ -208,77 +208,33 @@ public final class DecodeSession {
         return groups
     }
 
-    /// Runs rows `rows` (whole items `items`) through the network, writing into the KV cache and the
-    /// logits of those items.
-    private func forward(_ t: RowTable, rows: Range<Int>, items: Range<Int>, scratch: Scratch,
+    /// Runs rows `rows` (whole items `items`) through the model (`DecodePass`), writing into the KV cache and
+    /// the logits of those items.
+    private func forward(_ t: RowTable, rows: Range<Int>, items: Range<Int>, scratch: DecodeScratch,
                          logits: UnsafeMutablePointer<Float>, fed: (out: UnsafeMutablePointer<Float>, temperature: Float)?) {
-        let c = policy.config, d = c.dim, f = c.ffn, v = c.vocab, hd = c.headDim, heads = c.heads, kv = c.kvHeadCount
-        let qkvW = c.qkvDim, attD = c.attentionDim
-        let n = rows.count, r0 = rows.lowerBound
-        let rowSlot = Array(t.slot[rows]), rowPos = Array(t.pos[rows]), rowToken = Array(t.token[rows])
-        scratch.reserve(rows: n, dim: d, qkv: qkvW, attention: attD, ffn: f)
-        let x = scratch.x, h = scratch.h, qkv = scratch.qkv, att = scratch.att, gu = scratch.gu
-        rowToken.withUnsafeBufferPointer { ids in
-            Kernels.embedding(table: policy.embed.data, ids: ids.baseAddress!, count: n, dim: d, out: x)
+        let c = policy.config, d = c.dim, v = c.vocab, n = rows.count, r0 = rows.lowerBound
+        scratch.reserve(rows: n, dim: d, qkv: c.qkvDim, attention: c.attentionDim, ffn: c.ffn)
+        var pass = DecodePass(session: self, scratch: scratch, slots: Array(t.slot[rows]), positions: Array(t.pos[rows]),
+                              tokens: Array(t.token[rows]))
+        let h = policy.forward(&pass).data                     // final-normed [n, D]
+        // The head for the rows whose logits are wanted, gathered into x (free after the forward).
+        let picked = scratch.x
+        func head(_ rs: [Int], into out: UnsafeMutablePointer<Float>) {
+            for (k, r) in rs.enumerated() { (picked + k * d).update(from: h + r * d, count: d) }
+            rowsLinear(picked, lda: d, policy.head.data, out, rows: rs.count, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
         }
-        if bf16 != nil { NumberFormat.bf16.round(x, count: n * d) }
-        for (li, l) in policy.layers.enumerated() {
-            let b16 = bf16?.layers[li]
-            Kernels.rmsNorm(x: x, weight: (b16?.inputNorm ?? l.inputNorm).data, rows: n, dim: d, eps: c.normEps,
-                            out: h, rstd: nil)
-            rowsLinear(h, l.qkv.data, qkv, rows: n, outDim: qkvW, inDim: d, beta: 0, bf16: b16?.qkv) // [n, (H + 2 KV) hd]
-            if let b = b16?.qkvBias ?? l.qkvBias {
-                for r in 0..<n { Kernels.add(qkv + r * qkvW, b.data, out: qkv + r * qkvW, count: qkvW) }
-            }
-            rowPos.withUnsafeBufferPointer { pos in
-                ropeCos.withUnsafeBufferPointer { cp in
-                    ropeSin.withUnsafeBufferPointer { sp in   // q and k are adjacent: rotate H + KV heads at once
-                        Kernels.ropeInPlace(x: qkv, rowStride: qkvW, rows: n, heads: heads + kv, headDim: hd,
-                                            positions: pos.baseAddress!, cos: cp.baseAddress!, sin: sp.baseAddress!)
-                    }
-                }
-            }
-            let kc = keys[li], vc = values[li]
-            for r in 0..<n {
-                let row = qkv + r * qkvW
-                for hh in 0..<kv {
-                    let at = ((rowSlot[r] * kv + hh) * maxLen + Int(rowPos[r])) * hd
-                    (kc + at).update(from: row + attD + hh * hd, count: hd)
-                    (vc + at).update(from: row + attD + (kv + hh) * hd, count: hd)
-                    cacheFormat.round(kc + at, count: hd)
-                    cacheFormat.round(vc + at, count: hd)
-                }
-            }
-            attend(qkv: qkv, out: att, rows: n, rowSlot: rowSlot, rowPos: rowPos, keys: kc, values: vc)
-            rowsLinear(att, l.o.data, x, rows: n, outDim: d, inDim: attD, beta: 1, bf16: b16?.o)  // x += att Woᵀ
-            Kernels.rmsNorm(x: x, weight: (b16?.postNorm ?? l.postNorm).data, rows: n, dim: d, eps: c.normEps,
-                            out: h, rstd: nil)
-            rowsLinear(h, l.gate.data, gu, rows: n, outDim: 2 * f, inDim: d, beta: 0, bf16: b16?.gateUp) // gate|up: [n, 2F]
-            for r in 0..<n {
-                let g = gu + r * 2 * f
-                Kernels.swiglu(gate: g, up: g + f, out: g, count: f)
-            }
-            rowsLinear(gu, l.down.data, x, rows: n, outDim: d, inDim: f, beta: 1, lda: 2 * f, bf16: b16?.down) // x += m Wdᵀ
-        }
-        // Final norm and head only for the rows whose logits are wanted.
-        let m = items.count, finalNorm = (bf16?.finalNorm ?? policy.finalNorm).data
-        for (i, r) in t.last[items].map({ $0 - r0 }).enumerated() {
-            Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + i * d, rstd: nil)
-        }
-        rowsLinear(h, policy.head.data, logits, rows: m, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
+        let lastRows = t.last[items].map { $0 - r0 }
+        head(lastRows, into: logits)
         // The other rows score the token after them, in calls of their own so the last rows' logits do not
         // depend on scoring: `fedChunk` rows at a time through a [fedChunk, V] buffer.
-        guard let fed, n > m else { return }
-        let lastRows = Set(t.last[items].map { $0 - r0 })
-        let fedRows = (0..<n).filter { !lastRows.contains($0) }   // each has its item's next row after it
+        guard let fed, n > lastRows.count else { return }
+        let isLast = Set(lastRows)
+        let fedRows = (0..<n).filter { !isLast.contains($0) }   // each has its item's next row after it
         let chunk = UnsafeMutablePointer<Float>.allocate(capacity: min(Self.fedChunk, fedRows.count) * v)
         defer { chunk.deallocate() }
         for c0 in stride(from: 0, to: fedRows.count, by: Self.fedChunk) {
-            let rs = fedRows[c0 ..< min(c0 + Self.fedChunk, fedRows.count)]
-            for (k, r) in rs.enumerated() {
-                Kernels.rmsNorm(x: x + r * d, weight: finalNorm, rows: 1, dim: d, eps: c.normEps, out: h + k * d, rstd: nil)
-            }
-            rowsLinear(h, policy.head.data, chunk, rows: rs.count, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
+            let rs = Array(fedRows[c0 ..< min(c0 + Self.fedChunk, fedRows.count)])
+            head(rs, into: chunk)
             for (k, r) in rs.enumerated() {
                 fed.out[c0 + k] = Kernels.logProb(row: chunk + k * v, v, target: Int(t.token[r0 + r + 1]),
                                                   temperature: fed.temperature)
@@ -293,41 +249,16 @@ public final class DecodeSession {
     /// when the session computes in bf16 (any row count: a prefill too, so every token sees the same weights).
     /// Otherwise up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row
     /// register tiles); more to `Kernels.sgemm`, which splits C's longer side over the workers.
-    private func rowsLinear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                            rows: Int, outDim: Int, inDim: Int, beta: Float, lda: Int? = nil, bf16: PanelMatrix?) {
+    func rowsLinear(_ x: UnsafePointer<Float>, lda: Int, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                    rows: Int, outDim: Int, inDim: Int, beta: Float, bf16: PanelMatrix?) {
         if let bf16 {
-            bf16.linear(x: x, lda: lda ?? inDim, out: out, rows: rows, beta: beta)
+            bf16.linear(x: x, lda: lda, out: out, rows: rows, beta: beta)
         } else if rows <= Kernels.smallRowsMax {
-            Kernels.smallRowsLinear(x: x, lda: lda ?? inDim, w: w, out: out, rows: rows, outDim: outDim,
+            Kernels.smallRowsLinear(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim,
                                     inDim: inDim, beta: beta)
         } else {
-            Kernels.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: lda ?? inDim, b: w,
+            Kernels.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: lda, b: w,
                           ldb: inDim, beta: beta, c: out, ldc: outDim)
-        }
-    }
-
-    /// out[r, head] = softmax(q·K[0...pos] / sqrt(hd)) V[0...pos] within row r's slot; parallel over (row, head)
-    /// (inline when called from a worker of the item split).
-    private func attend(qkv: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
-                        rowSlot: [Int], rowPos: [Int32], keys: UnsafeMutablePointer<Float>,
-                        values: UnsafeMutablePointer<Float>) {
-        let c = policy.config, hd = c.headDim, heads = c.heads, kv = c.kvHeadCount, maxLen = maxLen
-        let qkvW = c.qkvDim, attD = c.attentionDim, group = heads / kv
-        rowSlot.withUnsafeBufferPointer { slotOf in
-            rowPos.withUnsafeBufferPointer { posOf in
-                parallelFor(n * heads, minChunk: 4) { range in
-                    let p = UnsafeMutablePointer<Float>.allocate(capacity: maxLen)
-                    defer { p.deallocate() }
-                    for job in range {
-                        let r = job / heads, hh = job % heads
-                        let q = qkv + r * qkvW + hh * hd
-                        let base = (slotOf[r] * kv + hh / group) * maxLen * hd
-                        let kh = keys + base, vh = values + base
-                        Kernels.decodeAttention(q: q, keys: kh, values: vh, count: Int(posOf[r]) + 1, headDim: hd,
-                                                out: out + r * attD + hh * hd, scores: p)
-                    }
-                }
-            }
         }
     }
 }
@@ -335,27 +266,6 @@ public final class DecodeSession {
 /// The rows of one feed call: slot, position and token of each row, and each item's last row.
 private struct RowTable {
     var slot: [Int], pos: [Int32], token: [Int32], last: [Int]
-}
-
-/// Growable scratch buffers for a feed call.
-/// Owned by one session and freed with it (a struct here leaked every session's buffers).
-private final class Scratch {
-    var rows = 0
-    var x = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var h = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var att = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    var gu = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-
-    deinit { for p in [x, h, qkv, att, gu] { p.deallocate() } }
-
-    func reserve(rows n: Int, dim d: Int, qkv width: Int, attention a: Int, ffn f: Int) {
-        guard n > rows else { return }
-        for p in [x, h, qkv, att, gu] { p.deallocate() }
-        x = .allocate(capacity: n * d); h = .allocate(capacity: n * d); qkv = .allocate(capacity: n * width)
-        att = .allocate(capacity: n * a); gu = .allocate(capacity: n * 2 * f)
-        rows = n
-    }
 }
 
 /// The size of the last-level cache this CPU's core 0 sits behind, from sysfs ("32768K"), or 32 MiB when

@@ -36,6 +36,23 @@ final class DecodeWeights {
         head = try panels(policy.head, c.vocab, c.dim)
     }
 
+    func panels(_ p: Projection) -> PanelMatrix {
+        switch p {
+        case .qkv(let i): return layers[i].qkv
+        case .o(let i): return layers[i].o
+        case .gateUp(let i): return layers[i].gateUp
+        case .down(let i): return layers[i].down
+        }
+    }
+
+    func norm(_ n: NormWeight) -> Tensor {
+        switch n {
+        case .input(let i): return layers[i].inputNorm
+        case .post(let i): return layers[i].postNorm
+        case .final: return finalNorm
+        }
+    }
+
     /// Bytes of weights one decode step streams.
     var byteCount: Int {
         layers.reduce(head.byteCount) { $0 + $1.qkv.byteCount + $1.o.byteCount + $1.gateUp.byteCount + $1.down.byteCount }

@@ -3,8 +3,8 @@ import Tensor
 
 /// The decoder-only policy: embedding, N blocks of (RMSNorm -> causal grouped-query attention with RoPE ->
 /// residual, RMSNorm -> SwiGLU MLP -> residual), final RMSNorm, tied or untied head. All parameters live in
-/// one arena. `logits` is the training forward (taped); `DecodeSession` runs the same layers, through the
-/// same `Layer` views, with a KV cache.
+/// one arena. `forward` (ForwardPass.swift) is the block order, written once; `hidden` runs it as the training
+/// forward (taped) and `DecodeSession` with a KV cache, both through the same `Layer` views.
 public final class Policy {
     public let config: PolicyConfig
     public let arena: ParameterArena
@@ -15,8 +15,6 @@ public final class Policy {
         let qkvBias: Tensor?     // [(H + 2 KV) hd]: their biases (Qwen2)
         let o: Tensor            // [D, H hd]
         let postNorm: Tensor     // [D]
-        let gate: Tensor         // [F, D]
-        let up: Tensor           // [F, D]
         let gateUp: Tensor       // [2F, D]: gate_proj, up_proj stacked (adjacent in the arena)
         let down: Tensor         // [D, F]
     }
@@ -47,8 +45,6 @@ public final class Policy {
                          qkvBias: try qb.map { try arena.view(offset: $0.offset, shape: [config.qkvDim]) },
                          o: try arena.tensor(p + "self_attn.o_proj.weight"),
                          postNorm: try arena.tensor(p + "post_attention_layernorm.weight"),
-                         gate: try arena.tensor(p + "mlp.gate_proj.weight"),
-                         up: try arena.tensor(p + "mlp.up_proj.weight"),
                          gateUp: try arena.view(offset: gate.offset, shape: [2 * config.ffn, config.dim]),
                          down: try arena.tensor(p + "mlp.down_proj.weight"))
         }
@@ -109,24 +105,8 @@ public final class Policy {
         if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocab }) {
             throw TensorError("Policy.logits: token id \(bad) outside the vocabulary 0..<\(config.vocab)")
         }
-        let positions = layout.positions
-        let eps = config.normEps
-        // Residual stream x and the normed input of the next sub-block; each residual add is fused with the
-        // RMSNorm that follows it (one pass over [N, D] instead of two).
-        var x = try embedding(embed, ids: tokens)                                                   // [N, D]
-        var h = try rmsNorm(x, weight: layers[0].inputNorm, eps: eps)
-        for (i, l) in layers.enumerated() {
-            var qkv = try linear(h, l.qkv)                                                   // [N, (H + 2 KV) hd]
-            if let b = l.qkvBias { qkv = try addBias(qkv, b) }
-            qkv = try ropeQK(qkv, positions: positions, heads: config.heads, kvHeads: config.kvHeadCount,
-                             theta: config.ropeTheta, scaling: config.ropeScaling)
-            let a = try causalAttention(qkv, layout: layout, heads: config.heads, kvHeads: config.kvHeadCount) // [N, H hd]
-            (x, h) = try addRMSNorm(x, try linear(a, l.o), weight: l.postNorm, eps: eps)
-            let m = try swiglu(gateUp: try linear(h, l.gateUp))                                     // [N, 2F] -> [N, F]
-            let nextNorm = i + 1 < layers.count ? layers[i + 1].inputNorm : finalNorm
-            (x, h) = try addRMSNorm(x, try linear(m, l.down), weight: nextNorm, eps: eps)
-        }
-        return h
+        var pass = TrainingPass(policy: self, tokens: tokens, layout: layout, positions: layout.positions)
+        return try forward(&pass)
     }
 
     /// Log-probabilities of `targets` at each position under logits / temperature (0 counts as 1), through
