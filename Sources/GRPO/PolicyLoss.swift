@@ -185,8 +185,9 @@ public struct PolicyLossBatch: Sendable {
 
     /// The row holding the log-prob of token j + 1 of sequence k (its shared prefix's row for the first ones).
     public func row(sequence k: Int, predicting j: Int) -> Int {
-        guard let p = prefix(of: k), j < p.count else { return sequences[k].lowerBound + j - (prefix(of: k)?.count ?? 0) }
-        return p.lowerBound + j
+        let shared = prefix(of: k)
+        if let shared, j < shared.count { return shared.lowerBound + j }
+        return sequences[k].lowerBound + j - (shared?.count ?? 0)
     }
 
     /// Sequence k's shared prefix rows, if it has one (a batch built by hand may leave `prefixes` empty).
