@@ -61,7 +61,7 @@ struct DecodePass: ForwardPass {
         for r in 0..<n {
             let row = qkv.data + r * qkv.stride
             for hh in 0..<kv {
-                let at = ((slots[r] * kv + hh) * maxLen + Int(positions[r])) * hd
+                let at = session.cacheOffset(slot: slots[r], head: hh, position: Int(positions[r]))
                 (keys + at).update(from: row + attD + hh * hd, count: hd)
                 (values + at).update(from: row + attD + (kv + hh) * hd, count: hd)
                 session.cacheFormat.round(keys + at, count: hd)
@@ -76,7 +76,7 @@ struct DecodePass: ForwardPass {
                     defer { p.deallocate() }
                     for job in range {
                         let r = job / heads, hh = job % heads
-                        let base = (slotOf[r] * kv + hh / group) * maxLen * hd
+                        let base = session.cacheOffset(slot: slotOf[r], head: hh / group)
                         Kernels.decodeAttention(q: qkv.data + r * qkv.stride + hh * hd, keys: keys + base, values: values + base,
                                                 count: Int(posOf[r]) + 1, headDim: hd, out: out + r * attD + hh * hd, scores: p)
                     }

@@ -54,6 +54,11 @@ public final class DecodeSession {
         values.forEach { $0.deallocate() }
     }
 
+    /// Where (slot, KV head, position) sits in a layer's `keys` or `values`.
+    func cacheOffset(slot: Int, head: Int, position: Int = 0) -> Int {
+        ((slot * policy.config.kvHeadCount + head) * maxLen + position) * policy.config.headDim
+    }
+
     /// Forgets a slot's sequence so it can hold a new one.
     public func reset(_ slot: Int) { lengths[slot] = 0 }
 
@@ -91,7 +96,7 @@ public final class DecodeSession {
             throw TensorError("DecodeSession.feed: a slot is repeated")
         }
         let (uniqueLogits, uniqueFed) = try compute(unique.map { items[$0] }, scoreFedAt: temperature)
-        let c = policy.config, v = c.vocab, rowCount = c.kvHeadCount * maxLen * c.headDim
+        let c = policy.config, v = c.vocab
         var at = [Int](repeating: -1, count: items.count)
         for (k, i) in unique.enumerated() { at[i] = k }
         var fedAt = [0]   // start of each unique item's fed log-probs
@@ -104,9 +109,9 @@ public final class DecodeSession {
             if temperature != nil { fed += uniqueFed[fedAt[k]..<fedAt[k + 1]] }
             guard source[i] != i else { continue }
             let from = items[source[i]].slot, n = item.tokens.count
-            for layer in 0..<c.layers {   // [slots, KV heads, maxLen, hd]: each head's first n positions
+            for layer in 0..<c.layers {   // each KV head's first n positions
                 for h in 0..<c.kvHeadCount {
-                    let src = from * rowCount + h * maxLen * c.headDim, dst = item.slot * rowCount + h * maxLen * c.headDim
+                    let src = cacheOffset(slot: from, head: h), dst = cacheOffset(slot: item.slot, head: h)
                     (keys[layer] + dst).update(from: keys[layer] + src, count: n * c.headDim)
                     (values[layer] + dst).update(from: values[layer] + src, count: n * c.headDim)
                 }

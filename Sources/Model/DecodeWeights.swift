@@ -5,11 +5,7 @@ import Tensor
 /// (half the bytes a decode step streams), norms and biases rounded to bf16. Embedding rows are rounded as
 /// they are gathered, so the session computes exactly with the policy's weights rounded to bf16.
 final class DecodeWeights {
-    struct Layer {
-        let qkv, o, gateUp, down: PanelMatrix
-        let inputNorm, postNorm: Tensor
-        let qkvBias: Tensor?
-    }
+    typealias Layer = LayerWeights<PanelMatrix>
     let layers: [Layer]
     let finalNorm: Tensor
     let head: PanelMatrix
@@ -28,30 +24,17 @@ final class DecodeWeights {
             return r
         }
         layers = try policy.layers.map { l in
-            Layer(qkv: try panels(l.qkv, c.qkvDim, c.dim), o: try panels(l.o, c.dim, c.attentionDim),
-                  gateUp: try panels(l.gateUp, 2 * c.ffn, c.dim), down: try panels(l.down, c.dim, c.ffn),
-                  inputNorm: rounded(l.inputNorm), postNorm: rounded(l.postNorm), qkvBias: l.qkvBias.map(rounded))
+            Layer(inputNorm: rounded(l.inputNorm), qkv: try panels(l.qkv, c.qkvDim, c.dim), qkvBias: l.qkvBias.map(rounded),
+                  o: try panels(l.o, c.dim, c.attentionDim), postNorm: rounded(l.postNorm),
+                  gateUp: try panels(l.gateUp, 2 * c.ffn, c.dim), down: try panels(l.down, c.dim, c.ffn))
         }
         finalNorm = rounded(policy.finalNorm)
         head = try panels(policy.head, c.vocab, c.dim)
     }
 
-    func panels(_ p: Projection) -> PanelMatrix {
-        switch p {
-        case .qkv(let i): return layers[i].qkv
-        case .o(let i): return layers[i].o
-        case .gateUp(let i): return layers[i].gateUp
-        case .down(let i): return layers[i].down
-        }
-    }
+    func panels(_ p: Projection) -> PanelMatrix { p.of(layers) }
 
-    func norm(_ n: NormWeight) -> Tensor {
-        switch n {
-        case .input(let i): return layers[i].inputNorm
-        case .post(let i): return layers[i].postNorm
-        case .final: return finalNorm
-        }
-    }
+    func norm(_ n: NormWeight) -> Tensor { n.of(layers, final: finalNorm) }
 
     /// Bytes of weights one decode step streams.
     var byteCount: Int {

@@ -1,14 +1,45 @@
 import Foundation
 import Tensor
 
+/// One layer's weights. `Matrix` is a [out, in] view into the policy's arena (`Policy.Layer`) or its bf16
+/// panels (`DecodeWeights.Layer`); norms and biases are tensors either way.
+struct LayerWeights<Matrix> {
+    let inputNorm: Tensor    // [D]
+    let qkv: Matrix          // [(H + 2 KV) hd, D]: q_proj, k_proj, v_proj stacked
+    let qkvBias: Tensor?     // [(H + 2 KV) hd]: their biases (Qwen2)
+    let o: Matrix            // [D, H hd]
+    let postNorm: Tensor     // [D]
+    let gateUp: Matrix       // [2F, D]: gate_proj, up_proj stacked (adjacent in the arena)
+    let down: Matrix         // [D, F]
+}
+
 /// A weight matrix of a layer, as a forward pass names it.
 enum Projection {
     case qkv(Int), o(Int), gateUp(Int), down(Int)
+
+    /// This matrix among `layers`.
+    func of<M>(_ layers: [LayerWeights<M>]) -> M {
+        switch self {
+        case .qkv(let i): return layers[i].qkv
+        case .o(let i): return layers[i].o
+        case .gateUp(let i): return layers[i].gateUp
+        case .down(let i): return layers[i].down
+        }
+    }
 }
 
 /// An RMSNorm weight: a layer's input or post-attention norm, or the final norm.
 enum NormWeight {
     case input(Int), post(Int), final
+
+    /// This norm among `layers`, or `final`.
+    func of<M>(_ layers: [LayerWeights<M>], final: Tensor) -> Tensor {
+        switch self {
+        case .input(let i): return layers[i].inputNorm
+        case .post(let i): return layers[i].postNorm
+        case .final: return final
+        }
+    }
 }
 
 /// One way of computing the model's block order (`Policy.forward`): the training forward (`TrainingPass`:
@@ -51,22 +82,9 @@ extension Policy {
         return h
     }
 
-    func weight(_ p: Projection) -> Tensor {
-        switch p {
-        case .qkv(let i): return layers[i].qkv
-        case .o(let i): return layers[i].o
-        case .gateUp(let i): return layers[i].gateUp
-        case .down(let i): return layers[i].down
-        }
-    }
+    func weight(_ p: Projection) -> Tensor { p.of(layers) }
 
-    func weight(_ n: NormWeight) -> Tensor {
-        switch n {
-        case .input(let i): return layers[i].inputNorm
-        case .post(let i): return layers[i].postNorm
-        case .final: return finalNorm
-        }
-    }
+    func weight(_ n: NormWeight) -> Tensor { n.of(layers, final: finalNorm) }
 }
 
 /// The training forward: taped tensor ops over the rows of an attention layout.

@@ -9,15 +9,7 @@ public final class Policy {
     public let config: PolicyConfig
     public let arena: ParameterArena
 
-    struct Layer {
-        let inputNorm: Tensor    // [D]
-        let qkv: Tensor          // [(H + 2 KV) hd, D]: q_proj, k_proj, v_proj stacked
-        let qkvBias: Tensor?     // [(H + 2 KV) hd]: their biases (Qwen2)
-        let o: Tensor            // [D, H hd]
-        let postNorm: Tensor     // [D]
-        let gateUp: Tensor       // [2F, D]: gate_proj, up_proj stacked (adjacent in the arena)
-        let down: Tensor         // [D, F]
-    }
+    typealias Layer = LayerWeights<Tensor>
     let embed: Tensor            // [V, D]
     let layers: [Layer]
     let finalNorm: Tensor        // [D]
