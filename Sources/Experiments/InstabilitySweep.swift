@@ -145,6 +145,11 @@ public struct InstabilitySweep: Sendable {
             SweepCondition(name: "lastnumber-t07-offpolicy", summary: "lastnumber-t07 with 8 updates per rollout batch (4 mini-batches "
                            + "x 2 epochs: 7 of 8 off-policy); naive and void-turn filter",
                            overrides: fast + lastNumber + ["rollout.sampling.temperature=0.7", "ppoEpochs=2"], arms: Array(arms.prefix(2))),
+            SweepCondition(name: "lastnumber-t07-answervoid", summary: "lastnumber-t07 with the void-turn test reading the answer "
+                           + "rule (a written number is a final answer): the filter drops only turns with neither code nor an "
+                           + "answer the reward reads; naive and void-turn filter",
+                           overrides: fast + lastNumber + ["rollout.sampling.temperature=0.7", "rollout.voidTurnAnswer=answerRule"],
+                           arms: Array(arms.prefix(2))),
         ]
     }
 

@@ -130,6 +130,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("rollout.instruction", "follows the question in a chat model's user turn (\"\" = the built-in one stating the observation style's convention)"),
         ("rollout.retokenizeTurns", "SimpleTIR's decode / re-tokenize round trip between turns (the sampled ids of a turn are replaced by the encoding of their text; default off: token in, token out)"),
         ("rollout.answerRule", "boxed (the last \\boxed{} of the policy's text) | lastNumber (the last \\boxed{}, else the last number of the last code output and the turn after it: for small models that rarely box)"),
+        ("rollout.voidTurnAnswer", "boxed (SimpleTIR: a turn with neither a complete code block nor a \\boxed{} answer is void) | answerRule (what rollout.answerRule reads counts as an answer: under lastNumber, a written number)"),
         ("rollout.executeCode", "run closed code blocks in the sandbox (false: a code block ends the trajectory)"),
         ("rollout.sampling.temperature", "sampling temperature of rollouts (1 = the policy's distribution)"),
         ("rollout.sampling.topK", "top-k truncation of rollouts (0 = off)"),

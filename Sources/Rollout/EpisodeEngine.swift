@@ -241,9 +241,10 @@ public final class EpisodeEngine {
     func closeTurn(_ l: inout Live, cutByLimit: Bool, execution: ExecutionStatus = .none) {
         let text = String(decoding: l.turnBytes, as: UTF8.self)
         let hasCode = turnCode(text, format: format) != nil
-        let hasAnswer = hasFinalAnswer(text)
+        let hasAnswer = config.voidTurnAnswer.hasAnswer(text, rule: config.answerRule)
         l.turns.append(Turn(policyRange: l.turnStart..<l.tokens.count, hasCode: hasCode, hasAnswer: hasAnswer,
-                            isVoid: isVoidTurn(text: text, cutByLimit: cutByLimit, format: format), execution: execution))
+                            isVoid: isVoidTurn(text: text, cutByLimit: cutByLimit, format: format, hasAnswer: { _ in hasAnswer }),
+                            execution: execution))
         l.turnBytes.removeAll()
     }
 }

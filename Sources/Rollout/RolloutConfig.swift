@@ -19,6 +19,8 @@ public struct RolloutConfig: Codable, Equatable, Sendable {
     public var instruction: String = ""
     /// Which text is the final answer (`AnswerRule`).
     public var answerRule: AnswerRule = .boxed
+    /// What the void-turn test counts as a final answer (`VoidTurnAnswer`).
+    public var voidTurnAnswer: VoidTurnAnswer = .boxed
     /// Run closed code blocks in the sandbox. Off: a closed code block ends the trajectory (benchmarks).
     public var executeCode: Bool = true
     /// SimpleTIR's pipeline: before an observation, the turn's sampled tokens are decoded and encoded again, and
@@ -34,6 +36,24 @@ public struct RolloutConfig: Codable, Equatable, Sendable {
         try check.int("maxTrajectoryTokens", maxTrajectoryTokens, 1...(1 << 20))
         try check.int("observationCap", observationCap, 17...(1 << 20))
         try sampling.validate(check.section("sampling"))
+    }
+}
+
+/// What counts as a final answer in the void-turn test (a turn with neither a complete code block nor a final
+/// answer is void).
+public enum VoidTurnAnswer: String, Codable, CaseIterable, Sendable {
+    /// A complete \boxed{...}: SimpleTIR's rule.
+    case boxed
+    /// What `answerRule` reads in the turn: under `lastNumber` a written number counts too (the reward credits
+    /// it), so a final answer in words is not void.
+    case answerRule
+
+    /// Does the turn's text hold a final answer?
+    public func hasAnswer(_ text: String, rule: AnswerRule) -> Bool {
+        switch (self, rule) {
+        case (.boxed, _), (.answerRule, .boxed): return hasFinalAnswer(text)
+        case (.answerRule, .lastNumber): return hasFinalAnswer(text) || lastWrittenNumber(in: text) != nil
+        }
     }
 }
 

@@ -120,10 +120,12 @@ public func turnCode(_ turnText: String, format: EpisodeFormat = .standard) -> S
     }
 }
 
-/// SimpleTIR's void turn: no complete code block and no final answer (\boxed{...}), or cut off by a token limit.
-public func isVoidTurn(text: String, cutByLimit: Bool, format: EpisodeFormat = .standard) -> Bool {
+/// SimpleTIR's void turn: no complete code block and no final answer (`hasAnswer`; SimpleTIR's is a complete
+/// \boxed{...}), or cut off by a token limit.
+public func isVoidTurn(text: String, cutByLimit: Bool, format: EpisodeFormat = .standard,
+                       hasAnswer: (String) -> Bool = hasFinalAnswer) -> Bool {
     if cutByLimit { return true }
-    return turnCode(text, format: format) == nil && !hasFinalAnswer(text)
+    return turnCode(text, format: format) == nil && !hasAnswer(text)
 }
 
 // MARK: - Observations

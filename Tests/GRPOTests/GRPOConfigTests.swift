@@ -106,7 +106,7 @@ final class GRPOConfigTests: XCTestCase {
             "correction.recomputeOldLogProbs": [#""sometimes""#], "correction.mode": [#""clip""#],
             "correction.tisCap": ["0.5", "1e9"], "correction.misLow": ["0", "1.5"], "correction.misHigh": ["0.9"],
             "microBatchTokens": ["-1", "1e9"], "memoryBudgetGB": ["-1", #""4GB""#], "tasks.builtin": [#""gsm8k""#],
-            "rollout.answerRule": [#""first""#], "rollout.instruction": ["3", "null"],
+            "rollout.answerRule": [#""first""#], "rollout.voidTurnAnswer": [#""number""#], "rollout.instruction": ["3", "null"],
         ]
         let leaves = Set(ConfigCoding.leaves(try ConfigCoding.tree(GRPOConfig())).map(\.path))
         XCTAssertEqual(Set(bad.keys), leaves, "every field needs an out-of-range value in this test")

@@ -25,6 +25,21 @@ final class TurnParsingTests: XCTestCase {
         XCTAssertFalse(isVoidTurn(text: "The answer is \\boxed{12}.", cutByLimit: false))
     }
 
+    /// `rollout.voidTurnAnswer`: SimpleTIR's test counts only \boxed{} as an answer; `answerRule` counts what the
+    /// answer rule reads, so under `lastNumber` a number written in words is an answer too.
+    func testVoidTurnAnswerFollowsTheAnswerRule() {
+        let words = "The result is 4,817.", none = "I am not sure.", boxed = "So \\boxed{12}."
+        func void(_ t: String, _ a: VoidTurnAnswer, _ r: AnswerRule, cut: Bool = false) -> Bool {
+            isVoidTurn(text: t, cutByLimit: cut, hasAnswer: { a.hasAnswer($0, rule: r) })
+        }
+        XCTAssertTrue(void(words, .boxed, .lastNumber))
+        XCTAssertFalse(void(words, .answerRule, .lastNumber))
+        XCTAssertTrue(void(words, .answerRule, .boxed))
+        XCTAssertTrue(void(none, .answerRule, .lastNumber))
+        XCTAssertTrue(void(words, .answerRule, .lastNumber, cut: true))
+        for a in VoidTurnAnswer.allCases { for r in AnswerRule.allCases { XCTAssertFalse(void(boxed, a, r)) } }
+    }
+
     func testOutputMarkerWrittenByThePolicy() {
         // Marker inside the open python block: it closes the block (ToRL's stop string).
         let t1 = "```python\nprint(2**10)\n```output"
