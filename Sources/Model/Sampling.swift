@@ -24,33 +24,31 @@ public enum Sampler {
     /// log-probs (logits / temperature) see. With temperature 0 the log-prob is that of temperature 1.
     public static func sample(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams,
                               rng: inout RNG) -> (token: Int32, logProb: Float) {
-        let v = logits.count
+        let v = logits.count, x = logits.baseAddress!
         let t = params.temperature > 0 ? params.temperature : 1
-        var mx = -Float.infinity
-        var best = 0
-        for j in 0..<v where logits[j] > mx { mx = logits[j]; best = j }
-        var probs = [Float](repeating: 0, count: v)
-        var sum: Float = 0
-        for j in 0..<v { let e = expf((logits[j] - mx) / t); probs[j] = e; sum += e }
-        let logZ = logf(sum)
-        func logProb(_ j: Int) -> Float { (logits[j] - mx) / t - logZ }
-        if params.temperature == 0 { return (Int32(best), logProb(best)) }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: v) { buffer in
+            let probs = buffer.baseAddress!
+            let (best, mx, sum) = Kernels.softmaxNumerators(x, v, scale: 1 / t, out: probs)
+            let logZ = logf(sum)
+            func logProb(_ j: Int) -> Float { (x[j] - mx) / t - logZ }
+            if params.temperature == 0 { return (Int32(best), logProb(best)) }
 
-        if params.topK > 0 || params.topP < 1 {
-            var order = Array(0..<v)
-            order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
-            var keep = params.topK > 0 ? min(params.topK, v) : v
-            if params.topP < 1 {
-                var acc: Float = 0
-                for (i, j) in order.prefix(keep).enumerated() {
-                    acc += probs[j] / sum
-                    if acc >= params.topP { keep = i + 1; break }
+            if params.topK > 0 || params.topP < 1 {
+                var order = Array(0..<v)
+                order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+                var keep = params.topK > 0 ? min(params.topK, v) : v
+                if params.topP < 1 {
+                    var acc: Float = 0
+                    for (i, j) in order.prefix(keep).enumerated() {
+                        acc += probs[j] / sum
+                        if acc >= params.topP { keep = i + 1; break }
+                    }
                 }
+                for j in order.dropFirst(keep) { probs[j] = 0 }
             }
-            for j in order.dropFirst(keep) { probs[j] = 0 }
+            let j = rng.categorical(UnsafeBufferPointer(buffer))
+            return (Int32(j), logProb(j))
         }
-        let j = probs.withUnsafeBufferPointer { rng.categorical($0) }
-        return (Int32(j), logProb(j))
     }
 }
 

@@ -47,31 +47,42 @@ public final class PanelMatrix {
     }
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out (x with row stride lda; beta 0 ignores out's old
-    /// contents). Parallel over panels; each panel meets every 16-row block of x while it is in cache.
+    /// contents). Parallel over panels; each panel meets every 16-row block of a chunk of x while it is in
+    /// cache, and the chunk's transposed rows (at most `chunkBytes`) stay in L2 for all the panels.
     public func linear(x: UnsafePointer<Float>, lda: Int, out: UnsafeMutablePointer<Float>, rows: Int, beta: Float) {
         if rows <= 0 { return }
-        let outDim = outDim, blocks = (rows + 15) / 16, blockSize = kPairs * 32
+        let outDim = outDim, inDim = inDim, kPairs = kPairs, blocks = (rows + 15) / 16, blockSize = kPairs * 32
         // xt[b][k][r] = x[16 b + r, k]; rows past `rows` and k past inDim are zero.
         let xt = UnsafeMutablePointer<Float>.allocate(capacity: blocks * blockSize)
         defer { xt.deallocate() }
-        xt.initialize(repeating: 0, count: blocks * blockSize)
-        for r in 0..<rows {
-            let xr = x + r * lda, xb = xt + (r / 16) * blockSize + r % 16
-            for k in 0..<inDim { xb[k * 16] = xr[k] }
+        let transpose = { (range: Range<Int>) in
+            for b in range {
+                let xb = xt + b * blockSize, r0 = 16 * b, nr = min(16, rows - r0)
+                for k in 0..<inDim {
+                    let xk = x + r0 * lda + k, o = xb + k * 16
+                    for r in 0..<nr { o[r] = xk[r * lda] }
+                    for r in nr..<16 { o[r] = 0 }
+                }
+                (xb + inDim * 16).update(repeating: 0, count: (2 * kPairs - inDim) * 16)
+            }
         }
+        if blocks > 1 { parallelFor(blocks, transpose) } else { transpose(0..<1) }
+        let chunk = max(1, Self.chunkBytes / (blockSize * 4))
         let runPanels = { (range: Range<Int>) in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
                 let tile = buffer.baseAddress!
-                for p in range {
-                    let n0 = 16 * p, nb = min(16, outDim - n0)
-                    for b in 0..<blocks {
-                        self.tile(xt: xt + b * blockSize, panel: p, tile: tile)
-                        for r in 0..<min(16, rows - 16 * b) {
-                            let o = out + (16 * b + r) * outDim + n0, t = tile + r * 16
-                            if beta == 0 {
-                                for j in 0..<nb { o[j] = t[j] }
-                            } else {
-                                for j in 0..<nb { o[j] = t[j] + beta * o[j] }
+                for b0 in stride(from: 0, to: blocks, by: chunk) {
+                    for p in range {
+                        let n0 = 16 * p, nb = min(16, outDim - n0)
+                        for b in b0..<min(b0 + chunk, blocks) {
+                            self.tile(xt: xt + b * blockSize, panel: p, tile: tile)
+                            for r in 0..<min(16, rows - 16 * b) {
+                                let o = out + (16 * b + r) * outDim + n0, t = tile + r * 16
+                                if beta == 0 {
+                                    for j in 0..<nb { o[j] = t[j] }
+                                } else {
+                                    for j in 0..<nb { o[j] = t[j] + beta * o[j] }
+                                }
                             }
                         }
                     }
@@ -80,6 +91,10 @@ public final class PanelMatrix {
         }
         Kernels.forEachUnit(panels, macsPerUnit: 16 * 16 * blocks * 2 * kPairs, runPanels)
     }
+
+    /// Transposed rows of x one pass over the panels reads (a prefill of 512 rows of a 1536-wide input is 3 MB,
+    /// more than an L2; the panels are read again for each chunk).
+    static let chunkBytes = 512 << 10
 
     /// tile[r * 16 + j] = sum_k xt[k * 16 + r] W[16 p + j, k] for one 16-row block.
     @inline(__always)

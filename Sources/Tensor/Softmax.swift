@@ -41,6 +41,34 @@ extension Kernels {
         return x[target] - logSumExp(x, n)
     }
 
+    /// A sampler's unnormalised distribution over one row: p[j] = exp((x[j] - m) * scale), m = max_j x[j],
+    /// exactly 0 where that is below e^-87 (a -inf logit, a masked token, gets 0). Returns the first index of
+    /// m, m, and sum_j p[j].
+    public static func softmaxNumerators(_ x: UnsafePointer<Float>, _ n: Int, scale: Float,
+                                         out p: UnsafeMutablePointer<Float>) -> (argMax: Int, max: Float, sum: Float) {
+        let m = rowMax(x, n)
+        var best = 0
+        while best < n - 1 && x[best] != m { best += 1 }
+        let lo = SIMD8<Float>(repeating: -87.3), zero = SIMD8<Float>(repeating: 0)
+        var acc = zero
+        var j = 0
+        while j + 8 <= n {
+            let z = (UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) - m) * scale
+            let e = fastExp(z).replacing(with: zero, where: z .< lo)
+            UnsafeMutableRawPointer(p + j).storeBytes(of: e, as: SIMD8<Float>.self)
+            acc += e
+            j += 8
+        }
+        var sum = acc.sum()
+        while j < n {
+            let z = (x[j] - m) * scale
+            p[j] = z < -87.3 ? 0 : fastExp(z)
+            sum += p[j]
+            j += 1
+        }
+        return (best, m, sum)
+    }
+
     /// Row-wise log-softmax. x: [rows,vocab] -> out: [rows,vocab] (out may alias x).
     public static func logSoftmax(x: UnsafePointer<Float>, rows: Int, vocab: Int, out: UnsafeMutablePointer<Float>) {
         parallelFor(rows, minChunk: 8) { r in

@@ -50,6 +50,13 @@ final class PanelMatrixTests: XCTestCase {
         }
     }
 
+    /// A prefill whose transposed rows exceed `chunkBytes` runs the panels once per chunk of row blocks.
+    func testRowsInSeveralChunks() throws {
+        let rows = 100, inDim = 1535, blocks = (rows + 15) / 16
+        XCTAssertLessThan(PanelMatrix.chunkBytes / ((inDim + 1) / 2 * 32 * 4), blocks)
+        try check(rows: rows, outDim: 33, inDim: inDim, lda: inDim + 1, beta: 1, seed: 5)
+    }
+
     func testLargeEnoughToSplitOverWorkers() throws {
         XCTAssertGreaterThan(16 * 640 * 300, Kernels.gemmSplitMACs)
         let saved = Threads.count
