@@ -94,7 +94,9 @@ struct DecodePass: ForwardPass {
     func mlp(_ h: Rows, layer: Int) -> Rows {
         let f = config.ffn, gu = scratch.gu
         linear(h, .gateUp(layer), out: gu, beta: 0)                                // gate | up: [n, 2F]
-        for r in 0..<n { Kernels.swiglu(gate: gu + r * 2 * f, up: gu + r * 2 * f + f, out: gu + r * 2 * f, count: f) }
+        parallelFor(n) { rows in
+            for r in rows { Kernels.swiglu(gate: gu + r * 2 * f, up: gu + r * 2 * f + f, out: gu + r * 2 * f, count: f) }
+        }
         return Rows(data: gu, stride: 2 * f)                                       // [n, F] in the gate halves
     }
 

@@ -29,18 +29,35 @@ public final class PanelMatrix {
     /// Bytes a product streams.
     public var byteCount: Int { panels * kPairs * 64 }
 
-    /// Copies W [outDim, inDim] (row-major) in, rounded to bf16.
+    /// Copies W [outDim, inDim] (row-major) in, rounded to bf16 (`NumberFormat.bf16`): full panels 16 x 16
+    /// values at a time through `transpose16`, the rest value by value.
     public func fill(from w: UnsafePointer<Float>) {
         let outDim = outDim, inDim = inDim, kPairs = kPairs, storage = storage
+        @inline(__always) func bits(_ x: Float) -> UInt32 { NumberFormat.bf16.round(x).bitPattern >> 16 }
+        @inline(__always) func words(_ p: UnsafePointer<Float>) -> SIMD16<UInt32> { p.withMemoryRebound(to: UInt8.self, capacity: 64) {
+            UnsafeRawPointer($0).loadUnaligned(as: SIMD16<UInt32>.self) } }
         parallelFor(panels) { range in
-            for p in range {
-                let dst = storage + p * kPairs * 16
-                for j in 0..<16 {
-                    let n = 16 * p + j, row = w + n * inDim
-                    @inline(__always) func half(_ k: Int) -> UInt32 {
-                        n < outDim && k < inDim ? NumberFormat.bf16.round(row[k]).bitPattern >> 16 : 0
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
+                let t = buffer.baseAddress!
+                for p in range {
+                    let dst = storage + p * kPairs * 16, n0 = 16 * p
+                    var k0 = 0
+                    if n0 + 16 <= outDim {
+                        while k0 + 16 <= inDim {   // t[k * 16 + j] = W[n0 + j, k0 + k]
+                            Self.transpose16(w + n0 * inDim + k0, lda: inDim, t)
+                            NumberFormat.bf16.round(t, count: 256)
+                            for k in stride(from: 0, to: 16, by: 2) {
+                                let word = words(t + k * 16) &>> 16 | words(t + (k + 1) * 16) & 0xFFFF_0000
+                                UnsafeMutableRawPointer(dst + (k0 + k) / 2 * 16).storeBytes(of: word, as: SIMD16<UInt32>.self)
+                            }
+                            k0 += 16
+                        }
                     }
-                    for kp in 0..<kPairs { dst[kp * 16 + j] = half(2 * kp) | half(2 * kp + 1) << 16 }
+                    for j in 0..<16 {
+                        let n = n0 + j, row = w + n * inDim
+                        @inline(__always) func half(_ k: Int) -> UInt32 { n < outDim && k < inDim ? bits(row[k]) : 0 }
+                        for kp in (k0 / 2)..<kPairs { dst[kp * 16 + j] = half(2 * kp) | half(2 * kp + 1) << 16 }
+                    }
                 }
             }
         }
