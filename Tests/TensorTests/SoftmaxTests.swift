@@ -56,4 +56,28 @@ final class SoftmaxTests: XCTestCase {
         XCTAssertThrowsError(try crossEntropy(Tensor(zeros: [2, 4]), targets: [0, 1], mask: [1, -1]))
         XCTAssertThrowsError(try logSoftmax(Tensor(zeros: [8]))) { XCTAssertTrue("\($0)".contains("logSoftmax")) }
     }
+
+    /// The sampler's numerators: exp((x - max) * scale) within 1e-6 of a Double reference, exactly 0 for a -inf
+    /// (masked) logit, the first index of the largest logit, and their sum.
+    func testSoftmaxNumerators() {
+        var rng = RNG(seed: 3)
+        for n in [1, 7, 8, 29, 1000] {
+            var x = (0..<n).map { _ in Float(rng.normal()) * 4 }
+            if n > 2 { x[1] = -.infinity; x[n - 1] = x.max()! }   // a masked token; a tie after the first maximum
+            var p = [Float](repeating: .nan, count: n)
+            let (best, m, sum) = x.withUnsafeBufferPointer { xp in
+                p.withUnsafeMutableBufferPointer { Kernels.softmaxNumerators(xp.baseAddress!, n, scale: 0.5, out: $0.baseAddress!) }
+            }
+            XCTAssertEqual(m, x.max()!)
+            XCTAssertEqual(best, x.firstIndex(of: m)!)
+            var total = 0.0
+            for j in 0..<n {
+                let ref = exp((Double(x[j]) - Double(m)) * 0.5)
+                XCTAssertEqual(Double(p[j]), ref, accuracy: 1e-6 * max(ref, 1e-30), "n \(n) j \(j)")
+                total += Double(p[j])
+            }
+            if n > 2 { XCTAssertEqual(p[1], 0) }
+            XCTAssertEqual(Double(sum), total, accuracy: 1e-5 * total)
+        }
+    }
 }
