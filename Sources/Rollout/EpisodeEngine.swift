@@ -243,7 +243,8 @@ public final class EpisodeEngine {
         let hasCode = turnCode(text, format: format) != nil
         let hasAnswer = config.voidTurnAnswer.hasAnswer(text, rule: config.answerRule)
         l.turns.append(Turn(policyRange: l.turnStart..<l.tokens.count, hasCode: hasCode, hasAnswer: hasAnswer,
-                            isVoid: isVoidTurn(text: text, cutByLimit: cutByLimit, format: format, hasAnswer: { _ in hasAnswer }),
+                            isVoid: isVoidTurn(text: text, cutByLimit: cutByLimit, format: format,
+                                               answer: config.voidTurnAnswer, rule: config.answerRule),
                             execution: execution))
         l.turnBytes.removeAll()
     }

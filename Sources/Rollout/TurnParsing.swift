@@ -120,12 +120,12 @@ public func turnCode(_ turnText: String, format: EpisodeFormat = .standard) -> S
     }
 }
 
-/// SimpleTIR's void turn: no complete code block and no final answer (`hasAnswer`; SimpleTIR's is a complete
-/// \boxed{...}), or cut off by a token limit.
+/// SimpleTIR's void turn: no complete code block and no final answer (`answer` under `rule`; SimpleTIR's is a
+/// complete \boxed{...}), or cut off by a token limit.
 public func isVoidTurn(text: String, cutByLimit: Bool, format: EpisodeFormat = .standard,
-                       hasAnswer: (String) -> Bool = hasFinalAnswer) -> Bool {
+                       answer: VoidTurnAnswer = .boxed, rule: AnswerRule = .boxed) -> Bool {
     if cutByLimit { return true }
-    return turnCode(text, format: format) == nil && !hasAnswer(text)
+    return turnCode(text, format: format) == nil && !answer.hasAnswer(text, rule: rule)
 }
 
 // MARK: - Observations

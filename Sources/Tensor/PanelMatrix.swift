@@ -34,8 +34,7 @@ public final class PanelMatrix {
     public func fill(from w: UnsafePointer<Float>) {
         let outDim = outDim, inDim = inDim, kPairs = kPairs, storage = storage
         @inline(__always) func bits(_ x: Float) -> UInt32 { NumberFormat.bf16.round(x).bitPattern >> 16 }
-        @inline(__always) func words(_ p: UnsafePointer<Float>) -> SIMD16<UInt32> { p.withMemoryRebound(to: UInt8.self, capacity: 64) {
-            UnsafeRawPointer($0).loadUnaligned(as: SIMD16<UInt32>.self) } }
+        @inline(__always) func words(_ p: UnsafePointer<Float>) -> SIMD16<UInt32> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt32>.self) }
         parallelFor(panels) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
                 let t = buffer.baseAddress!
@@ -87,7 +86,7 @@ public final class PanelMatrix {
                 (xb + inDim * 16).update(repeating: 0, count: (2 * kPairs - inDim) * 16)
             }
         }
-        if blocks > 1 { parallelFor(blocks, transpose) } else { transpose(0..<1) }
+        parallelFor(blocks, transpose)   // inline for one block
         let chunk = max(1, Self.chunkBytes / (blockSize * 4))
         let runPanels = { (range: Range<Int>) in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in

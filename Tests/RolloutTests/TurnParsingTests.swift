@@ -30,7 +30,7 @@ final class TurnParsingTests: XCTestCase {
     func testVoidTurnAnswerFollowsTheAnswerRule() {
         let words = "The result is 4,817.", none = "I am not sure.", boxed = "So \\boxed{12}."
         func void(_ t: String, _ a: VoidTurnAnswer, _ r: AnswerRule, cut: Bool = false) -> Bool {
-            isVoidTurn(text: t, cutByLimit: cut, hasAnswer: { a.hasAnswer($0, rule: r) })
+            isVoidTurn(text: t, cutByLimit: cut, answer: a, rule: r)
         }
         XCTAssertTrue(void(words, .boxed, .lastNumber))
         XCTAssertFalse(void(words, .answerRule, .lastNumber))
