@@ -11,9 +11,11 @@ let buildHostHasAVX2 = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: 
     .split(separator: "\n").first { $0.hasPrefix("flags") }.map { $0.contains(" avx2") && $0.contains(" fma") } ?? true
 let cpuFlags: [SwiftSetting] = buildHostHasAVX2 ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
 let avx512Flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+let cCPUFlags: [CSetting] = buildHostHasAVX2 ? [.unsafeFlags(["-march=haswell"])] : []
 #else
 let cpuFlags: [SwiftSetting] = []
 let avx512Flags: [SwiftSetting] = []
+let cCPUFlags: [CSetting] = []
 #endif
 // -fno-math-errno: on Linux sqrtf may set errno, so `squareRoot()` becomes a libcall that blocks vectorization.
 let mathFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
@@ -54,7 +56,11 @@ let package = Package(
         // CPUID and XGETBV (Swift cannot emit them): the CPU features that choose kernels at run time; and a
         // prefetch hint for the decode kernels.
         .target(name: "CCPUID"),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUID", "TensorAVX512"], swiftSettings: tensorSettings),
+        // q8 blocks (8-bit weights and activations, integer dot products) for decode steps: C, because Swift
+        // cannot emit vpdpbusd; the AVX512-VNNI kernel is compiled per function and runs only where
+        // `Kernels.useVNNI` finds it.
+        .target(name: "CQ8", cSettings: cCPUFlags + [.unsafeFlags(["-O3"])]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUID", "CQ8", "TensorAVX512"], swiftSettings: tensorSettings),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
         .target(name: "Sandbox", exclude: ["fork_server.py"], swiftSettings: checked + swift6),
         // Episodes: engine, format, turn parsing, answers, rewards, task sources. Runs code through the

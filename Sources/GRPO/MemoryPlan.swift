@@ -8,7 +8,7 @@ import Tensor
 ///     fixed        16 B per parameter (weights, gradient, AdamW m and v), + 4 B per parameter for the KL
 ///                  reference (kl.beta > 0)
 ///     rollout      the KV cache: slots x maxLen x layers x 2 (K, V) x kvHeads x headDim x 4 B, and the
-///                  sampler's weights when they are not the policy's: 2 B per parameter in bf16, 4 in fp16
+///                  sampler's weights when they are not the policy's: 2 B per parameter in bf16, 4 in fp16, 1.25 in q8
 ///     update       one micro-batch's activations: `activationBytesPerToken` x padded tokens
 ///
 /// The activation figure counts, per layer and token, what the forward keeps for backward (residual, norms,
@@ -37,6 +37,7 @@ public struct MemoryPlan: Equatable, Sendable {
         case .fp32: samplerBytes = 0        // samples from the policy itself
         case .bf16: samplerBytes = 2 * p    // DecodeWeights' panels
         case .fp16: samplerBytes = 4 * p    // a rounded copy
+        case .q8: samplerBytes = 5 * p / 4  // DecodeWeights' q8 blocks
         }
         rolloutBytes = slots * sequenceLength * c.layers * 2 * c.kvHeadCount * c.headDim * 4 + samplerBytes
         let perLayer = 7 * c.dim + 3 * c.ffn + 2 * c.qkvDim + c.heads * sequenceLength

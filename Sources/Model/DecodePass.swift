@@ -3,8 +3,8 @@ import Tensor
 
 /// The decode session's forward of some rows (whole items of one feed call) through `Policy.forward`: raw
 /// kernels on one worker's scratch, each row's keys and values written into the session's cache as its
-/// attention runs. With bf16 weights every product reads the session's `DecodeWeights` panels and every
-/// norm its rounded weights, so the rows see exactly the policy rounded to bf16.
+/// attention runs. With bf16 or q8 weights every product reads the session's `DecodeWeights` (with bf16 every
+/// norm its rounded weights too, so the rows see exactly the policy rounded to bf16).
 struct DecodePass: ForwardPass {
     typealias Failure = Never
 
@@ -25,12 +25,12 @@ struct DecodePass: ForwardPass {
         tokens.withUnsafeBufferPointer { ids in
             Kernels.embedding(table: session.policy.embed.data, ids: ids.baseAddress!, count: n, dim: d, out: scratch.x)
         }
-        if session.bf16 != nil { NumberFormat.bf16.round(scratch.x, count: n * d) }
+        if session.packed?.roundsEmbeddings == true { NumberFormat.bf16.round(scratch.x, count: n * d) }
         return Rows(data: scratch.x, stride: d)
     }
 
     func norm(_ x: Rows, _ weight: NormWeight) -> Rows {
-        let w = session.bf16?.norm(weight) ?? session.policy.weight(weight)
+        let w = session.packed?.norm(weight) ?? session.policy.weight(weight)
         Kernels.rmsNorm(x: x.data, weight: w.data, rows: n, dim: config.dim, eps: config.normEps, out: scratch.h, rstd: nil)
         return Rows(data: scratch.h, stride: config.dim)
     }
@@ -38,7 +38,7 @@ struct DecodePass: ForwardPass {
     func projectQKV(_ h: Rows, layer: Int) -> Rows {
         let c = config, width = c.qkvDim, qkv = scratch.qkv
         linear(h, .qkv(layer), out: qkv, beta: 0)
-        if let b = session.bf16?.layers[layer].qkvBias ?? session.policy.layers[layer].qkvBias {
+        if let b = session.packed?.layers[layer].qkvBias ?? session.policy.layers[layer].qkvBias {
             for r in 0..<n { Kernels.add(qkv + r * width, b.data, out: qkv + r * width, count: width) }
         }
         positions.withUnsafeBufferPointer { pos in
@@ -104,7 +104,7 @@ struct DecodePass: ForwardPass {
     private func linear(_ x: Rows, _ w: Projection, out: UnsafeMutablePointer<Float>, beta: Float) {
         let weight = session.policy.weight(w)
         session.rowsLinear(x.data, lda: x.stride, weight.data, out, rows: n, outDim: weight.shape[0], inDim: weight.shape[1],
-                           beta: beta, bf16: session.bf16?.panels(w))
+                           beta: beta, packed: session.packed?.matrix(w))
     }
 }
 

@@ -14,10 +14,10 @@ public final class DecodeSession {
     public let maxLen: Int
     /// The format K and V are rounded to as they enter the cache (fp32: none); see `NumberFormat`.
     public let cacheFormat: NumberFormat
-    /// The format the session computes with the weights in: fp32 (the policy's own), bf16 (`DecodeWeights`:
-    /// half the bytes per decode step) or fp16 (a rounded copy of the policy).
-    public let weightFormat: NumberFormat
-    let bf16: DecodeWeights?
+    /// The format the session computes with the weights in (`WeightFormat`): fp32 and fp16 read the policy
+    /// (fp16: a rounded copy), bf16 and q8 their `DecodeWeights`.
+    public let weightFormat: WeightFormat
+    let packed: DecodeWeights?
     public private(set) var lengths: [Int]
     let keys: [UnsafeMutablePointer<Float>]        // per layer [slots, KV heads, maxLen, hd]
     let values: [UnsafeMutablePointer<Float>]
@@ -26,11 +26,11 @@ public final class DecodeSession {
 
     /// The weights are read when the session is made: make a new session after the policy changes.
     public init(policy: Policy, slots: Int, maxLen: Int, cacheFormat: NumberFormat = .fp32,
-                weightFormat: NumberFormat = .fp32) throws {
+                weightFormat: WeightFormat = .fp32) throws {
         let c = policy.config
         guard slots > 0, maxLen > 0 else { throw TensorError("DecodeSession needs slots > 0 and maxLen > 0") }
         self.policy = weightFormat == .fp16 ? try policy.copy(rounded: .fp16) : policy
-        bf16 = weightFormat == .bf16 ? try DecodeWeights(policy: policy) : nil
+        packed = weightFormat == .bf16 || weightFormat == .q8 ? try DecodeWeights(policy: policy, format: weightFormat) : nil
         self.slots = slots
         self.maxLen = maxLen
         self.cacheFormat = cacheFormat
@@ -189,7 +189,7 @@ public final class DecodeSession {
     /// GEMM is split over output features instead, so the weights are read once per step. The cache counted
     /// is at most 64 MiB: a VM can report its host's whole L3 (260 MB on one), shared with other guests, where
     /// SmolLM2's 269 MB of bf16 weights decoded 35% slower split by items.
-    private lazy var weightsFitInCache: Bool = (bf16?.byteCount ?? policy.parameterCount * 4) <= min(lastLevelCacheBytes(), 64 << 20)
+    private lazy var weightsFitInCache: Bool = (packed?.byteCount ?? policy.parameterCount * 4) <= min(lastLevelCacheBytes(), 64 << 20)
 
     /// Consecutive item ranges with about equal row counts, one per worker (one range when not worth it).
     private func workerGroups(_ t: RowTable) -> [(items: Range<Int>, rows: Range<Int>)] {
@@ -227,7 +227,7 @@ public final class DecodeSession {
         let picked = scratch.x
         func head(_ rs: [Int], into out: UnsafeMutablePointer<Float>) {
             for (k, r) in rs.enumerated() { (picked + k * d).update(from: h + r * d, count: d) }
-            rowsLinear(picked, lda: d, policy.head.data, out, rows: rs.count, outDim: v, inDim: d, beta: 0, bf16: bf16?.head)
+            rowsLinear(picked, lda: d, policy.head.data, out, rows: rs.count, outDim: v, inDim: d, beta: 0, packed: packed?.head)
         }
         let lastRows = t.last[items].map { $0 - r0 }
         head(lastRows, into: logits)
@@ -251,14 +251,14 @@ public final class DecodeSession {
     /// Fed rows scored per head product (at most `smallRowsMax`, so decode's few-row kernels run it).
     static let fedChunk = 32
 
-    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its bf16 panels
-    /// when the session computes in bf16 (any row count: a prefill too, so every token sees the same weights).
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its `packed` bf16 or q8
+    /// form when the session computes in one (any row count: a prefill too, so every token sees the same weights).
     /// Otherwise up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row
     /// register tiles); more to `Kernels.sgemm`, which splits C's longer side over the workers.
     func rowsLinear(_ x: UnsafePointer<Float>, lda: Int, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                    rows: Int, outDim: Int, inDim: Int, beta: Float, bf16: PanelMatrix?) {
-        if let bf16 {
-            bf16.linear(x: x, lda: lda, out: out, rows: rows, beta: beta)
+                    rows: Int, outDim: Int, inDim: Int, beta: Float, packed: (any DecodeMatrix)?) {
+        if let packed {
+            packed.linear(x: x, lda: lda, out: out, rows: rows, beta: beta)
         } else if rows <= Kernels.smallRowsMax {
             Kernels.smallRowsLinear(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim,
                                     inDim: inDim, beta: beta)

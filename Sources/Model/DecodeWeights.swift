@@ -1,38 +1,53 @@
 import Foundation
 import Tensor
 
-/// What a decode session with bf16 weights reads: every linear weight and the head as a bf16 `PanelMatrix`
-/// (half the bytes a decode step streams), norms and biases rounded to bf16. Embedding rows are rounded as
-/// they are gathered, so the session computes exactly with the policy's weights rounded to bf16.
+/// What a decode session with bf16 or q8 weights reads: every linear weight and the head as a `DecodeMatrix`.
+/// With bf16 (`PanelMatrix`: half the bytes a step streams) norms and biases are rounded to bf16 too, and
+/// embedding rows as they are gathered (`roundsEmbeddings`), so the session computes exactly with the policy's
+/// weights rounded to bf16. With q8 (`Q8Matrix`) only the products change; norms, biases and embeddings are
+/// the policy's.
 final class DecodeWeights {
-    typealias Layer = LayerWeights<PanelMatrix>
+    typealias Layer = LayerWeights<any DecodeMatrix>
+    let format: WeightFormat
     let layers: [Layer]
     let finalNorm: Tensor
-    let head: PanelMatrix
+    let head: any DecodeMatrix
 
-    init(policy: Policy) throws {
+    /// `format` bf16 or q8.
+    init(policy: Policy, format: WeightFormat) throws {
+        precondition(format == .bf16 || format == .q8, "DecodeWeights holds bf16 or q8 weights")
         let c = policy.config
-        func panels(_ w: Tensor, _ outDim: Int, _ inDim: Int) throws -> PanelMatrix {
+        self.format = format
+        func matrix(_ w: Tensor, _ outDim: Int, _ inDim: Int) throws -> any DecodeMatrix {
+            if format == .q8 {
+                let m = try Q8Matrix(outDim: outDim, inDim: inDim)
+                m.fill(from: w.data)
+                return m
+            }
             let m = try PanelMatrix(outDim: outDim, inDim: inDim)
             m.fill(from: w.data)
             return m
         }
         func rounded(_ t: Tensor) -> Tensor {
+            if format == .q8 { return t }
             let r = Tensor(zeros: t.shape)
             r.data.update(from: t.data, count: t.count)
             NumberFormat.bf16.round(r.data, count: r.count)
             return r
         }
         layers = try policy.layers.map { l in
-            Layer(inputNorm: rounded(l.inputNorm), qkv: try panels(l.qkv, c.qkvDim, c.dim), qkvBias: l.qkvBias.map(rounded),
-                  o: try panels(l.o, c.dim, c.attentionDim), postNorm: rounded(l.postNorm),
-                  gateUp: try panels(l.gateUp, 2 * c.ffn, c.dim), down: try panels(l.down, c.dim, c.ffn))
+            Layer(inputNorm: rounded(l.inputNorm), qkv: try matrix(l.qkv, c.qkvDim, c.dim), qkvBias: l.qkvBias.map(rounded),
+                  o: try matrix(l.o, c.dim, c.attentionDim), postNorm: rounded(l.postNorm),
+                  gateUp: try matrix(l.gateUp, 2 * c.ffn, c.dim), down: try matrix(l.down, c.dim, c.ffn))
         }
         finalNorm = rounded(policy.finalNorm)
-        head = try panels(policy.head, c.vocab, c.dim)
+        head = try matrix(policy.head, c.vocab, c.dim)
     }
 
-    func panels(_ p: Projection) -> PanelMatrix { p.of(layers) }
+    /// Whether embedding rows are rounded to bf16 as they are gathered.
+    var roundsEmbeddings: Bool { format == .bf16 }
+
+    func matrix(_ p: Projection) -> any DecodeMatrix { p.of(layers) }
 
     func norm(_ n: NormWeight) -> Tensor { n.of(layers, final: finalNorm) }
 

@@ -72,7 +72,7 @@ public struct Generation: Sendable {
 /// it is sampled (streaming). `weightFormat` is the session's (bf16: the weights rounded and stored as bf16).
 public func generate(_ policy: Policy, _ requests: [GenerationRequest], params: SamplingParams = .init(),
                      stopStrings: [String] = [], tokenizer: any TextTokenizer = ByteTokenizer(),
-                     eos: Set<Int32> = [ByteTokenizer.eos], minNewTokens: Int = 0, weightFormat: NumberFormat = .fp32,
+                     eos: Set<Int32> = [ByteTokenizer.eos], minNewTokens: Int = 0, weightFormat: WeightFormat = .fp32,
                      seed: UInt64, onToken: ((Int, Int32) -> Void)? = nil) throws -> [Generation] {
     try params.validate()
     if requests.isEmpty { return [] }

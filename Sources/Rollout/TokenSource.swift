@@ -38,7 +38,7 @@ public protocol TokenSource: AnyObject {
 public final class PolicyTokenSource: TokenSource {
     public let policy: Policy
     public let params: SamplingParams
-    public let cacheFormat: NumberFormat, weightFormat: NumberFormat
+    public let cacheFormat: NumberFormat, weightFormat: WeightFormat
     let seed: UInt64
     /// Slot i samples from stream `streamOffset + i` of the seed: a data-parallel rank that rolls out sequences
     /// k..<k+n of a batch passes k, and draws exactly what one process drawing the whole batch would.
@@ -53,7 +53,7 @@ public final class PolicyTokenSource: TokenSource {
     let sampleable: Int
 
     public init(policy: Policy, params: SamplingParams, seed: UInt64, script: [[Int32]]? = nil,
-                cacheFormat: NumberFormat = .fp32, weightFormat: NumberFormat = .fp32, tokenCount: Int? = nil) {
+                cacheFormat: NumberFormat = .fp32, weightFormat: WeightFormat = .fp32, tokenCount: Int? = nil) {
         self.policy = policy; self.params = params; self.seed = seed; self.script = script
         self.cacheFormat = cacheFormat; self.weightFormat = weightFormat
         sampleable = min(policy.config.vocab, max(1, tokenCount ?? policy.config.vocab))

@@ -15,7 +15,7 @@ public struct CPUFeatures: Equatable, Sendable {
     public var vendor: String
     public var modelName: String
     /// Lower-case names as Linux spells them: "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw",
-    /// "avx512vl", "avx512_bf16" (only those the CPU has and the OS has enabled).
+    /// "avx512vl", "avx512_bf16", "avx512_vnni" (only those the CPU has and the OS has enabled).
     public var flags: Set<String>
 
     public init(vendor: String, modelName: String, flags: Set<String>) {
@@ -34,6 +34,8 @@ public struct CPUFeatures: Equatable, Sendable {
         public var leaf7EAX: UInt32
         /// CPUID leaf 7 subleaf 0 EBX: AVX2 (bit 5), AVX512F (16), AVX512DQ (17), AVX512BW (30), AVX512VL (31).
         public var leaf7EBX: UInt32
+        /// CPUID leaf 7 subleaf 0 ECX: AVX512_VNNI (bit 11).
+        public var leaf7ECX: UInt32
         /// CPUID leaf 7 subleaf 1 EAX: AVX512_BF16 (bit 5).
         public var leaf7Sub1EAX: UInt32
         /// XGETBV(0): the register state the OS saves; bits 1, 2 (SSE, AVX) for AVX, and 5, 6, 7 (opmask,
@@ -41,11 +43,12 @@ public struct CPUFeatures: Equatable, Sendable {
         public var xcr0: UInt64
 
         public init(maxLeaf: UInt32 = 0, leaf1ECX: UInt32 = 0, leaf7EAX: UInt32 = 0, leaf7EBX: UInt32 = 0,
-                    leaf7Sub1EAX: UInt32 = 0, xcr0: UInt64 = 0) {
+                    leaf7ECX: UInt32 = 0, leaf7Sub1EAX: UInt32 = 0, xcr0: UInt64 = 0) {
             self.maxLeaf = maxLeaf
             self.leaf1ECX = leaf1ECX
             self.leaf7EAX = leaf7EAX
             self.leaf7EBX = leaf7EBX
+            self.leaf7ECX = leaf7ECX
             self.leaf7Sub1EAX = leaf7Sub1EAX
             self.xcr0 = xcr0
         }
@@ -54,7 +57,7 @@ public struct CPUFeatures: Equatable, Sendable {
         public static func read() -> Registers {
             let leaf0 = ccpuid(0, 0), leaf1 = ccpuid(1, 0), leaf7 = ccpuid(7, 0), leaf7s1 = ccpuid(7, 1)
             return Registers(maxLeaf: leaf0.eax, leaf1ECX: leaf1.ecx, leaf7EAX: leaf7.eax, leaf7EBX: leaf7.ebx,
-                             leaf7Sub1EAX: leaf7s1.eax, xcr0: ccpuid_xgetbv0())
+                             leaf7ECX: leaf7.ecx, leaf7Sub1EAX: leaf7s1.eax, xcr0: ccpuid_xgetbv0())
         }
     }
 
@@ -66,7 +69,7 @@ public struct CPUFeatures: Equatable, Sendable {
         // XCR0 counts only where OSXSAVE says the OS manages it.
         let avxState = osxsave && r.xcr0 & 0b110 == 0b110
         let avx512State = avxState && r.xcr0 & 0b1110_0000 == 0b1110_0000
-        let leaf7EBX: UInt32 = r.maxLeaf >= 7 ? r.leaf7EBX : 0
+        let leaf7EBX: UInt32 = r.maxLeaf >= 7 ? r.leaf7EBX : 0, leaf7ECX: UInt32 = r.maxLeaf >= 7 ? r.leaf7ECX : 0
         let leaf7Sub1EAX: UInt32 = r.maxLeaf >= 7 && r.leaf7EAX >= 1 ? r.leaf7Sub1EAX : 0
         var flags = Set<String>()
         if avxState {
@@ -78,6 +81,7 @@ public struct CPUFeatures: Equatable, Sendable {
             for (n, name) in [(16, "avx512f"), (17, "avx512dq"), (30, "avx512bw"), (31, "avx512vl")] as [(UInt32, String)]
             where bit(leaf7EBX, n) { flags.insert(name) }
             if bit(leaf7EBX, 16), bit(leaf7Sub1EAX, 5) { flags.insert("avx512_bf16") }
+            if bit(leaf7EBX, 16), bit(leaf7ECX, 11) { flags.insert("avx512_vnni") }
         }
         return flags
     }
@@ -113,10 +117,12 @@ public struct CPUFeatures: Equatable, Sendable {
         hasAVX2 && ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains)
     }
     public var hasAVX512BF16: Bool { hasAVX512 && flags.contains("avx512_bf16") }
+    /// AVX512-VNNI (vpdpbusd: 8-bit integer dot products; Cascade Lake and later, Zen 4 and later).
+    public var hasAVX512VNNI: Bool { hasAVX512 && flags.contains("avx512_vnni") }
 
     /// The features that decide kernels, for start lines and benchmark reports.
     public var summary: String {
-        let names = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"]
+        let names = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16", "avx512_vnni"]
         let present = names.filter(flags.contains)
         return present.isEmpty ? "no AVX2" : present.joined(separator: " ")
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Distributed
 import Experiments
 import Foundation
+import Model
 import Tensor
 
 /// Prints a one-line live status: rewrites the line on a terminal, plain lines otherwise (logs, CI).
@@ -59,8 +60,9 @@ func requireCount(_ flag: String, _ value: Int?, min: Int = 1) throws {
     if let value, value < min { throw ValidationError("--\(flag) must be >= \(min), got \(value)") }
 }
 
-/// `--weights fp32|bf16|fp16`: ArgumentParser parses it and names the allowed values on a bad one.
+/// `--weights fp32|bf16|fp16|q8` (and `--kv-cache`): ArgumentParser parses them and names the allowed values on a bad one.
 extension NumberFormat: ExpressibleByArgument {}
+extension WeightFormat: ExpressibleByArgument {}
 
 /// A unicode sparkline of a series (reward curves in terminal summaries).
 func sparkline(_ xs: [Double]) -> String {

@@ -1,0 +1,262 @@
+#include "cq8.h"
+#include <math.h>
+#include <string.h>
+
+static inline int blocks_of(int inDim) { return (inDim + 31) / 32; }
+
+size_t cq8_weight_bytes(int outDim, int inDim) {
+    return (size_t)((outDim + 15) / 16) * (size_t)blocks_of(inDim) * CQ8_BLOCK_BYTES;
+}
+
+static void pack_plain(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst) {
+    int blocks = blocks_of(inDim);
+    for (int p = panelBegin; p < panelEnd; p++) {
+        for (int b = 0; b < blocks; b++) {
+            uint8_t *blk = dst + ((size_t)p * blocks + b) * CQ8_BLOCK_BYTES;
+            float d[16], m[16];
+            memset(blk, 0, 512);
+            int k0 = 32 * b, nk = inDim - k0 < 32 ? inDim - k0 : 32;
+            for (int j = 0; j < 16; j++) {
+                int n = 16 * p + j;
+                d[j] = 0; m[j] = 0;
+                if (n >= outDim) continue;
+                const float *row = w + (size_t)n * inDim + k0;
+                float lo = row[0], hi = row[0];
+                for (int k = 1; k < nk; k++) { lo = row[k] < lo ? row[k] : lo; hi = row[k] > hi ? row[k] : hi; }
+                d[j] = (hi - lo) / 255.0f; m[j] = lo;
+                float inv = d[j] > 0 ? 1.0f / d[j] : 0;
+                for (int k = 0; k < nk; k++) {
+                    float q = nearbyintf((row[k] - lo) * inv);
+                    blk[(k / 4) * 64 + j * 4 + k % 4] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+                }
+            }
+            memcpy(blk + 512, d, 64);
+            memcpy(blk + 576, m, 64);
+        }
+    }
+}
+
+/// One (row, block): v = round(x / s) with s = max |x| / 16383, split into h = v >> 7 (floor) and l = v & 127.
+static void quantize_block(const float *xb, int nk, int8_t *hl, float *s, float *sv) {
+    float amax = 0;
+    for (int k = 0; k < nk; k++) { float a = fabsf(xb[k]); amax = a > amax ? a : amax; }
+    float scale = amax / 16383.0f, inv = amax > 0 ? 16383.0f / amax : 0;
+    int sum = 0;
+    for (int k = 0; k < 32; k++) {
+        int v = k < nk ? (int)nearbyintf(xb[k] * inv) : 0;
+        v = v < -16383 ? -16383 : v > 16383 ? 16383 : v;
+        hl[k] = (int8_t)(v >> 7); hl[32 + k] = (int8_t)(v & 127); sum += v;
+    }
+    *s = scale; *sv = scale * (float)sum;
+}
+
+static void quantize_plain(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv) {
+    int blocks = blocks_of(inDim), rows4 = (rows + 3) / 4 * 4;
+    for (int r = 0; r < rows4; r++)
+        for (int b = 0; b < blocks; b++) {
+            size_t i = (size_t)r * blocks + b;
+            int k0 = 32 * b, nk = r < rows ? (inDim - k0 < 32 ? inDim - k0 : 32) : 0;
+            quantize_block(x + (size_t)r * lda + k0, nk, hl + i * CQ8_ROW_BLOCK_BYTES, s + i, sv + i);
+        }
+}
+
+/// Adds one (row, feature) block's contribution, dot = sum q v: acc + s * (d * dot), then + m * sv.
+static inline float block_term(float acc, int32_t dot, float d, float m, float s, float sv) {
+    return fmaf(m, sv, fmaf((float)dot * d, s, acc));
+}
+
+/// Writes a [4][16] tile (rows past `rows` and features past outDim dropped), the way `linear_vnni` does.
+static void store(float *out, int ldo, int rows, int outDim, int r0, int n0, const float *tile /* [4][16] */,
+                  float beta) {
+    for (int r = 0; r < 4 && r0 + r < rows; r++)
+        for (int j = 0; j < 16 && n0 + j < outDim; j++) {
+            float *o = out + (size_t)(r0 + r) * ldo + n0 + j;
+            *o = beta == 0 ? tile[r * 16 + j] : fmaf(beta, *o, tile[r * 16 + j]);
+        }
+}
+
+static void linear_plain(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd, const int8_t *hl,
+                         const float *s, const float *sv, int rows, float *out, int ldo, float beta) {
+    int blocks = blocks_of(inDim);
+    for (int pn = panelBegin; pn < panelEnd; pn++)
+        for (int r0 = 0; r0 < rows; r0 += 4) {
+            float tile[64] = {0};
+            for (int b = 0; b < blocks; b++) {
+                const uint8_t *blk = w + ((size_t)pn * blocks + b) * CQ8_BLOCK_BYTES;
+                const float *d = (const float *)(blk + 512), *m = (const float *)(blk + 576);
+                for (int r = 0; r < 4; r++) {
+                    size_t i = (size_t)(r0 + r) * blocks + b;
+                    const int8_t *h = hl + i * CQ8_ROW_BLOCK_BYTES, *l = h + 32;
+                    for (int j = 0; j < 16; j++) {
+                        int32_t dh = 0, dl = 0;
+                        for (int k = 0; k < 32; k++) {
+                            int32_t q = blk[(k / 4) * 64 + j * 4 + k % 4];
+                            dh += q * h[k]; dl += q * l[k];
+                        }
+                        tile[r * 16 + j] = block_term(tile[r * 16 + j], dh * 128 + dl, d[j], m[j], s[i], sv[i]);
+                    }
+                }
+            }
+            store(out, ldo, rows, outDim, r0, 16 * pn, tile, beta);
+        }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+/// G panels (G <= 2) x 4 rows. Register plan (32 zmm): 2 x 4 x G int32 accumulators (sum q h and sum q l of
+/// the current block, reset per block), 4 x G fp32 accumulators, G weight vectors and 2 broadcast activation
+/// words per quad: 16 vpdpbusd per 2 weight loads and 8 broadcasts. Per block the two sums become
+/// 128 dh + dl, then fp32, and are scaled in (`block_term`'s operations, vectorized over the 16 features).
+VNNI static inline __attribute__((always_inline))
+void tile_vnni(const uint8_t *w, size_t panelStride, int blocks, const int8_t *hl, const float *s, const float *sv,
+               int G, __m512 acc[4][2]) {
+    for (int r = 0; r < 4; r++)
+        for (int g = 0; g < 2; g++) acc[r][g] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *blk = w + (size_t)b * CQ8_BLOCK_BYTES;
+        for (int g = 0; g < G; g++)   // the block 3 ahead (the hardware prefetcher alone left loads waiting)
+            for (int line = 0; line < CQ8_BLOCK_BYTES / 64; line++)
+                _mm_prefetch((const char *)(blk + g * panelStride + 3 * CQ8_BLOCK_BYTES + 64 * line), _MM_HINT_T0);
+        __m512i dh[4][2], dl[4][2];
+        for (int r = 0; r < 4; r++)
+            for (int g = 0; g < G; g++) { dh[r][g] = _mm512_setzero_si512(); dl[r][g] = _mm512_setzero_si512(); }
+        for (int t = 0; t < 8; t++) {
+            __m512i wv[2];
+            for (int g = 0; g < G; g++) wv[g] = _mm512_loadu_si512(blk + g * panelStride + t * 64);
+            for (int r = 0; r < 4; r++) {
+                const int8_t *h = hl + ((size_t)r * blocks + b) * CQ8_ROW_BLOCK_BYTES + 4 * t;
+                int32_t hw, lw;
+                memcpy(&hw, h, 4); memcpy(&lw, h + 32, 4);
+                __m512i hv = _mm512_set1_epi32(hw), lv = _mm512_set1_epi32(lw);
+                for (int g = 0; g < G; g++) {
+                    dh[r][g] = _mm512_dpbusd_epi32(dh[r][g], wv[g], hv);
+                    dl[r][g] = _mm512_dpbusd_epi32(dl[r][g], wv[g], lv);
+                }
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            __m512 d = _mm512_loadu_ps((const float *)(blk + g * panelStride + 512));
+            __m512 m = _mm512_loadu_ps((const float *)(blk + g * panelStride + 576));
+            for (int r = 0; r < 4; r++) {
+                size_t i = (size_t)r * blocks + b;
+                __m512i dot = _mm512_add_epi32(_mm512_slli_epi32(dh[r][g], 7), dl[r][g]);
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), d);
+                acc[r][g] = _mm512_fmadd_ps(f, _mm512_set1_ps(s[i]), acc[r][g]);
+                acc[r][g] = _mm512_fmadd_ps(m, _mm512_set1_ps(sv[i]), acc[r][g]);
+            }
+        }
+    }
+}
+
+VNNI static void linear_vnni(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd,
+                             const int8_t *hl, const float *s, const float *sv, int rows, float *out, int ldo,
+                             float beta) {
+    int blocks = blocks_of(inDim);
+    size_t panelStride = (size_t)blocks * CQ8_BLOCK_BYTES;
+    for (int pn = panelBegin; pn < panelEnd; pn += 2) {
+        int G = panelEnd - pn < 2 ? panelEnd - pn : 2;
+        const uint8_t *wp = w + (size_t)pn * panelStride;
+        for (int r0 = 0; r0 < rows; r0 += 4) {
+            size_t i0 = (size_t)r0 * blocks;
+            __m512 acc[4][2];
+            if (G == 2) tile_vnni(wp, panelStride, blocks, hl + i0 * CQ8_ROW_BLOCK_BYTES, s + i0, sv + i0, 2, acc);
+            else tile_vnni(wp, panelStride, blocks, hl + i0 * CQ8_ROW_BLOCK_BYTES, s + i0, sv + i0, 1, acc);
+            for (int g = 0; g < G; g++) {
+                int n0 = 16 * (pn + g), nb = outDim - n0 < 16 ? outDim - n0 : 16;
+                __mmask16 mask = (__mmask16)((1u << nb) - 1);
+                for (int r = 0; r < 4 && r0 + r < rows; r++) {
+                    float *o = out + (size_t)(r0 + r) * ldo + n0;
+                    __m512 v = beta == 0 ? acc[r][g]
+                                         : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, o), acc[r][g]);
+                    _mm512_mask_storeu_ps(o, mask, v);
+                }
+            }
+        }
+    }
+}
+
+/// `pack_plain` for full panels and blocks, a feature's 32 values in two vectors (the same operations, so the
+/// same bytes); the rest through `pack_plain`.
+VNNI static void pack_vnni(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst) {
+    int blocks = blocks_of(inDim);
+    if (inDim % 32 != 0) { pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
+    for (int p = panelBegin; p < panelEnd; p++) {
+        if (16 * p + 16 > outDim) { pack_plain(w, outDim, inDim, p, p + 1, dst); continue; }
+        for (int b = 0; b < blocks; b++) {
+            uint8_t *blk = dst + ((size_t)p * blocks + b) * CQ8_BLOCK_BYTES;
+            float *d = (float *)(blk + 512), *m = (float *)(blk + 576);
+            for (int j = 0; j < 16; j++) {
+                const float *row = w + (size_t)(16 * p + j) * inDim + 32 * b;
+                __m512 x0 = _mm512_loadu_ps(row), x1 = _mm512_loadu_ps(row + 16);
+                float lo = _mm512_reduce_min_ps(_mm512_min_ps(x0, x1)), hi = _mm512_reduce_max_ps(_mm512_max_ps(x0, x1));
+                d[j] = (hi - lo) / 255.0f; m[j] = lo;
+                __m512 vlo = _mm512_set1_ps(lo), vi = _mm512_set1_ps(d[j] > 0 ? 1.0f / d[j] : 0);
+                const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255);
+                __m512 q0 = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x0, vlo), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                __m512 q1 = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x1, vlo), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q0 = _mm512_min_ps(_mm512_max_ps(q0, zero), top); q1 = _mm512_min_ps(_mm512_max_ps(q1, zero), top);
+                uint32_t words[8];
+                _mm_storeu_si128((__m128i *)words, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q0)));
+                _mm_storeu_si128((__m128i *)(words + 4), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q1)));
+                for (int t = 0; t < 8; t++) memcpy(blk + t * 64 + j * 4, &words[t], 4);
+            }
+        }
+    }
+}
+
+/// `quantize_plain`, 16 values per vector where inDim is a multiple of 32 (nearbyintf and vcvtps2dq both round
+/// to nearest even).
+VNNI static void quantize_vnni(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv) {
+    int blocks = blocks_of(inDim), rows4 = (rows + 3) / 4 * 4;
+    if (inDim % 32 != 0) { quantize_plain(x, lda, rows, inDim, hl, s, sv); return; }
+    const __m512i lo = _mm512_set1_epi32(-16383), hi = _mm512_set1_epi32(16383), low7 = _mm512_set1_epi32(127);
+    for (int r = 0; r < rows; r++)
+        for (int b = 0; b < blocks; b++) {
+            size_t i = (size_t)r * blocks + b;
+            const float *xb = x + (size_t)r * lda + 32 * b;
+            __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+            float scale = amax / 16383.0f, inv = amax > 0 ? 16383.0f / amax : 0;
+            __m512 vi = _mm512_set1_ps(inv);
+            __m512i v0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vi)), v1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vi));
+            v0 = _mm512_min_epi32(_mm512_max_epi32(v0, lo), hi); v1 = _mm512_min_epi32(_mm512_max_epi32(v1, lo), hi);
+            int8_t *h = hl + i * CQ8_ROW_BLOCK_BYTES;
+            _mm_storeu_si128((__m128i *)h, _mm512_cvtepi32_epi8(_mm512_srai_epi32(v0, 7)));
+            _mm_storeu_si128((__m128i *)(h + 16), _mm512_cvtepi32_epi8(_mm512_srai_epi32(v1, 7)));
+            _mm_storeu_si128((__m128i *)(h + 32), _mm512_cvtepi32_epi8(_mm512_and_si512(v0, low7)));
+            _mm_storeu_si128((__m128i *)(h + 48), _mm512_cvtepi32_epi8(_mm512_and_si512(v1, low7)));
+            s[i] = scale;
+            sv[i] = scale * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(v0, v1));
+        }
+    for (int r = rows; r < rows4; r++)   // padding rows: zeros
+        for (int b = 0; b < blocks; b++) quantize_block(x, 0, hl + ((size_t)r * blocks + b) * CQ8_ROW_BLOCK_BYTES,
+                                                       s + (size_t)r * blocks + b, sv + (size_t)r * blocks + b);
+}
+#endif
+
+void cq8_pack_weights(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst, int vnni) {
+#if defined(__x86_64__)
+    if (vnni) { pack_vnni(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
+#endif
+    pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst);
+}
+
+void cq8_quantize_rows(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv, int vnni) {
+#if defined(__x86_64__)
+    if (vnni) { quantize_vnni(x, lda, rows, inDim, hl, s, sv); return; }
+#endif
+    quantize_plain(x, lda, rows, inDim, hl, s, sv);
+}
+
+void cq8_linear(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd, const int8_t *hl,
+                const float *s, const float *sv, int rows, float *out, int ldo, float beta, int vnni) {
+#if defined(__x86_64__)
+    if (vnni) {
+        linear_vnni(w, outDim, inDim, panelBegin, panelEnd, hl, s, sv, rows, out, ldo, beta);
+        return;
+    }
+#endif
+    linear_plain(w, outDim, inDim, panelBegin, panelEnd, hl, s, sv, rows, out, ldo, beta);
+}
