@@ -8,28 +8,46 @@ size_t cq8_weight_bytes(int outDim, int inDim) {
     return (size_t)((outDim + 15) / 16) * (size_t)blocks_of(inDim) * CQ8_BLOCK_BYTES;
 }
 
+/// One feature's block of weights (nk values) under one of the two encodings (sym 0: d = (max - min) / 255,
+/// m = min; sym 1: d = max |w| / 127, m = -128 d): its codes and the largest |d q + m - w|.
+static float encode(const float *row, int nk, float lo, float hi, int sym, float *d, float *m, uint8_t q[32]) {
+    float amax = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+    *d = sym ? amax / 127.0f : (hi - lo) / 255.0f;
+    *m = sym ? -128.0f * *d : lo;
+    float inv = *d > 0 ? 1.0f / *d : 0, err = 0;
+    for (int k = 0; k < nk; k++) {
+        float c = nearbyintf((row[k] - *m) * inv);
+        c = c < 0 ? 0 : c > 255 ? 255 : c;
+        q[k] = (uint8_t)c;
+        float e = fabsf(fmaf(*d, c, *m) - row[k]);
+        err = e > err ? e : err;
+    }
+    return err;
+}
+
+/// Packs one feature's block: the encoding with the smaller largest error (min/max, unless max |w| / 127 is
+/// exact where it is not: a Q8_0 block, whose levels are multiples of its scale).
+static void pack_feature(const float *row, int nk, uint8_t *blk, int j, float *d, float *m) {
+    float lo = row[0], hi = row[0];
+    for (int k = 1; k < nk; k++) { lo = row[k] < lo ? row[k] : lo; hi = row[k] > hi ? row[k] : hi; }
+    uint8_t qa[32] = {0}, qs[32] = {0};
+    float da, ma, ds, ms;
+    float ea = encode(row, nk, lo, hi, 0, &da, &ma, qa), es = encode(row, nk, lo, hi, 1, &ds, &ms, qs);
+    const uint8_t *q = es < ea ? qs : qa;
+    *d = es < ea ? ds : da; *m = es < ea ? ms : ma;
+    for (int k = 0; k < nk; k++) blk[(k / 4) * 64 + j * 4 + k % 4] = q[k];
+}
+
 static void pack_plain(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst) {
     int blocks = blocks_of(inDim);
     for (int p = panelBegin; p < panelEnd; p++) {
         for (int b = 0; b < blocks; b++) {
             uint8_t *blk = dst + ((size_t)p * blocks + b) * CQ8_BLOCK_BYTES;
-            float d[16], m[16];
+            float d[16] = {0}, m[16] = {0};
             memset(blk, 0, 512);
             int k0 = 32 * b, nk = inDim - k0 < 32 ? inDim - k0 : 32;
-            for (int j = 0; j < 16; j++) {
-                int n = 16 * p + j;
-                d[j] = 0; m[j] = 0;
-                if (n >= outDim) continue;
-                const float *row = w + (size_t)n * inDim + k0;
-                float lo = row[0], hi = row[0];
-                for (int k = 1; k < nk; k++) { lo = row[k] < lo ? row[k] : lo; hi = row[k] > hi ? row[k] : hi; }
-                d[j] = (hi - lo) / 255.0f; m[j] = lo;
-                float inv = d[j] > 0 ? 1.0f / d[j] : 0;
-                for (int k = 0; k < nk; k++) {
-                    float q = nearbyintf((row[k] - lo) * inv);
-                    blk[(k / 4) * 64 + j * 4 + k % 4] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
-                }
-            }
+            for (int j = 0; j < 16 && 16 * p + j < outDim; j++)
+                pack_feature(w + (size_t)(16 * p + j) * inDim + k0, nk, blk, j, &d[j], &m[j]);
             memcpy(blk + 512, d, 64);
             memcpy(blk + 576, m, 64);
         }
@@ -191,15 +209,28 @@ VNNI static void pack_vnni(const float *w, int outDim, int inDim, int panelBegin
                 const float *row = w + (size_t)(16 * p + j) * inDim + 32 * b;
                 __m512 x0 = _mm512_loadu_ps(row), x1 = _mm512_loadu_ps(row + 16);
                 float lo = _mm512_reduce_min_ps(_mm512_min_ps(x0, x1)), hi = _mm512_reduce_max_ps(_mm512_max_ps(x0, x1));
-                d[j] = (hi - lo) / 255.0f; m[j] = lo;
-                __m512 vlo = _mm512_set1_ps(lo), vi = _mm512_set1_ps(d[j] > 0 ? 1.0f / d[j] : 0);
-                const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255);
-                __m512 q0 = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x0, vlo), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                __m512 q1 = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x1, vlo), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                q0 = _mm512_min_ps(_mm512_max_ps(q0, zero), top); q1 = _mm512_min_ps(_mm512_max_ps(q1, zero), top);
+                float amax = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+                __m512i codes[2][2];
+                float dd[2], mm[2], err[2];
+                for (int sym = 0; sym < 2; sym++) {   // `encode`'s operations, 16 values at a time
+                    dd[sym] = sym ? amax / 127.0f : (hi - lo) / 255.0f;
+                    mm[sym] = sym ? -128.0f * dd[sym] : lo;
+                    __m512 vm = _mm512_set1_ps(mm[sym]), vd = _mm512_set1_ps(dd[sym]);
+                    __m512 vi = _mm512_set1_ps(dd[sym] > 0 ? 1.0f / dd[sym] : 0), e = _mm512_setzero_ps();
+                    for (int h = 0; h < 2; h++) {
+                        __m512 x = h ? x1 : x0;
+                        __m512 c = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x, vm), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                        c = _mm512_min_ps(_mm512_max_ps(c, _mm512_setzero_ps()), _mm512_set1_ps(255));
+                        e = _mm512_max_ps(e, _mm512_abs_ps(_mm512_sub_ps(_mm512_fmadd_ps(vd, c, vm), x)));
+                        codes[sym][h] = _mm512_cvtps_epi32(c);
+                    }
+                    err[sym] = _mm512_reduce_max_ps(e);
+                }
+                int sym = err[1] < err[0];
+                d[j] = dd[sym]; m[j] = mm[sym];
                 uint32_t words[8];
-                _mm_storeu_si128((__m128i *)words, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q0)));
-                _mm_storeu_si128((__m128i *)(words + 4), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q1)));
+                _mm_storeu_si128((__m128i *)words, _mm512_cvtepi32_epi8(codes[sym][0]));
+                _mm_storeu_si128((__m128i *)(words + 4), _mm512_cvtepi32_epi8(codes[sym][1]));
                 for (int t = 0; t < 8; t++) memcpy(blk + t * 64 + j * 4, &words[t], 4);
             }
         }

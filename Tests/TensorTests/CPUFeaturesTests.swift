@@ -21,11 +21,11 @@ final class CPUFeaturesTests: XCTestCase {
     // Register words of a Zen 4 / Sapphire Rapids class CPU with everything enabled by the OS.
     private let fma: UInt32 = 1 << 12, osxsave: UInt32 = 1 << 27, avx: UInt32 = 1 << 28
     private let avx2: UInt32 = 1 << 5, avx512: UInt32 = 1 << 16 | 1 << 17 | 1 << 30 | 1 << 31   // F DQ BW VL
-    private let bf16: UInt32 = 1 << 5
+    private let bf16: UInt32 = 1 << 5, vnni: UInt32 = 1 << 11
     private let sseAVXState: UInt64 = 0b110, avx512State: UInt64 = 0b1110_0000
     private var full: CPUFeatures.Registers {
         CPUFeatures.Registers(maxLeaf: 0x1f, leaf1ECX: fma | osxsave | avx, leaf7EAX: 1, leaf7EBX: avx2 | avx512,
-                              leaf7Sub1EAX: bf16, xcr0: 0b111 | avx512State)
+                              leaf7ECX: vnni, leaf7Sub1EAX: bf16, xcr0: 0b111 | avx512State)
     }
     private func decoded(_ r: CPUFeatures.Registers) -> CPUFeatures {
         CPUFeatures(vendor: "", modelName: "", flags: CPUFeatures.decode(r))
@@ -34,8 +34,9 @@ final class CPUFeaturesTests: XCTestCase {
     /// CPUID and XGETBV words → features: a feature counts only when the CPU reports it and the OS has enabled
     /// its register state (what /proc/cpuinfo cannot tell under an emulator or a kernel with AVX-512 disabled).
     func testDecodeRequiresCPUAndOSSupport() {
-        XCTAssertEqual(decoded(full).summary, "avx2 fma avx512f avx512bw avx512dq avx512vl avx512_bf16")
+        XCTAssertEqual(decoded(full).summary, "avx2 fma avx512f avx512bw avx512dq avx512vl avx512_bf16 avx512_vnni")
         XCTAssertTrue(decoded(full).hasAVX512BF16)
+        XCTAssertTrue(decoded(full).hasAVX512VNNI)
         XCTAssertEqual(CPUFeatures.decode(CPUFeatures.Registers()), [])   // off x86-64: all zeros
 
         var r = full
@@ -70,8 +71,11 @@ final class CPUFeaturesTests: XCTestCase {
         XCTAssertEqual(decoded(r).flags, ["avx", "fma"])
         XCTAssertFalse(decoded(r).hasAVX2)
         r = full
-        r.leaf7EAX = 0                                     // no subleaf 1 of leaf 7: no BF16
+        r.leaf7EAX = 0                                     // no subleaf 1 of leaf 7: no BF16 (VNNI is in subleaf 0)
+        XCTAssertEqual(decoded(r).summary, "avx2 fma avx512f avx512bw avx512dq avx512vl avx512_vnni")
+        r.leaf7ECX = 0                                     // a Skylake-SP: AVX-512 without VNNI
         XCTAssertEqual(decoded(r).summary, "avx2 fma avx512f avx512bw avx512dq avx512vl")
+        XCTAssertFalse(decoded(r).hasAVX512VNNI)
         r = full
         r.leaf7EBX = avx2 | 1 << 16                        // AVX-512 F alone: not the F/BW/DQ/VL subset
         XCTAssertFalse(decoded(r).hasAVX512)
