@@ -21,7 +21,8 @@ usage: scripts/compare.sh [--pairs N] [--only LIST] [--llamacpp] [--threads N] [
                  the path): train (8 x 256), decode (batch 16) and grpo (8 x 8, TRL) lines, ours on PATH against transformers'
                  LlamaForCausalLM / Qwen2ForCausalLM on the same weights in fp32 (a .gguf is dequantized once
                  into $TIR_REF_DIR/models/NAME-hf by reference/gguf_to_hf.py), and a decode line with bf16
-                 weights on both sides (decode-model-bf16); with --llamacpp also llama.cpp on the model written
+                 weights on both sides (decode-model-bf16), and ours with q8 weights against HF in fp32
+                 (decode-model-q8); with --llamacpp also llama.cpp on the model written
                  as an F32 GGUF by `tir export` (llamacpp-model)
 Environment: TIR_REF_DIR (reference venv, models, logs), TIR_REF_PYTHON (python3 used to make the venv).
 EOF
@@ -73,6 +74,7 @@ if [ -n "$MODEL" ]; then
     "train-model|train $name (8 x 256), tokens/s|PyTorch eager (transformers)|bench train --checkpoint $MODEL|train_torch.py --model $HF_MODEL|tokens_per_s|higher|1.5"
     "decode-model|decode $name (batch 16), new tokens/s|HF generate|bench decode --checkpoint $MODEL|decode_hf.py --model $HF_MODEL|tokens_per_s|higher|4"
     "decode-model-bf16|decode $name (batch 16), bf16 weights, new tokens/s|HF generate in bf16|bench decode --checkpoint $MODEL --weights bf16|decode_hf.py --model $HF_MODEL --dtype bfloat16|tokens_per_s|higher|"
+    "decode-model-q8|decode $name (batch 16), ours with q8 weights, new tokens/s|HF generate (fp32)|bench decode --checkpoint $MODEL --weights q8|decode_hf.py --model $HF_MODEL|tokens_per_s|higher|4"
     "grpo-model|GRPO step $name (B8×G8, ≤128 new tokens), s|TRL GRPOTrainer|bench grpo --checkpoint $MODEL --steps 2|grpo_trl.py --model $HF_MODEL --steps 2|step_s|lower|3"
     "llamacpp-model|decode $name (batch 16), new tokens/s|llama.cpp (F32 GGUF)|bench decode --checkpoint $MODEL|decode_llamacpp.py --model $F32_GGUF|tokens_per_s|higher|1.3"
   )

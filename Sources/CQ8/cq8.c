@@ -134,9 +134,9 @@ void tile_vnni(const uint8_t *w, size_t panelStride, int blocks, const int8_t *h
         for (int g = 0; g < 2; g++) acc[r][g] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *blk = w + (size_t)b * CQ8_BLOCK_BYTES;
-        for (int g = 0; g < G; g++)   // the block 3 ahead (the hardware prefetcher alone left loads waiting)
+        for (int g = 0; g < G; g++)   // the block 8 ahead (the hardware prefetcher alone left loads waiting)
             for (int line = 0; line < CQ8_BLOCK_BYTES / 64; line++)
-                _mm_prefetch((const char *)(blk + g * panelStride + 3 * CQ8_BLOCK_BYTES + 64 * line), _MM_HINT_T0);
+                _mm_prefetch((const char *)(blk + g * panelStride + 8 * CQ8_BLOCK_BYTES + 64 * line), _MM_HINT_T0);
         __m512i dh[4][2], dl[4][2];
         for (int r = 0; r < 4; r++)
             for (int g = 0; g < G; g++) { dh[r][g] = _mm512_setzero_si512(); dl[r][g] = _mm512_setzero_si512(); }
