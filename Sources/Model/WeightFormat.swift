@@ -16,6 +16,16 @@ public enum WeightFormat: String, Codable, CaseIterable, Sendable {
     case q8
 }
 
+extension WeightFormat {
+    /// Why this format is a poor choice on this CPU, or nil: q8 without AVX512-VNNI runs the plain C loops
+    /// (the same values, about 20 times slower than the VNNI kernel and slower than fp32).
+    public var slowHere: String? {
+        self == .q8 && !Kernels.useVNNI
+            ? "q8 weights on a CPU without AVX512-VNNI (or with TIR_NO_AVX512=1) run in plain C, slower than fp32: use bf16 here"
+            : nil
+    }
+}
+
 /// A weight matrix stored for decode steps in a reduced format: bf16 panels or q8 blocks.
 protocol DecodeMatrix: AnyObject {
     /// Bytes a product streams.

@@ -173,6 +173,7 @@ struct BenchDecode: ParsableCommand {
         let reqs = (0..<batch).map { _ in
             GenerationRequest(prompt: (0..<32).map { _ in Int32(rng.int(3..<vocab)) }, maxNewTokens: newTokens)
         }
+        Status.warnIfSlow(weights)
         _ = try generate(policy, reqs.map { GenerationRequest(prompt: $0.prompt, maxNewTokens: 8) }, weightFormat: weights, seed: 0)
         let t0 = Date()
         let out = try generate(policy, reqs, eos: model?.tokenizer.eos ?? [ByteTokenizer.eos], minNewTokens: newTokens,

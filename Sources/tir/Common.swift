@@ -21,6 +21,9 @@ enum Status {
 
     /// The start line of long work: which CPU, BLAS core, kernels and threads the figures will come from.
     static func machine() { info(MachineInfo.current.line) }
+
+    /// A warning when the decode weights' format is slow on this CPU (`WeightFormat.slowHere`).
+    static func warnIfSlow(_ weights: WeightFormat) { weights.slowHere.map { info("warning: " + $0) } }
 }
 
 func duration(_ s: Double) -> String {

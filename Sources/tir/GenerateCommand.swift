@@ -24,6 +24,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try requireCount("max-tokens", maxTokens)
+        Status.warnIfSlow(weights)
         let model = try loadModel(url(checkpoint))
         let tok = model.tokenizer
         var text = prompt

@@ -52,6 +52,7 @@ struct Train: AsyncParsableCommand {
         let cluster = Cluster.shared   // under mpirun: rank 0 owns the run directory and the output
         if cluster.isRoot { try run.check(start, base: base) }
         Status.machine()
+        Status.warnIfSlow(c.rolloutWeights)
         if cluster.size > 1 { Status.info("data parallel: rank \(cluster.rank) of \(cluster.size)") }
         Status.info("GRPO: \(c.steps) steps of \(c.promptsPerStep) prompts x \(c.groupSize) samples on \(tasks.summary) -> \(dir.path)")
         Status.info("memory: about \(plan.summary)")   // GRPORun.run refuses a run that does not fit
