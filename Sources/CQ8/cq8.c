@@ -25,8 +25,8 @@ static float encode(const float *row, int nk, float lo, float hi, int sym, float
     return err;
 }
 
-/// Packs one feature's block: the encoding with the smaller largest error (min/max, unless max |w| / 127 is
-/// exact where it is not: a Q8_0 block, whose levels are multiples of its scale).
+/// Packs one feature's block in the encoding with the smaller largest error: min/max codes, unless the symmetric
+/// ones are closer (as on a Q8_0 block, whose levels are multiples of its scale: exact there).
 static void pack_feature(const float *row, int nk, uint8_t *blk, int j, float *d, float *m) {
     float lo = row[0], hi = row[0];
     for (int k = 1; k < nk; k++) { lo = row[k] < lo ? row[k] : lo; hi = row[k] > hi ? row[k] : hi; }

@@ -15,8 +15,9 @@ extension Kernels {
 /// instruction; two per quad, for v's high and low bytes), then scales the sums in fp32 (`cq8.h` has the
 /// algebra). 1.25 bytes per weight: with SmolLM2, 169 MB a step streams against bf16's 269 MB.
 ///
-/// Weights of a Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0 GGUF file round-trip exactly up to fp32 rounding (their levels
-/// within a block are a subset of these); trained weights lose what 8 bits per block cannot hold.
+/// Each block takes min/max codes or symmetric ones (d = max |w| / 127), whichever lands closer: Q4_1 blocks
+/// (16 levels from min to max: every 17th code) and Q8_0 blocks (multiples of max |w| / 127) round-trip exactly
+/// up to fp32 rounding; other weights (other quantized types, trained weights) move by up to half a step.
 public final class Q8Matrix {
     public let outDim: Int, inDim: Int
     let panels: Int, blocks: Int

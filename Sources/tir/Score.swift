@@ -13,6 +13,8 @@ struct Score: ParsableCommand {
     var checkpoint: String
     @Option(help: "The text to score, tokenized as the model's tokenizer does (special tokens written in it are recognised; BOS is prepended only for models that add one).")
     var text: String
+    @Option(help: "fp32 | bf16 | fp16 | q8: score with a decode session computing in this format (what a rollout with rolloutWeights set to it samples from) instead of the training forward.")
+    var weights: WeightFormat?
     @Flag(help: "Print one JSON object with token_ids and logprobs (logprobs[i] is the log-prob of token_ids[i + 1]).") var json = false
 
     func run() throws {
@@ -23,10 +25,17 @@ struct Score: ParsableCommand {
         guard ids.count <= policy.config.context else {
             throw ValidationError("the text has \(ids.count) tokens; the model's context is \(policy.config.context)")
         }
-        let lp = try noGrad {
-            try policy.tokenLogProbs(tokens: Array(ids.dropLast()), targets: Array(ids.dropFirst()), batch: 1,
-                                     seqLen: ids.count - 1)
-        }.array
+        let lp: [Float]
+        if let weights {
+            Status.warnIfSlow(weights)
+            let session = try DecodeSession(policy: policy, slots: 1, maxLen: ids.count, weightFormat: weights)
+            lp = try session.feed([(0, ids)], scoreFedAt: 1).fedLogProbs
+        } else {
+            lp = try noGrad {
+                try policy.tokenLogProbs(tokens: Array(ids.dropLast()), targets: Array(ids.dropFirst()), batch: 1,
+                                         seqLen: ids.count - 1)
+            }.array
+        }
         if json {
             try printJSONObject(["token_ids": ids.map { Int($0) }, "logprobs": lp.map { Double($0) }])
         } else {

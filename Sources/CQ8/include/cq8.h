@@ -4,7 +4,7 @@
 //
 // Weights W [outDim, inDim]: per output feature n and block b of 32 inputs, w[n, k] ~ d[n, b] * q[n, k] + m[n, b]
 // with q in 0...255: d = (max - min) / 255 and m = min, or d = max |w| / 127 and m = -128 d where that is closer
-// (exact for a Q8_0 block; the first is exact for Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K blocks). Activations x [rows, inDim]: per row r and
+// (exact for a Q8_0 block; the first is exact for a Q4_1 block, whose 16 levels are every 17th code). Activations x [rows, inDim]: per row r and
 // block b, x[r, k] ~ s[r, b] * v[r, k] with v in -16383...16383 (s = max |x| / 16383), split into bytes
 // v = 128 h + l with h in -128...127 and l in 0...127, because vpdpbusd multiplies unsigned by signed bytes.
 // Then, exactly in integers,
