@@ -26,6 +26,8 @@ struct BenchGRPO: AsyncParsableCommand {
     @Option(help: "At most this many tokens per forward/backward (a group's shared prompt counts once) (0 = no cap; default 0, 512 with --checkpoint).")
     var microBatchTokens: Int?
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
+    @Option(help: "fp32 | bf16 | fp16 | q8: the rollout's weights (rolloutWeights; TRL's reference samples in fp32).")
+    var weights: WeightFormat = .fp32
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -55,6 +57,8 @@ struct BenchGRPO: AsyncParsableCommand {
         c.skipZeroAdvantage = false     // TRL computes every sequence; so do we, for a like-for-like figure
         c.steps = steps + 1
         c.optimizer.lr = 1e-5
+        c.rolloutWeights = weights
+        Status.warnIfSlow(weights)
         let tasks = ArrayTaskSource((0..<(prompts * (steps + 2))).map { i in
             MathTask(id: "\(i)", question: checkpoint == nil ? "What is \(1000 + i) * \(37 + i)?" : "What is \(1000 + i) multiplied by \(37 + i)?",
                      answer: "\((1000 + i) * (37 + i))", kind: "bench", steps: 1)
@@ -71,7 +75,7 @@ struct BenchGRPO: AsyncParsableCommand {
         guard cluster.isRoot else { return }
         let med = rows.sorted { $0["timing_s/step"]! < $1["timing_s/step"]! }[rows.count / 2]
         let out: [String: Any] = [
-            "config": checkpoint.map { url($0).lastPathComponent } ?? "small", "threads": Threads.count,
+            "config": checkpoint.map { url($0).lastPathComponent } ?? "small", "threads": Threads.count, "weights": weights.rawValue,
             "peak_rss_mb": peakRSSMegabytes(), "micro_batch_tokens": c.microBatchTokens, "B": prompts, "G": samples, "max_new_tokens": maxNewTokens,
             "step_s": med["timing_s/step"]!, "rollout_s": med["tir/timing_s/rollout"]!, "logprob_s": med["tir/timing_s/logprob"]!,
             "update_s": med["tir/timing_s/update"]!, "ranks": cluster.size, "allreduce_s": med["tir/timing_s/allreduce"] ?? 0,
@@ -80,8 +84,8 @@ struct BenchGRPO: AsyncParsableCommand {
             "steps": rows.map { $0["timing_s/step"]! },
         ]
         if json { try printBenchJSON(out) } else {
-            print(String(format: "bench grpo: %@, %d x %d, <= %d new tokens, %d rank(s) x %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f, of it gradient sum %.2f), peak RSS %.0f MB",
-                         out["config"] as! String, prompts, samples, maxNewTokens, cluster.size, Threads.count, med["timing_s/step"]!,
+            print(String(format: "bench grpo: %@ (%@ rollout weights), %d x %d, <= %d new tokens, %d rank(s) x %d threads: %.2f s/step (rollout %.2f, log-probs+loss %.2f, backward+AdamW %.2f, of it gradient sum %.2f), peak RSS %.0f MB",
+                         out["config"] as! String, weights.rawValue, prompts, samples, maxNewTokens, cluster.size, Threads.count, med["timing_s/step"]!,
                          med["tir/timing_s/rollout"]!, med["tir/timing_s/logprob"]!, med["tir/timing_s/update"]!,
                          med["tir/timing_s/allreduce"] ?? 0, peakRSSMegabytes()))
         }
