@@ -56,7 +56,7 @@ let package = Package(
         // CPUID and XGETBV (Swift cannot emit them): the CPU features that choose kernels at run time; and a
         // prefetch hint for the decode kernels.
         .target(name: "CCPUID"),
-        // q8 blocks (8-bit weights and activations, integer dot products) for decode steps: C, because Swift
+        // q8 blocks (8-bit weights times 15-bit activations, integer dot products) for decode steps: C, because Swift
         // cannot emit vpdpbusd; the AVX512-VNNI kernel is compiled per function and runs only where
         // `Kernels.useVNNI` finds it.
         .target(name: "CQ8", cSettings: cCPUFlags + [.unsafeFlags(["-O3"])]),
