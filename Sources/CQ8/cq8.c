@@ -54,8 +54,9 @@ static void pack_plain(const float *w, int outDim, int inDim, int panelBegin, in
     }
 }
 
-/// One (row, block): v = round(x / s) with s = max |x| / 16383, split into h = v >> 7 (floor) and l = v & 127.
-static void quantize_block(const float *xb, int nk, int8_t *hl, float *s, float *sv) {
+/// One (row, block): v = round(x / s) with s = max |x| / 16383, split into h = v >> 7 (floor) and l = v & 127,
+/// or (`wide`, for the AVX2 kernel) stored as int16.
+static void quantize_block(const float *xb, int nk, int8_t *hl, float *s, float *sv, int wide) {
     float amax = 0;
     for (int k = 0; k < nk; k++) { float a = fabsf(xb[k]); amax = a > amax ? a : amax; }
     float scale = amax / 16383.0f, inv = amax > 0 ? 16383.0f / amax : 0;
@@ -63,18 +64,20 @@ static void quantize_block(const float *xb, int nk, int8_t *hl, float *s, float 
     for (int k = 0; k < 32; k++) {
         int v = k < nk ? (int)nearbyintf(xb[k] * inv) : 0;
         v = v < -16383 ? -16383 : v > 16383 ? 16383 : v;
-        hl[k] = (int8_t)(v >> 7); hl[32 + k] = (int8_t)(v & 127); sum += v;
+        if (wide) { int16_t v16 = (int16_t)v; memcpy(hl + 2 * k, &v16, 2); }
+        else { hl[k] = (int8_t)(v >> 7); hl[32 + k] = (int8_t)(v & 127); }
+        sum += v;
     }
     *s = scale; *sv = scale * (float)sum;
 }
 
-static void quantize_plain(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv) {
+static void quantize_plain(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv, int wide) {
     int blocks = blocks_of(inDim), rows4 = (rows + 3) / 4 * 4;
     for (int r = 0; r < rows4; r++)
         for (int b = 0; b < blocks; b++) {
             size_t i = (size_t)r * blocks + b;
             int k0 = 32 * b, nk = r < rows ? (inDim - k0 < 32 ? inDim - k0 : 32) : 0;
-            quantize_block(x + (size_t)r * lda + k0, nk, hl + i * CQ8_ROW_BLOCK_BYTES, s + i, sv + i);
+            quantize_block(x + (size_t)r * lda + k0, nk, hl + i * CQ8_ROW_BLOCK_BYTES, s + i, sv + i, wide);
         }
 }
 
@@ -241,7 +244,7 @@ VNNI static void pack_vnni(const float *w, int outDim, int inDim, int panelBegin
 /// to nearest even).
 VNNI static void quantize_vnni(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv) {
     int blocks = blocks_of(inDim), rows4 = (rows + 3) / 4 * 4;
-    if (inDim % 32 != 0) { quantize_plain(x, lda, rows, inDim, hl, s, sv); return; }
+    if (inDim % 32 != 0) { quantize_plain(x, lda, rows, inDim, hl, s, sv, 0); return; }
     const __m512i lo = _mm512_set1_epi32(-16383), hi = _mm512_set1_epi32(16383), low7 = _mm512_set1_epi32(127);
     for (int r = 0; r < rows; r++)
         for (int b = 0; b < blocks; b++) {
@@ -263,31 +266,90 @@ VNNI static void quantize_vnni(const float *x, int lda, int rows, int inDim, int
         }
     for (int r = rows; r < rows4; r++)   // padding rows: zeros
         for (int b = 0; b < blocks; b++) quantize_block(x, 0, hl + ((size_t)r * blocks + b) * CQ8_ROW_BLOCK_BYTES,
-                                                       s + (size_t)r * blocks + b, sv + (size_t)r * blocks + b);
+                                                       s + (size_t)r * blocks + b, sv + (size_t)r * blocks + b, 0);
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/// Half a panel (features j0..<j0 + 8, j0 0 or 8) x 4 rows over all blocks, into tile[r][j0 + j]. The weights
+/// are widened to int16 (vpmovzxbw) and multiplied by the int16 activations with vpmaddwd, which adds adjacent
+/// pairs: no overflow (|q v| <= 255 * 16383, 32 of them per block). Register plan (16 ymm): 4 x 2 int32
+/// accumulators (per row: features j0..j0+3, then j0+4..j0+7, two lanes each: inputs 4t, 4t+1 and 4t+2, 4t+3),
+/// reset per block; 4 fp32 accumulators; 2 widened weight vectors and a broadcast of a row's 4 activations per
+/// quad. Per block the lane pairs are added (vphaddd, then vpermq to feature order) and scaled in with
+/// `block_term`'s operations.
+AVX2 static void half_tile_avx2(const uint8_t *w, int blocks, int j0, const int16_t *v, const float *s,
+                                const float *sv, float tile[64]) {
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *blk = w + (size_t)b * CQ8_BLOCK_BYTES;
+        for (int line = 0; line < CQ8_BLOCK_BYTES / 64; line++)   // 8 blocks ahead, as `tile_vnni`
+            _mm_prefetch((const char *)(blk + 8 * CQ8_BLOCK_BYTES + 64 * line), _MM_HINT_T0);
+        __m256i a[4][2];
+        for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm256_setzero_si256();
+        for (int t = 0; t < 8; t++) {
+            const uint8_t *q = blk + t * 64 + 4 * j0;
+            __m256i w0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)q));
+            __m256i w1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(q + 16)));
+            for (int r = 0; r < 4; r++) {
+                long long x4;
+                memcpy(&x4, v + ((size_t)r * blocks + b) * 32 + 4 * t, 8);
+                __m256i xv = _mm256_set1_epi64x(x4);
+                a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(w0, xv));
+                a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(w1, xv));
+            }
+        }
+        __m256 d = _mm256_loadu_ps((const float *)(blk + 512) + j0), m = _mm256_loadu_ps((const float *)(blk + 576) + j0);
+        for (int r = 0; r < 4; r++) {
+            size_t i = (size_t)r * blocks + b;
+            // hadd: features j0, j0+1, j0+4, j0+5 | j0+2, j0+3, j0+6, j0+7; vpermq puts them in order.
+            __m256i dot = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][0], a[r][1]), _MM_SHUFFLE(3, 1, 2, 0));
+            __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), d);
+            acc[r] = _mm256_fmadd_ps(f, _mm256_set1_ps(s[i]), acc[r]);
+            acc[r] = _mm256_fmadd_ps(m, _mm256_set1_ps(sv[i]), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) _mm256_storeu_ps(tile + r * 16 + j0, acc[r]);
+}
+
+AVX2 static void linear_avx2(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd,
+                             const int8_t *hl, const float *s, const float *sv, int rows, float *out, int ldo,
+                             float beta) {
+    int blocks = blocks_of(inDim);
+    const int16_t *v = (const int16_t *)hl;
+    for (int pn = panelBegin; pn < panelEnd; pn++) {
+        const uint8_t *wp = w + (size_t)pn * blocks * CQ8_BLOCK_BYTES;
+        for (int r0 = 0; r0 < rows; r0 += 4) {
+            size_t i0 = (size_t)r0 * blocks;
+            float tile[64];
+            half_tile_avx2(wp, blocks, 0, v + i0 * 32, s + i0, sv + i0, tile);
+            if (16 * pn + 8 < outDim) half_tile_avx2(wp, blocks, 8, v + i0 * 32, s + i0, sv + i0, tile);
+            store(out, ldo, rows, outDim, r0, 16 * pn, tile, beta);
+        }
+    }
 }
 #endif
 
-void cq8_pack_weights(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst, int vnni) {
+void cq8_pack_weights(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst, int kernel) {
 #if defined(__x86_64__)
-    if (vnni) { pack_vnni(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
+    if (kernel == CQ8_VNNI) { pack_vnni(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
 #endif
     pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst);
 }
 
-void cq8_quantize_rows(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv, int vnni) {
+void cq8_quantize_rows(const float *x, int lda, int rows, int inDim, int8_t *hl, float *s, float *sv, int kernel) {
 #if defined(__x86_64__)
-    if (vnni) { quantize_vnni(x, lda, rows, inDim, hl, s, sv); return; }
+    if (kernel == CQ8_VNNI) { quantize_vnni(x, lda, rows, inDim, hl, s, sv); return; }
 #endif
-    quantize_plain(x, lda, rows, inDim, hl, s, sv);
+    quantize_plain(x, lda, rows, inDim, hl, s, sv, kernel == CQ8_AVX2);
 }
 
 void cq8_linear(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd, const int8_t *hl,
-                const float *s, const float *sv, int rows, float *out, int ldo, float beta, int vnni) {
+                const float *s, const float *sv, int rows, float *out, int ldo, float beta, int kernel) {
 #if defined(__x86_64__)
-    if (vnni) {
-        linear_vnni(w, outDim, inDim, panelBegin, panelEnd, hl, s, sv, rows, out, ldo, beta);
-        return;
-    }
+    if (kernel == CQ8_VNNI) { linear_vnni(w, outDim, inDim, panelBegin, panelEnd, hl, s, sv, rows, out, ldo, beta); return; }
+    if (kernel == CQ8_AVX2) { linear_avx2(w, outDim, inDim, panelBegin, panelEnd, hl, s, sv, rows, out, ldo, beta); return; }
 #endif
     linear_plain(w, outDim, inDim, panelBegin, panelEnd, hl, s, sv, rows, out, ldo, beta);
 }

@@ -100,7 +100,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         ("checkpointEvery", "save a resumable checkpoint every K steps (0 = only at the end)"),
         ("keepCheckpoints", "checkpoint-NNNNNN/ directories kept in the run (the newest ones)"),
         ("ppoEpochs", "passes over each rollout batch (each of M mini-batches); updates per step = miniBatches x ppoEpochs, all but the first off-policy"),
-        ("rolloutWeights", "fp32 | bf16 | fp16 | q8: the rollout samples from a copy of the policy rounded to this format (training stays fp32; bf16 is stored as bf16: half the bytes per decode step; q8 is 8-bit weight blocks of 32 times 15-bit activation blocks, integer products on AVX512-VNNI CPUs: about a third of fp32's bytes)"),
+        ("rolloutWeights", "fp32 | bf16 | fp16 | q8: the rollout samples from a copy of the policy rounded to this format (training stays fp32; bf16 is stored as bf16: half the bytes per decode step; q8 is 8-bit weight blocks of 32 times 15-bit activation blocks, integer products with AVX512-VNNI or AVX2: about a third of fp32's bytes)"),
         ("rolloutKVCache", "fp32 | bf16 | fp16: the rollout's KV cache rounds keys and values to this format"),
         ("optimizer.lr", "peak learning rate of AdamW"),
         ("optimizer.schedule", "constant | cosine (linear warmup, then cosine to 10% of peak)"),

@@ -11,17 +11,17 @@ public enum WeightFormat: String, Codable, CaseIterable, Sendable {
     /// A copy of the policy rounded to fp16, computed in fp32.
     case fp16
     /// 8-bit blocks of 32 (`Q8Matrix`) for every linear weight and the head, each product's input rows
-    /// quantized to 15-bit blocks and the products summed in integers (AVX512-VNNI's vpdpbusd). Norms, biases,
-    /// embeddings and attention stay fp32.
+    /// quantized to 15-bit blocks and the products summed in integers (AVX512-VNNI's vpdpbusd, or AVX2's
+    /// vpmaddwd). Norms, biases, embeddings and attention stay fp32.
     case q8
 }
 
 extension WeightFormat {
-    /// Why this format is a poor choice on this CPU, or nil: q8 without AVX512-VNNI runs the plain C loops
+    /// Why this format is a poor choice on this CPU, or nil: q8 on a CPU without AVX2 runs the plain C loops
     /// (the same values, about 20 times slower than the VNNI kernel and slower than fp32).
     public var slowHere: String? {
-        self == .q8 && !Kernels.useVNNI
-            ? "q8 weights on a CPU without AVX512-VNNI (or with TIR_NO_AVX512=1) run in plain C, slower than fp32: use bf16 here"
+        self == .q8 && Kernels.q8Kernel == .plain
+            ? "q8 weights on a CPU without AVX2 run in plain C, slower than fp32: use bf16 or fp32 here"
             : nil
     }
 }

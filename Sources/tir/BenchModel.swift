@@ -150,7 +150,7 @@ struct BenchDecode: ParsableCommand {
     @Option(help: "Threads for BLAS and our kernels (default: all cores).") var threads: Int?
     @Option(help: "New tokens per sequence.") var newTokens = 128
     @Option(help: "Sequences decoded together (default: the reference script's batch for --config).") var batch: Int?
-    @Option(help: "fp32 | bf16 | fp16 | q8: the weights' format in the decode session (bf16 is stored as bf16; q8: 8-bit blocks, integer products on AVX512-VNNI CPUs).")
+    @Option(help: "fp32 | bf16 | fp16 | q8: the weights' format in the decode session (bf16 is stored as bf16; q8: 8-bit blocks, integer products with AVX512-VNNI or AVX2).")
     var weights: WeightFormat = .fp32
     @Flag(help: "Print one JSON object.") var json = false
 

@@ -19,7 +19,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Most new tokens.") var maxTokens = 256
     @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
     @Option(help: "Seed of the sampler.") var seed: UInt64 = 0
-    @Option(help: "fp32 | bf16 | fp16 | q8: the weights' format while decoding (bf16 is stored as bf16: faster; q8: 8-bit blocks, fastest on AVX512-VNNI CPUs).")
+    @Option(help: "fp32 | bf16 | fp16 | q8: the weights' format while decoding (bf16 is stored as bf16: faster; q8: 8-bit blocks, fastest with AVX2 or AVX512-VNNI).")
     var weights: WeightFormat = .fp32
 
     func run() throws {

@@ -189,12 +189,15 @@ final class PolicyTests: XCTestCase {
     }
 
     /// A session with q8 weights: every product from 8-bit weight blocks and 15-bit activation blocks, prefill
-    /// and decode steps alike, on the VNNI kernel and on the plain C one with the same logits to the bit; close
-    /// to fp32 (the tiny model's logits are within 0.02 of fp32 where bf16's are within 0.05) but not equal.
+    /// and decode steps alike, on every q8 kernel this CPU runs (VNNI, AVX2, plain C) with the same logits to the
+    /// bit; close to fp32 (the tiny model's logits are within 0.02 of fp32 where bf16's are within 0.05) but not
+    /// equal.
     func testQ8WeightsAreCloseToFP32OnEveryKernel() throws {
         let seqs: [[Int32]] = [[1, 40, 77, 100, 5, 9], [1, 7, 250], [1, 33, 8, 8, 8]]
-        let saved = (Threads.count, Kernels.useVNNI)
-        defer { Threads.set(saved.0); Kernels.useVNNI = saved.1 }
+        let saved = (Threads.count, Kernels.q8Kernel)
+        defer { Threads.set(saved.0); Kernels.q8Kernel = saved.1 }
+        var kernels: [(Int, Q8Kernel)] = [(1, saved.1), (2, saved.1), (2, .plain)]
+        if saved.1 == .vnni { kernels.append((2, .avx2)) }
         for config in [tinyConfig, tinyGQAConfig] {
             let p = try Policy(config: config, seed: 7)
             func run(_ weights: WeightFormat) throws -> [Float] {
@@ -204,14 +207,26 @@ final class PolicyTests: XCTestCase {
             }
             let exact = try run(.fp32)
             var first: [Float]?
-            for (workers, vnni) in [(1, saved.1), (2, saved.1), (2, false)] {
-                Threads.set(workers); Kernels.useVNNI = vnni
+            for (workers, kernel) in kernels {
+                Threads.set(workers); Kernels.q8Kernel = kernel
                 let got = try run(.q8)
                 let worst = zip(got, exact).map { abs($0 - $1) }.max()!
-                XCTAssertLessThan(worst, 0.02, "\(workers) workers, VNNI \(vnni)")
+                XCTAssertLessThan(worst, 0.02, "\(workers) workers, \(kernel) kernel")
                 XCTAssertGreaterThan(worst, 0, "q8 rounds")
-                if let first { XCTAssertEqual(got, first, "\(workers) workers, VNNI \(vnni): the same logits") }
+                if let first { XCTAssertEqual(got, first, "\(workers) workers, \(kernel) kernel: the same logits") }
                 first = got
+            }
+        }
+    }
+
+    /// Only q8 on the plain C kernel (a CPU without AVX2) is flagged as slow.
+    func testOnlyPlainQ8IsSlow() {
+        let saved = Kernels.q8Kernel
+        defer { Kernels.q8Kernel = saved }
+        for kernel in [Q8Kernel.plain, .avx2, .vnni] {
+            Kernels.q8Kernel = kernel
+            for format in WeightFormat.allCases {
+                XCTAssertEqual(format.slowHere != nil, format == .q8 && kernel == .plain, "\(format) on \(kernel)")
             }
         }
     }

@@ -1,7 +1,23 @@
 import XCTest
 @testable import Tensor
+import CQ8
 
 final class Q8MatrixTests: XCTestCase {
+    /// Plain C first, then the kernels this CPU runs.
+    static let kernelsHere: [Q8Kernel] = {
+        var kernels: [Q8Kernel] = [.plain]
+        if CPUFeatures.current.hasAVX2 { kernels.append(.avx2) }
+        if Q8Kernel.best == .vnni { kernels.append(.vnni) }
+        return kernels
+    }()
+
+    /// The Swift kernel numbers are the C ones.
+    func testKernelNumbersMatchTheHeader() {
+        XCTAssertEqual(Q8Kernel.plain.rawValue, Int32(CQ8_PLAIN))
+        XCTAssertEqual(Q8Kernel.vnni.rawValue, Int32(CQ8_VNNI))
+        XCTAssertEqual(Q8Kernel.avx2.rawValue, Int32(CQ8_AVX2))
+    }
+
     /// out = x Wᵀ + beta out against a Double triple loop over the exact weights and inputs, within the bound the
     /// format promises: per product term, |x| times half a weight step ((max - min) / 510 of its block) plus |w|
     /// times half an activation step (max |x| / 32766 of its block), plus fp32 rounding. Features past a whole
@@ -15,11 +31,11 @@ final class Q8MatrixTests: XCTestCase {
         let out0 = randomTensor([rows, outDim], seed: seed + 2).array
         let m = try Q8Matrix(outDim: outDim, inDim: inDim)
         XCTAssertEqual(m.byteCount, (outDim + 15) / 16 * ((inDim + 31) / 32) * 640, file: file, line: line)
-        let saved = Kernels.useVNNI
-        defer { Kernels.useVNNI = saved }
+        let saved = Kernels.q8Kernel
+        defer { Kernels.q8Kernel = saved }
         var results: [[Float]] = []
-        for vnni in Set([saved, false]).sorted(by: { !$0 && $1 }) {
-            Kernels.useVNNI = vnni
+        for kernel in Q8MatrixTests.kernelsHere {
+            Kernels.q8Kernel = kernel
             w.withUnsafeBufferPointer { m.fill(from: $0.baseAddress!) }
             var got = beta == 0 ? [Float](repeating: .nan, count: rows * outDim) : out0
             x.withUnsafeBufferPointer { xp in
@@ -27,7 +43,9 @@ final class Q8MatrixTests: XCTestCase {
             }
             results.append(got)
         }
-        if results.count == 2 { XCTAssertEqual(results[0], results[1], "VNNI and plain C differ", file: file, line: line) }
+        for (kernel, result) in zip(Q8MatrixTests.kernelsHere, results).dropFirst() {
+            XCTAssertEqual(result, results[0], "the \(kernel) kernel and plain C differ", file: file, line: line)
+        }
         let got = results[0]
         let blocks = (inDim + 31) / 32
         func block(_ b: Int) -> Range<Int> { (32 * b)..<min(inDim, 32 * b + 32) }
@@ -60,6 +78,7 @@ final class Q8MatrixTests: XCTestCase {
         try check(rows: 1, outDim: 16, inDim: 32, lda: 40, beta: 1, seed: 2)       // one row, one panel, one block
         try check(rows: 5, outDim: 37, inDim: 70, lda: 70, beta: 0, seed: 3)       // a partial everything
         try check(rows: 9, outDim: 50, inDim: 16, lda: 20, beta: 0.5, seed: 4)     // inDim below one block
+        try check(rows: 3, outDim: 44, inDim: 64, lda: 64, beta: 0, seed: 6)       // a last panel of 12 features
     }
 
     func testPrefillShape() throws {
