@@ -57,8 +57,8 @@ let package = Package(
         // prefetch hint for the decode kernels.
         .target(name: "CCPUID"),
         // q8 blocks (8-bit weights times 15-bit activations, integer dot products) for decode steps: C, because Swift
-        // cannot emit vpdpbusd; the AVX512-VNNI kernel is compiled per function and runs only where
-        // `Kernels.useVNNI` finds it.
+        // cannot emit vpdpbusd; the AVX512-VNNI and AVX2 kernels are compiled per function and run only where
+        // `Q8Kernel.best` finds them.
         .target(name: "CQ8", cSettings: cCPUFlags + [.unsafeFlags(["-O3"])]),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CCPUID", "CQ8", "TensorAVX512"], swiftSettings: tensorSettings),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: tensorSettings),
