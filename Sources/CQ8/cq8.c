@@ -313,6 +313,59 @@ AVX2 static void half_tile_avx2(const uint8_t *w, int blocks, int j0, const int1
     for (int r = 0; r < 4; r++) _mm256_storeu_ps(tile + r * 16 + j0, acc[r]);
 }
 
+/// Largest and smallest of 8 lanes (exact: max and min do not round).
+AVX2 static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+AVX2 static inline float hmin8(__m256 v) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_min_ss(m, _mm_movehdup_ps(m)));
+}
+
+/// `pack_plain` for full panels and blocks, a feature's 32 values in four vectors (`encode`'s operations, so the
+/// same bytes); the rest through `pack_plain`.
+AVX2 static void pack_avx2(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst) {
+    int blocks = blocks_of(inDim);
+    if (inDim % 32 != 0) { pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
+    const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255), sign = _mm256_set1_ps(-0.0f);
+    for (int p = panelBegin; p < panelEnd; p++) {
+        if (16 * p + 16 > outDim) { pack_plain(w, outDim, inDim, p, p + 1, dst); continue; }
+        for (int b = 0; b < blocks; b++) {
+            uint8_t *blk = dst + ((size_t)p * blocks + b) * CQ8_BLOCK_BYTES;
+            float *d = (float *)(blk + 512), *m = (float *)(blk + 576);
+            for (int j = 0; j < 16; j++) {
+                const float *row = w + (size_t)(16 * p + j) * inDim + 32 * b;
+                __m256 x[4];
+                for (int h = 0; h < 4; h++) x[h] = _mm256_loadu_ps(row + 8 * h);
+                float lo = hmin8(_mm256_min_ps(_mm256_min_ps(x[0], x[1]), _mm256_min_ps(x[2], x[3])));
+                float hi = hmax8(_mm256_max_ps(_mm256_max_ps(x[0], x[1]), _mm256_max_ps(x[2], x[3])));
+                float amax = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+                int32_t codes[2][32];
+                float dd[2], mm[2], err[2];
+                for (int sym = 0; sym < 2; sym++) {
+                    dd[sym] = sym ? amax / 127.0f : (hi - lo) / 255.0f;
+                    mm[sym] = sym ? -128.0f * dd[sym] : lo;
+                    __m256 vm = _mm256_set1_ps(mm[sym]), vd = _mm256_set1_ps(dd[sym]);
+                    __m256 vi = _mm256_set1_ps(dd[sym] > 0 ? 1.0f / dd[sym] : 0), e = zero;
+                    for (int h = 0; h < 4; h++) {
+                        __m256 c = _mm256_round_ps(_mm256_mul_ps(_mm256_sub_ps(x[h], vm), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                        c = _mm256_min_ps(_mm256_max_ps(c, zero), top);
+                        e = _mm256_max_ps(e, _mm256_andnot_ps(sign, _mm256_sub_ps(_mm256_fmadd_ps(vd, c, vm), x[h])));
+                        _mm256_storeu_si256((__m256i *)(codes[sym] + 8 * h), _mm256_cvtps_epi32(c));
+                    }
+                    err[sym] = hmax8(e);
+                }
+                int sym = err[1] < err[0];
+                d[j] = dd[sym]; m[j] = mm[sym];
+                for (int k = 0; k < 32; k++) blk[(k / 4) * 64 + j * 4 + k % 4] = (uint8_t)codes[sym][k];
+            }
+        }
+    }
+}
+
 AVX2 static void linear_avx2(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd,
                              const int8_t *hl, const float *s, const float *sv, int rows, float *out, int ldo,
                              float beta) {
@@ -334,6 +387,7 @@ AVX2 static void linear_avx2(const uint8_t *w, int outDim, int inDim, int panelB
 void cq8_pack_weights(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst, int kernel) {
 #if defined(__x86_64__)
     if (kernel == CQ8_VNNI) { pack_vnni(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
+    if (kernel == CQ8_AVX2) { pack_avx2(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
 #endif
     pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst);
 }
