@@ -125,25 +125,6 @@ static void linear_plain(const uint8_t *w, int outDim, int inDim, int panelBegin
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/// Packs one feature's full block (32 values at `row`) into column j of `blk`, with its d and m: the bytes
-/// `pack_feature` writes, by vector code.
-typedef void (*feature_packer)(const float *row, uint8_t *blk, int j, float *d, float *m);
-
-/// `pack_plain` with full panels and blocks through `pack` (one feature at a time), the rest through `pack_plain`.
-static void pack_full_blocks(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst,
-                             feature_packer pack) {
-    int blocks = blocks_of(inDim);
-    if (inDim % 32 != 0) { pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
-    for (int p = panelBegin; p < panelEnd; p++) {
-        if (16 * p + 16 > outDim) { pack_plain(w, outDim, inDim, p, p + 1, dst); continue; }
-        for (int b = 0; b < blocks; b++) {
-            uint8_t *blk = dst + ((size_t)p * blocks + b) * CQ8_BLOCK_BYTES;
-            float *d = (float *)(blk + 512), *m = (float *)(blk + 576);
-            for (int j = 0; j < 16; j++) pack(w + (size_t)(16 * p + j) * inDim + 32 * b, blk, j, &d[j], &m[j]);
-        }
-    }
-}
-
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 /// G panels (G <= 2) x 4 rows. Register plan (32 zmm): 2 x 4 x G int32 accumulators (sum q h and sum q l of
@@ -216,35 +197,6 @@ VNNI static void linear_vnni(const uint8_t *w, int outDim, int inDim, int panelB
             }
         }
     }
-}
-
-/// `pack_feature` with a feature's 32 values in two vectors (`encode`'s operations, so the same bytes).
-VNNI static void pack_feature_vnni(const float *row, uint8_t *blk, int j, float *d, float *m) {
-    __m512 x0 = _mm512_loadu_ps(row), x1 = _mm512_loadu_ps(row + 16);
-    float lo = _mm512_reduce_min_ps(_mm512_min_ps(x0, x1)), hi = _mm512_reduce_max_ps(_mm512_max_ps(x0, x1));
-    float amax = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
-    __m512i codes[2][2];
-    float dd[2], mm[2], err[2];
-    for (int sym = 0; sym < 2; sym++) {
-        dd[sym] = sym ? amax / 127.0f : (hi - lo) / 255.0f;
-        mm[sym] = sym ? -128.0f * dd[sym] : lo;
-        __m512 vm = _mm512_set1_ps(mm[sym]), vd = _mm512_set1_ps(dd[sym]);
-        __m512 vi = _mm512_set1_ps(dd[sym] > 0 ? 1.0f / dd[sym] : 0), e = _mm512_setzero_ps();
-        for (int h = 0; h < 2; h++) {
-            __m512 x = h ? x1 : x0;
-            __m512 c = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(x, vm), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            c = _mm512_min_ps(_mm512_max_ps(c, _mm512_setzero_ps()), _mm512_set1_ps(255));
-            e = _mm512_max_ps(e, _mm512_abs_ps(_mm512_sub_ps(_mm512_fmadd_ps(vd, c, vm), x)));
-            codes[sym][h] = _mm512_cvtps_epi32(c);
-        }
-        err[sym] = _mm512_reduce_max_ps(e);
-    }
-    int sym = err[1] < err[0];
-    *d = dd[sym]; *m = mm[sym];
-    uint32_t words[8];
-    _mm_storeu_si128((__m128i *)words, _mm512_cvtepi32_epi8(codes[sym][0]));
-    _mm_storeu_si128((__m128i *)(words + 4), _mm512_cvtepi32_epi8(codes[sym][1]));
-    for (int t = 0; t < 8; t++) memcpy(blk + t * 64 + j * 4, &words[t], 4);
 }
 
 /// `quantize_plain`, 16 values per vector where inDim is a multiple of 32 (nearbyintf and vcvtps2dq both round
@@ -360,6 +312,21 @@ AVX2 static void pack_feature_avx2(const float *row, uint8_t *blk, int j, float 
     for (int k = 0; k < 32; k++) blk[(k / 4) * 64 + j * 4 + k % 4] = (uint8_t)codes[sym][k];
 }
 
+/// `pack_plain` with full panels and blocks through `pack_feature_avx2`, the rest through `pack_plain`. Every
+/// vector kernel packs here (a CPU with AVX512-VNNI has AVX2): the bytes do not depend on the kernel.
+AVX2 static void pack_avx2(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst) {
+    int blocks = blocks_of(inDim);
+    if (inDim % 32 != 0) { pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
+    for (int p = panelBegin; p < panelEnd; p++) {
+        if (16 * p + 16 > outDim) { pack_plain(w, outDim, inDim, p, p + 1, dst); continue; }
+        for (int b = 0; b < blocks; b++) {
+            uint8_t *blk = dst + ((size_t)p * blocks + b) * CQ8_BLOCK_BYTES;
+            float *d = (float *)(blk + 512), *m = (float *)(blk + 576);
+            for (int j = 0; j < 16; j++) pack_feature_avx2(w + (size_t)(16 * p + j) * inDim + 32 * b, blk, j, &d[j], &m[j]);
+        }
+    }
+}
+
 AVX2 static void linear_avx2(const uint8_t *w, int outDim, int inDim, int panelBegin, int panelEnd,
                              const int8_t *hl, const float *s, const float *sv, int rows, float *out, int ldo,
                              float beta) {
@@ -380,8 +347,7 @@ AVX2 static void linear_avx2(const uint8_t *w, int outDim, int inDim, int panelB
 
 void cq8_pack_weights(const float *w, int outDim, int inDim, int panelBegin, int panelEnd, uint8_t *dst, int kernel) {
 #if defined(__x86_64__)
-    if (kernel == CQ8_VNNI) { pack_full_blocks(w, outDim, inDim, panelBegin, panelEnd, dst, pack_feature_vnni); return; }
-    if (kernel == CQ8_AVX2) { pack_full_blocks(w, outDim, inDim, panelBegin, panelEnd, dst, pack_feature_avx2); return; }
+    if (kernel != CQ8_PLAIN) { pack_avx2(w, outDim, inDim, panelBegin, panelEnd, dst); return; }
 #endif
     pack_plain(w, outDim, inDim, panelBegin, panelEnd, dst);
 }

@@ -22,8 +22,8 @@ final class Q8MatrixTests: XCTestCase {
     /// format promises: per product term, |x| times half a weight step ((max - min) / 510 of its block) plus |w|
     /// times half an activation step (max |x| / 32766 of its block), plus fp32 rounding. Features past a whole
     /// panel, inputs past a whole block and rows past a 4-row group are covered by the odd shapes; beta 0 must
-    /// ignore NaN in out. Every case runs on the plain C kernel and, where the CPU has it, the VNNI one, which
-    /// must give the same bits.
+    /// ignore NaN in out. Every case runs on the plain C kernel and on each kernel the CPU has (AVX2, VNNI),
+    /// which must give the same bits.
     private func check(rows: Int, outDim: Int, inDim: Int, lda: Int, beta: Float, seed: UInt64,
                        file: StaticString = #filePath, line: UInt = #line) throws {
         let x = randomTensor([rows, lda], seed: seed).array
