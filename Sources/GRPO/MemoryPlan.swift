@@ -8,7 +8,8 @@ import Tensor
 ///     fixed        16 B per parameter (weights, gradient, AdamW m and v), + 4 B per parameter for the KL
 ///                  reference (kl.beta > 0)
 ///     rollout      the KV cache: slots x maxLen x layers x 2 (K, V) x kvHeads x headDim x 4 B, and the
-///                  sampler's weights when they are not the policy's: 2 B per parameter in bf16, 4 in fp16, 1.25 in q8
+///                  sampler's weights when they are not the policy's (`WeightFormat.sessionBytes`): 2 B per
+///                  parameter in bf16, 4 in fp16, 1.25 in q8, 4 in fp32 where it decodes from panels
 ///     update       one micro-batch's activations: `activationBytesPerToken` x padded tokens
 ///
 /// The activation figure counts, per layer and token, what the forward keeps for backward (residual, norms,
@@ -32,13 +33,7 @@ public struct MemoryPlan: Equatable, Sendable {
         parameters = p
         fixedBytes = 16 * p + (config.kl.beta > 0 ? 4 * p : 0)
         let slots = (config.promptsPerStep * config.groupSize + ranks - 1) / ranks
-        let samplerBytes: Int
-        switch config.rolloutWeights {
-        case .fp32: samplerBytes = 0        // samples from the policy itself
-        case .bf16: samplerBytes = 2 * p    // DecodeWeights' panels
-        case .fp16: samplerBytes = 4 * p    // a rounded copy
-        case .q8: samplerBytes = 5 * p / 4  // DecodeWeights' q8 blocks
-        }
+        let samplerBytes = config.rolloutWeights.sessionBytes(parameters: p)
         rolloutBytes = slots * sequenceLength * c.layers * 2 * c.kvHeadCount * c.headDim * 4 + samplerBytes
         let perLayer = 7 * c.dim + 3 * c.ffn + 2 * c.qkvDim + c.heads * sequenceLength
         activationBytesPerToken = 2 * 4 * c.layers * perLayer + 4 * c.dim

@@ -14,8 +14,9 @@ public final class DecodeSession {
     public let maxLen: Int
     /// The format K and V are rounded to as they enter the cache (fp32: none); see `NumberFormat`.
     public let cacheFormat: NumberFormat
-    /// The format the session computes with the weights in (`WeightFormat`): fp32 and fp16 read the policy
-    /// (fp16: a rounded copy), bf16 and q8 their `DecodeWeights`.
+    /// The format the session computes with the weights in (`WeightFormat`): fp16 reads a rounded copy of the
+    /// policy, bf16 and q8 their `DecodeWeights`, fp32 its fp32 `DecodeWeights` or the policy itself
+    /// (`WeightFormat.usesDecodeWeights`).
     public let weightFormat: WeightFormat
     let packed: DecodeWeights?
     public private(set) var lengths: [Int]
@@ -30,7 +31,8 @@ public final class DecodeSession {
         let c = policy.config
         guard slots > 0, maxLen > 0 else { throw TensorError("DecodeSession needs slots > 0 and maxLen > 0") }
         self.policy = weightFormat == .fp16 ? try policy.copy(rounded: .fp16) : policy
-        packed = weightFormat == .bf16 || weightFormat == .q8 ? try DecodeWeights(policy: policy, format: weightFormat) : nil
+        packed = weightFormat.usesDecodeWeights(parameters: policy.parameterCount)
+            ? try DecodeWeights(policy: policy, format: weightFormat) : nil
         self.slots = slots
         self.maxLen = maxLen
         self.cacheFormat = cacheFormat
@@ -251,7 +253,7 @@ public final class DecodeSession {
     /// Fed rows scored per head product (at most `smallRowsMax`, so decode's few-row kernels run it).
     static let fedChunk = 32
 
-    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its `packed` bf16 or q8
+    /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its `packed` panels or q8
     /// form when the session computes in one (any row count: a prefill too, so every token sees the same weights).
     /// Otherwise up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row
     /// register tiles); more to `Kernels.sgemm`, which splits C's longer side over the workers.

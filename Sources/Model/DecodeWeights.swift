@@ -1,11 +1,12 @@
 import Foundation
 import Tensor
 
-/// What a decode session with bf16 or q8 weights reads: every linear weight and the head as a `DecodeMatrix`.
+/// What a decode session with its own weights reads (`WeightFormat.usesDecodeWeights`): every linear weight and
+/// the head as a `DecodeMatrix`, bf16 or fp32 panels or q8 blocks.
 /// With bf16 (`PanelMatrix`: half the bytes a step streams) norms and biases are rounded to bf16 too, and
 /// embedding rows as they are gathered (`roundsEmbeddings`), so the session computes exactly with the policy's
-/// weights rounded to bf16. With q8 (`Q8Matrix`) only the products change; norms, biases and embeddings are
-/// the policy's.
+/// weights rounded to bf16. With q8 (`Q8Matrix`) only the products change, with fp32 only their order of
+/// summation; norms, biases and embeddings are the policy's.
 final class DecodeWeights {
     typealias Layer = LayerWeights<any DecodeMatrix>
     let format: WeightFormat
@@ -13,9 +14,9 @@ final class DecodeWeights {
     let finalNorm: Tensor
     let head: any DecodeMatrix
 
-    /// `format` bf16 or q8.
+    /// `format` fp32, bf16 or q8.
     init(policy: Policy, format: WeightFormat) throws {
-        precondition(format == .bf16 || format == .q8, "DecodeWeights holds bf16 or q8 weights")
+        precondition(format != .fp16, "DecodeWeights holds fp32, bf16 or q8 weights")
         let c = policy.config
         self.format = format
         func matrix(_ w: Tensor, _ outDim: Int, _ inDim: Int) throws -> any DecodeMatrix {
@@ -24,12 +25,12 @@ final class DecodeWeights {
                 m.fill(from: w.data)
                 return m
             }
-            let m = try PanelMatrix(outDim: outDim, inDim: inDim)
+            let m = try PanelMatrix(outDim: outDim, inDim: inDim, format: format == .bf16 ? .bf16 : .fp32)
             m.fill(from: w.data)
             return m
         }
         func rounded(_ t: Tensor) -> Tensor {
-            if format == .q8 { return t }
+            if format != .bf16 { return t }
             let r = Tensor(zeros: t.shape)
             r.data.update(from: t.data, count: t.count)
             NumberFormat.bf16.round(r.data, count: r.count)

@@ -3,7 +3,8 @@ import Tensor
 
 /// The weights a decode session computes with (its products; the trainer always computes in fp32).
 public enum WeightFormat: String, Codable, CaseIterable, Sendable {
-    /// The policy's own.
+    /// The policy's own values: on AVX-512 CPUs copied into fp32 panels (`PanelMatrix`, see
+    /// `usesDecodeWeights`), elsewhere read in place.
     case fp32
     /// Rounded to bf16 and stored as bf16 (`PanelMatrix`): half the bytes a step streams, products summed in
     /// fp32 over exactly the rounded weights; norms and embeddings rounded too.
@@ -17,6 +18,29 @@ public enum WeightFormat: String, Codable, CaseIterable, Sendable {
 }
 
 extension WeightFormat {
+    /// Whether a decode session of a model with `parameters` parameters computes with its own `DecodeWeights`:
+    /// bf16 and q8 always; fp16 never (it reads a rounded copy of the policy in place). fp32 does where this CPU
+    /// runs the AVX-512 panel kernel and the copy (4 B per parameter) takes at most a quarter of memory: panels
+    /// are read front to back, one stream per worker, where the policy's weights in place are 12 strided row
+    /// streams per tile (SmolLM2 decoded 1.2x faster on Zen 4; the AVX2 tiles gained nothing from panels).
+    public func usesDecodeWeights(parameters: Int) -> Bool {
+        switch self {
+        case .bf16, .q8: return true
+        case .fp16: return false
+        case .fp32: return Kernels.useAVX512 && 16 * parameters <= Int(ProcessInfo.processInfo.physicalMemory)
+        }
+    }
+
+    /// Bytes a decode session holds beside the policy's own weights: its `DecodeWeights`, or fp16's rounded copy.
+    public func sessionBytes(parameters p: Int) -> Int {
+        switch self {
+        case .fp32: return usesDecodeWeights(parameters: p) ? 4 * p : 0
+        case .bf16: return 2 * p
+        case .fp16: return 4 * p
+        case .q8: return 5 * p / 4
+        }
+    }
+
     /// Why this format is a poor choice on this CPU, or nil: q8 on a CPU without AVX2 runs the plain C loops
     /// (the same values, about 20 times slower than the VNNI kernel and slower than fp32).
     public var slowHere: String? {

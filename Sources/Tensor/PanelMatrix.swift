@@ -3,46 +3,59 @@ import Foundation
 import TensorAVX512
 #endif
 
-/// A weight matrix W [outDim, inDim] in bf16, laid out for decode steps. A decode step multiplies a few rows
-/// by every weight once, so it is bound by how fast the weights stream: bf16 halves the bytes (rounded to
-/// nearest even; the products are exactly those of the rounded weights, summed in fp32), and the panel
-/// order reads them front to back.
+/// A weight matrix W [outDim, inDim] laid out for decode steps, in bf16 or fp32. A decode step multiplies a
+/// few rows by every weight once, so it is bound by how fast the weights stream: the panel order reads them
+/// front to back, one stream per worker (W in place is 12 strided row streams a tile), and bf16 halves the
+/// bytes (rounded to nearest even; the products are exactly those of the rounded weights, summed in fp32).
 ///
-/// Panel p holds features 16p..<16p+16 (zero past outDim) as [kPairs][16] 32-bit words: word j of pair kp is
-/// feature j at k = 2kp (low half) and at k = 2kp + 1 (high half; zero past inDim).
+/// Panel p holds features 16p..<16p+16 (zero past outDim) as `steps` vectors of 16 32-bit words:
+/// - bf16: [kPairs][16] words; word j of pair kp is feature j at k = 2kp (low half) and at k = 2kp + 1 (high
+///   half; zero past inDim).
+/// - fp32: [inDim][16] floats; float j of step k is feature j at k.
 public final class PanelMatrix {
     public let outDim: Int, inDim: Int
-    let panels: Int, kPairs: Int
+    /// bf16 or fp32.
+    public let format: NumberFormat
+    /// Rows of xt a tile reads: inDim rounded up to whole steps.
+    let panels: Int, steps: Int, kRows: Int
     private let storage: UnsafeMutablePointer<UInt32>
 
-    public init(outDim: Int, inDim: Int) throws {
+    public init(outDim: Int, inDim: Int, format: NumberFormat = .bf16) throws {
         guard outDim > 0, inDim > 0 else { throw TensorError("PanelMatrix needs outDim > 0 and inDim > 0") }
-        self.outDim = outDim; self.inDim = inDim
+        guard format != .fp16 else { throw TensorError("PanelMatrix holds bf16 or fp32 weights, not fp16") }
+        self.outDim = outDim; self.inDim = inDim; self.format = format
         panels = (outDim + 15) / 16
-        kPairs = (inDim + 1) / 2
-        storage = UnsafeMutableRawPointer.allocate(byteCount: panels * kPairs * 64, alignment: 64)
-            .bindMemory(to: UInt32.self, capacity: panels * kPairs * 16)
+        steps = format == .bf16 ? (inDim + 1) / 2 : inDim
+        kRows = format == .bf16 ? 2 * steps : steps
+        storage = UnsafeMutableRawPointer.allocate(byteCount: panels * steps * 64, alignment: 64)
+            .bindMemory(to: UInt32.self, capacity: panels * steps * 16)
     }
 
     deinit { storage.deallocate() }
 
     /// Bytes a product streams.
-    public var byteCount: Int { panels * kPairs * 64 }
+    public var byteCount: Int { panels * steps * 64 }
 
-    /// Copies W [outDim, inDim] (row-major) in, rounded to bf16 (`NumberFormat.bf16`): full panels 16 x 16
+    /// Copies W [outDim, inDim] (row-major) in, rounded to the format (`NumberFormat`): full panels 16 x 16
     /// values at a time through `transpose16`, the rest value by value.
     public func fill(from w: UnsafePointer<Float>) {
-        let outDim = outDim, inDim = inDim, kPairs = kPairs, storage = storage
+        let outDim = outDim, inDim = inDim, steps = steps, storage = storage, bf16 = format == .bf16
         @inline(__always) func bits(_ x: Float) -> UInt32 { NumberFormat.bf16.round(x).bitPattern >> 16 }
         @inline(__always) func words(_ p: UnsafePointer<Float>) -> SIMD16<UInt32> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt32>.self) }
         parallelFor(panels) { range in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
                 let t = buffer.baseAddress!
                 for p in range {
-                    let dst = storage + p * kPairs * 16, n0 = 16 * p
+                    let dst = storage + p * steps * 16, n0 = 16 * p
                     var k0 = 0
                     if n0 + 16 <= outDim {
                         while k0 + 16 <= inDim {   // t[k * 16 + j] = W[n0 + j, k0 + k]
+                            if !bf16 {
+                                Self.transpose16(w + n0 * inDim + k0, lda: inDim, UnsafeMutableRawPointer(dst + k0 * 16)
+                                    .assumingMemoryBound(to: Float.self))
+                                k0 += 16
+                                continue
+                            }
                             Self.transpose16(w + n0 * inDim + k0, lda: inDim, t)
                             NumberFormat.bf16.round(t, count: 256)
                             for k in stride(from: 0, to: 16, by: 2) {
@@ -54,8 +67,12 @@ public final class PanelMatrix {
                     }
                     for j in 0..<16 {
                         let n = n0 + j, row = w + n * inDim
+                        if !bf16 {
+                            for k in k0..<inDim { dst[k * 16 + j] = n < outDim ? row[k].bitPattern : 0 }
+                            continue
+                        }
                         @inline(__always) func half(_ k: Int) -> UInt32 { n < outDim && k < inDim ? bits(row[k]) : 0 }
-                        for kp in (k0 / 2)..<kPairs { dst[kp * 16 + j] = half(2 * kp) | half(2 * kp + 1) << 16 }
+                        for kp in (k0 / 2)..<steps { dst[kp * 16 + j] = half(2 * kp) | half(2 * kp + 1) << 16 }
                     }
                 }
             }
@@ -67,7 +84,7 @@ public final class PanelMatrix {
     /// cache, and the chunk's transposed rows (at most `chunkBytes`) stay in L2 for all the panels.
     public func linear(x: UnsafePointer<Float>, lda: Int, out: UnsafeMutablePointer<Float>, rows: Int, beta: Float) {
         if rows <= 0 { return }
-        let outDim = outDim, inDim = inDim, kPairs = kPairs, blocks = (rows + 15) / 16, blockSize = kPairs * 32
+        let outDim = outDim, inDim = inDim, kRows = kRows, blocks = (rows + 15) / 16, blockSize = kRows * 16
         // xt[b][k][r] = x[16 b + r, k]; rows past `rows` and k past inDim are zero.
         let xt = UnsafeMutablePointer<Float>.allocate(capacity: blocks * blockSize)
         defer { xt.deallocate() }
@@ -83,7 +100,7 @@ public final class PanelMatrix {
                     for r in 0..<nr { o[r] = xk[r * lda] }
                     for r in nr..<16 { o[r] = 0 }
                 }
-                (xb + inDim * 16).update(repeating: 0, count: (2 * kPairs - inDim) * 16)
+                (xb + inDim * 16).update(repeating: 0, count: (kRows - inDim) * 16)
             }
         }
         parallelFor(blocks, transpose)   // inline for one block
@@ -109,7 +126,7 @@ public final class PanelMatrix {
                 }
             }
         }
-        Kernels.forEachUnit(panels, macsPerUnit: 16 * 16 * blocks * 2 * kPairs, runPanels)
+        Kernels.forEachUnit(panels, macsPerUnit: 16 * 16 * blocks * kRows, runPanels)
     }
 
     /// o[k * 16 + r] = x[r * lda + k] for r, k in 0..<16. Row-major, the 256 values sit at index 16r + k; taking
@@ -138,10 +155,10 @@ public final class PanelMatrix {
     /// tile[r * 16 + j] = sum_k xt[k * 16 + r] W[16 p + j, k] for one 16-row block.
     @inline(__always)
     private func tile(xt: UnsafePointer<Float>, panel p: Int, tile: UnsafeMutablePointer<Float>) {
-        let at = UnsafeRawPointer(storage + p * kPairs * 16)
+        let at = UnsafeRawPointer(storage + p * steps * 16), bf16 = format == .bf16
         #if arch(x86_64)
         if Kernels.useAVX512 {
-            panelTile16x16(xt: xt, panel: at, kPairs: kPairs, tile: tile)
+            panelTile16x16(xt: xt, panel: at, steps: steps, bf16: bf16, tile: tile)
             return
         }
         #endif
@@ -153,10 +170,14 @@ public final class PanelMatrix {
                 a0.addProduct(w, SIMD16(repeating: x[0])); a1.addProduct(w, SIMD16(repeating: x[1]))
                 a2.addProduct(w, SIMD16(repeating: x[2])); a3.addProduct(w, SIMD16(repeating: x[3]))
             }
-            for kp in 0..<kPairs {
-                let v = at.load(fromByteOffset: kp * 64, as: SIMD16<UInt32>.self), x = xt + 32 * kp + r0
-                step(unsafeBitCast(v &<< 16, to: SIMD16<Float>.self), x)
-                step(unsafeBitCast(v & 0xFFFF_0000, to: SIMD16<Float>.self), x + 16)
+            if bf16 {
+                for kp in 0..<steps {
+                    let v = at.load(fromByteOffset: kp * 64, as: SIMD16<UInt32>.self), x = xt + 32 * kp + r0
+                    step(unsafeBitCast(v &<< 16, to: SIMD16<Float>.self), x)
+                    step(unsafeBitCast(v & 0xFFFF_0000, to: SIMD16<Float>.self), x + 16)
+                }
+            } else {
+                for k in 0..<steps { step(at.load(fromByteOffset: k * 64, as: SIMD16<Float>.self), xt + 16 * k + r0) }
             }
             t.storeBytes(of: a0, toByteOffset: r0 * 64, as: SIMD16<Float>.self)
             t.storeBytes(of: a1, toByteOffset: (r0 + 1) * 64, as: SIMD16<Float>.self)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tensor
+import Training
 
 /// `tir bench peak`: raw sgemm GFLOP/s at the shapes a training step calls, on 1 and N threads.
 struct BenchPeak: ParsableCommand {
@@ -12,6 +13,10 @@ struct BenchPeak: ParsableCommand {
         """)
 
     @Option(help: "small | base") var config = "small"
+    @Option(help: "Take the shapes of this model's step instead (a tir run, a Hugging Face directory or a .gguf file), with --batch x --ctx.")
+    var checkpoint: String?
+    @Option(help: "Sequences per step with --checkpoint.") var batch = 8
+    @Option(help: "Tokens per sequence with --checkpoint.") var ctx = 256
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "Timed repetitions per shape (median reported).") var reps = 5
     @Flag(help: "Print one JSON object.") var json = false
@@ -19,13 +24,17 @@ struct BenchPeak: ParsableCommand {
     func validate() throws {
         try requireCount("reps", reps)
         try requireCount("threads", threads)
+        try requireCount("batch", batch)
+        try requireCount("ctx", ctx, min: 2)
     }
 
     func run() throws {
-        let shape = try ReferenceShape.named(config)
         let n = threads ?? Threads.available
         Threads.set(n)
-        let step = try TrainingStep(shape)
+        let model = try checkpoint.map { try loadModel(url($0)) }
+        let shape = try model.map { ReferenceShape(config: $0.policy.config, batch: batch, ctx: ctx) } ?? ReferenceShape.named(config)
+        let config = checkpoint ?? self.config
+        let step = try TrainingStep(shape, policy: model?.policy)
         _ = try step.run()
         let calls = try GEMMProfile.record { _ = try step.run() }
         var rows = [[String: Any]](), total = (flops: 0.0, one: 0.0, split: 0.0, blasN: 0.0)

@@ -45,8 +45,34 @@ final class PolicyTests: XCTestCase {
         XCTAssertThrowsError(try Policy(config: bad))
     }
 
+    /// On AVX-512 the fp32 session reads fp32 panels; without, the policy's weights in place: both match.
     func testKVCacheMatchesFullForward() throws {
-        for config in [tinyConfig, tinyGQAConfig] { try checkKVCacheMatchesFullForward(config) }
+        let saved = Kernels.useAVX512
+        defer { Kernels.useAVX512 = saved }
+        for avx512 in Set([saved, false]) {
+            Kernels.useAVX512 = avx512
+            for config in [tinyConfig, tinyGQAConfig] { try checkKVCacheMatchesFullForward(config) }
+        }
+    }
+
+    /// fp32 sessions copy the weights into panels only where the AVX-512 panel kernel runs and the copy takes
+    /// at most a quarter of memory; bf16 and q8 always have their own weights, fp16 never.
+    func testWhichSessionsHoldTheirOwnWeights() {
+        let saved = Kernels.useAVX512
+        defer { Kernels.useAVX512 = saved }
+        let small = 1_000, huge = Int(ProcessInfo.processInfo.physicalMemory / 8)
+        for avx512 in [false, true] {
+            Kernels.useAVX512 = avx512
+            XCTAssertEqual(WeightFormat.fp32.usesDecodeWeights(parameters: small), avx512)
+            XCTAssertFalse(WeightFormat.fp32.usesDecodeWeights(parameters: huge), "a copy of half the memory")
+            XCTAssertEqual(WeightFormat.fp32.sessionBytes(parameters: small), avx512 ? 4 * small : 0)
+            XCTAssertEqual(WeightFormat.fp32.sessionBytes(parameters: huge), 0)
+            for format in [WeightFormat.bf16, .q8] { XCTAssertTrue(format.usesDecodeWeights(parameters: huge)) }
+            XCTAssertFalse(WeightFormat.fp16.usesDecodeWeights(parameters: small))
+            XCTAssertEqual(WeightFormat.bf16.sessionBytes(parameters: small), 2 * small)
+            XCTAssertEqual(WeightFormat.q8.sessionBytes(parameters: small), 1_250)
+            XCTAssertEqual(WeightFormat.fp16.sessionBytes(parameters: small), 4 * small)
+        }
     }
 
     func checkKVCacheMatchesFullForward(_ config: PolicyConfig) throws {
