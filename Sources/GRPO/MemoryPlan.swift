@@ -33,7 +33,7 @@ public struct MemoryPlan: Equatable, Sendable {
         parameters = p
         fixedBytes = 16 * p + (config.kl.beta > 0 ? 4 * p : 0)
         let slots = (config.promptsPerStep * config.groupSize + ranks - 1) / ranks
-        let samplerBytes = config.rolloutWeights.sessionBytes(parameters: p)
+        let samplerBytes = config.rolloutWeights.sessionBytes(parameters: p, slots: slots)
         rolloutBytes = slots * sequenceLength * c.layers * 2 * c.kvHeadCount * c.headDim * 4 + samplerBytes
         let perLayer = 7 * c.dim + 3 * c.ffn + 2 * c.qkvDim + c.heads * sequenceLength
         activationBytesPerToken = 2 * 4 * c.layers * perLayer + 4 * c.dim

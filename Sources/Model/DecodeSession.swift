@@ -31,7 +31,7 @@ public final class DecodeSession {
         let c = policy.config
         guard slots > 0, maxLen > 0 else { throw TensorError("DecodeSession needs slots > 0 and maxLen > 0") }
         self.policy = weightFormat == .fp16 ? try policy.copy(rounded: .fp16) : policy
-        packed = weightFormat.usesDecodeWeights(parameters: policy.parameterCount)
+        packed = weightFormat.usesDecodeWeights(parameters: policy.parameterCount, slots: slots)
             ? try DecodeWeights(policy: policy, format: weightFormat) : nil
         self.slots = slots
         self.maxLen = maxLen
@@ -254,12 +254,13 @@ public final class DecodeSession {
     static let fedChunk = 32
 
     /// out[rows, outDim] = x[rows, inDim] Wᵀ + beta * out, W in the [out, in] layout, or its `packed` panels or q8
-    /// form when the session computes in one (any row count: a prefill too, so every token sees the same weights).
+    /// form when the session computes in one (any row count: a prefill too, so every token sees the same weights;
+    /// fp32 panels from `WeightFormat.fp32PanelMinRows` rows, the same values as in place).
     /// Otherwise up to `Kernels.smallRowsMax` rows go to `Kernels.smallRowsLinear` (streams W in place, 8-row
     /// register tiles); more to `Kernels.sgemm`, which splits C's longer side over the workers.
     func rowsLinear(_ x: UnsafePointer<Float>, lda: Int, _ w: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                     rows: Int, outDim: Int, inDim: Int, beta: Float, packed: (any DecodeMatrix)?) {
-        if let packed {
+        if let packed, weightFormat != .fp32 || rows >= WeightFormat.fp32PanelMinRows {
             packed.linear(x: x, lda: lda, out: out, rows: rows, beta: beta)
         } else if rows <= Kernels.smallRowsMax {
             Kernels.smallRowsLinear(x: x, lda: lda, w: w, out: out, rows: rows, outDim: outDim,

@@ -18,23 +18,32 @@ public enum WeightFormat: String, Codable, CaseIterable, Sendable {
 }
 
 extension WeightFormat {
-    /// Whether a decode session of a model with `parameters` parameters computes with its own `DecodeWeights`:
-    /// bf16 and q8 always; fp16 never (it reads a rounded copy of the policy in place). fp32 does where this CPU
-    /// runs the AVX-512 panel kernel and the copy (4 B per parameter) takes at most a quarter of memory: panels
+    /// Whether a decode session of `slots` sequences on a model with `parameters` parameters computes with its
+    /// own `DecodeWeights`: bf16 and q8 always; fp16 never (it reads a rounded copy of the policy in place).
+    /// fp32 does where this CPU runs the AVX-512 panel kernel, the session can have steps of more than
+    /// `fp32PanelMinRows - 1` rows, and the copy (4 B per parameter) takes at most a quarter of memory: panels
     /// are read front to back, one stream per worker, where the policy's weights in place are 12 strided row
-    /// streams per tile (SmolLM2 decoded 1.2x faster on Zen 4; the AVX2 tiles gained nothing from panels).
-    public func usesDecodeWeights(parameters: Int) -> Bool {
+    /// streams per tile (the AVX2 tiles gained nothing from panels). Figures: docs/PERFORMANCE.md.
+    public func usesDecodeWeights(parameters: Int, slots: Int) -> Bool {
         switch self {
         case .bf16, .q8: return true
         case .fp16: return false
-        case .fp32: return Kernels.useAVX512 && 16 * parameters <= Int(ProcessInfo.processInfo.physicalMemory)
+        case .fp32:
+            return Kernels.useAVX512 && slots >= Self.fp32PanelMinRows
+                && 16 * parameters <= Int(ProcessInfo.processInfo.physicalMemory)
         }
     }
 
+    /// Products of fewer rows read fp32 weights in place even where a session has fp32 panels: the 16-row panel
+    /// tile does the FMAs of 16 rows whatever the count, and up to 8 rows the in-place tiles, which stream the
+    /// weights no slower, were as fast or faster (SmolLM2 on Zen 4, new tokens/s in place against panels:
+    /// batch 4 125 and 108, batch 8 about 245 both, batch 12 228 and 258, batch 16 261 and 314).
+    public static let fp32PanelMinRows = 9
+
     /// Bytes a decode session holds beside the policy's own weights: its `DecodeWeights`, or fp16's rounded copy.
-    public func sessionBytes(parameters p: Int) -> Int {
+    public func sessionBytes(parameters p: Int, slots: Int) -> Int {
         switch self {
-        case .fp32: return usesDecodeWeights(parameters: p) ? 4 * p : 0
+        case .fp32: return usesDecodeWeights(parameters: p, slots: slots) ? 4 * p : 0
         case .bf16: return 2 * p
         case .fp16: return 4 * p
         case .q8: return 5 * p / 4

@@ -19,13 +19,16 @@ final class MemoryPlanTests: XCTestCase {
         XCTAssertEqual(plan.fixedBytes, 16 * p)
         let length = 128 + 72
         let kv = 8 * length * 2 * 2 * 4 * 16 * 4   // slots x len x layers x K,V x heads x hd x 4 B
-        let fp32Panels = Kernels.useAVX512 ? 4 * p : 0   // the fp32 sampler's panels, on AVX-512 only
-        XCTAssertEqual(plan.rolloutBytes, kv + fp32Panels)
+        XCTAssertEqual(plan.rolloutBytes, kv, "8 slots: the fp32 sampler reads the policy in place")
         XCTAssertEqual(plan.activationBytesPerToken, 2 * 4 * 2 * (7 * 64 + 3 * 256 + 2 * 3 * 64 + 4 * length) + 4 * 64)
         XCTAssertEqual(plan.microBatchTokens, 8 * length, "no cap: microBatch sequences of the planned length")
         XCTAssertEqual(plan.peakBytes, plan.fixedBytes + max(plan.rolloutBytes, plan.updateBytes))
         c.rolloutWeights = .bf16
         XCTAssertEqual(MemoryPlan.of(c, model: shape).rolloutBytes, kv + 2 * p, "the bf16 sampler's panels")
+        c.rolloutWeights = .fp32; c.groupSize = 8
+        XCTAssertEqual(MemoryPlan.of(c, model: shape).rolloutBytes, 2 * kv + (Kernels.useAVX512 ? 4 * p : 0),
+                       "16 slots: the fp32 sampler's panels, on AVX-512")
+        c.groupSize = 4
         c.rolloutWeights = .fp32
         c.kl.beta = 0.1
         XCTAssertEqual(MemoryPlan.of(c, model: shape).fixedBytes, 20 * p, "the KL reference is a copy of the weights")

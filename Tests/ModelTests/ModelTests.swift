@@ -45,7 +45,7 @@ final class PolicyTests: XCTestCase {
         XCTAssertThrowsError(try Policy(config: bad))
     }
 
-    /// On AVX-512 the fp32 session reads fp32 panels; without, the policy's weights in place: both match.
+    /// With the AVX-512 few-row tiles and with the AVX2 ones.
     func testKVCacheMatchesFullForward() throws {
         let saved = Kernels.useAVX512
         defer { Kernels.useAVX512 = saved }
@@ -55,23 +55,46 @@ final class PolicyTests: XCTestCase {
         }
     }
 
-    /// fp32 sessions copy the weights into panels only where the AVX-512 panel kernel runs and the copy takes
-    /// at most a quarter of memory; bf16 and q8 always have their own weights, fp16 never.
+    /// With fp32 panels (AVX-512, at least `fp32PanelMinRows` slots), steps of that many rows read the panels and
+    /// steps of fewer rows the policy in place: both give the full forward's logits.
+    func testFP32PanelAndInPlaceStepsMatchFullForward() throws {
+        let p = try Policy(config: tinyGQAConfig, seed: 6)
+        let v = tinyGQAConfig.vocab, count = WeightFormat.fp32PanelMinRows
+        let seqs: [[Int32]] = (0..<count).map { k -> [Int32] in
+            let t = Int32(k)
+            return [1, 3 + t, 100 + t, 200 - t]
+        }
+        let s = try DecodeSession(policy: p, slots: count, maxLen: 4)
+        XCTAssertEqual(s.packed != nil, Kernels.useAVX512)
+        _ = try s.feed(seqs.enumerated().map { ($0.offset, Array($0.element.prefix(2))) })
+        let many = try s.feed(seqs.enumerated().map { ($0.offset, [$0.element[2]]) })   // `count` rows: panels
+        let few = try s.feed([(0, [seqs[0][3]]), (1, [seqs[1][3]])])                        // 2 rows: in place
+        for k in 0..<count {
+            let full = try noGrad { try p.logits(tokens: seqs[k], batch: 1, seqLen: 4) }.array
+            for i in 0..<v { XCTAssertEqual(many[k * v + i], full[2 * v + i], accuracy: 2e-4, "slot \(k)") }
+            if k < 2 { for i in 0..<v { XCTAssertEqual(few[k * v + i], full[3 * v + i], accuracy: 2e-4, "slot \(k)") } }
+        }
+    }
+
+    /// fp32 sessions copy the weights into panels only where the AVX-512 panel kernel runs, steps can have
+    /// `fp32PanelMinRows` rows and the copy takes at most a quarter of memory; bf16 and q8 always have their own
+    /// weights, fp16 never.
     func testWhichSessionsHoldTheirOwnWeights() {
         let saved = Kernels.useAVX512
         defer { Kernels.useAVX512 = saved }
-        let small = 1_000, huge = Int(ProcessInfo.processInfo.physicalMemory / 8)
+        let small = 1_000, huge = Int(ProcessInfo.processInfo.physicalMemory / 8), many = WeightFormat.fp32PanelMinRows
         for avx512 in [false, true] {
             Kernels.useAVX512 = avx512
-            XCTAssertEqual(WeightFormat.fp32.usesDecodeWeights(parameters: small), avx512)
-            XCTAssertFalse(WeightFormat.fp32.usesDecodeWeights(parameters: huge), "a copy of half the memory")
-            XCTAssertEqual(WeightFormat.fp32.sessionBytes(parameters: small), avx512 ? 4 * small : 0)
-            XCTAssertEqual(WeightFormat.fp32.sessionBytes(parameters: huge), 0)
-            for format in [WeightFormat.bf16, .q8] { XCTAssertTrue(format.usesDecodeWeights(parameters: huge)) }
-            XCTAssertFalse(WeightFormat.fp16.usesDecodeWeights(parameters: small))
-            XCTAssertEqual(WeightFormat.bf16.sessionBytes(parameters: small), 2 * small)
-            XCTAssertEqual(WeightFormat.q8.sessionBytes(parameters: small), 1_250)
-            XCTAssertEqual(WeightFormat.fp16.sessionBytes(parameters: small), 4 * small)
+            XCTAssertEqual(WeightFormat.fp32.usesDecodeWeights(parameters: small, slots: many), avx512)
+            XCTAssertFalse(WeightFormat.fp32.usesDecodeWeights(parameters: small, slots: many - 1), "few rows a step")
+            XCTAssertFalse(WeightFormat.fp32.usesDecodeWeights(parameters: huge, slots: many), "a copy of half the memory")
+            XCTAssertEqual(WeightFormat.fp32.sessionBytes(parameters: small, slots: many), avx512 ? 4 * small : 0)
+            XCTAssertEqual(WeightFormat.fp32.sessionBytes(parameters: huge, slots: many), 0)
+            for format in [WeightFormat.bf16, .q8] { XCTAssertTrue(format.usesDecodeWeights(parameters: huge, slots: 1)) }
+            XCTAssertFalse(WeightFormat.fp16.usesDecodeWeights(parameters: small, slots: many))
+            XCTAssertEqual(WeightFormat.bf16.sessionBytes(parameters: small, slots: 1), 2 * small)
+            XCTAssertEqual(WeightFormat.q8.sessionBytes(parameters: small, slots: 1), 1_250)
+            XCTAssertEqual(WeightFormat.fp16.sessionBytes(parameters: small, slots: 1), 4 * small)
         }
     }
 
