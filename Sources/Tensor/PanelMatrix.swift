@@ -16,7 +16,7 @@ public final class PanelMatrix {
     public let outDim: Int, inDim: Int
     /// bf16 or fp32.
     public let format: NumberFormat
-    /// Rows of xt a tile reads: inDim rounded up to whole steps.
+    /// Panels; 64-byte loads per panel; rows of xt a tile reads (inDim rounded up to whole steps).
     let panels: Int, steps: Int, kRows: Int
     private let storage: UnsafeMutablePointer<UInt32>
 
@@ -50,13 +50,12 @@ public final class PanelMatrix {
                     var k0 = 0
                     if n0 + 16 <= outDim {
                         while k0 + 16 <= inDim {   // t[k * 16 + j] = W[n0 + j, k0 + k]
-                            if !bf16 {
-                                Self.transpose16(w + n0 * inDim + k0, lda: inDim, UnsafeMutableRawPointer(dst + k0 * 16)
-                                    .assumingMemoryBound(to: Float.self))
+                            Self.transpose16(w + n0 * inDim + k0, lda: inDim, t)
+                            if !bf16 {   // the panel's words are t as it is
+                                UnsafeMutableRawPointer(dst + k0 * 16).copyMemory(from: t, byteCount: 1024)
                                 k0 += 16
                                 continue
                             }
-                            Self.transpose16(w + n0 * inDim + k0, lda: inDim, t)
                             NumberFormat.bf16.round(t, count: 256)
                             for k in stride(from: 0, to: 16, by: 2) {
                                 let word = words(t + k * 16) &>> 16 | words(t + (k + 1) * 16) & 0xFFFF_0000
