@@ -3,7 +3,8 @@ import Tensor
 
 /// The decode session's forward of some rows (whole items of one feed call) through `Policy.forward`: raw
 /// kernels on one worker's scratch, each row's keys and values written into the session's cache as its
-/// attention runs. With `DecodeWeights` (bf16, q8, and fp32 panels on AVX-512) every product reads them (with bf16 every
+/// attention runs. With `DecodeWeights` (bf16, q8, and fp32 panels on AVX-512, there for products of
+/// `WeightFormat.fp32PanelMinRows` rows or more) every product reads them (with bf16 every
 /// norm its rounded weights too, so the rows see exactly the policy rounded to bf16).
 struct DecodePass: ForwardPass {
     typealias Failure = Never
