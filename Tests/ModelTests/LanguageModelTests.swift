@@ -146,6 +146,19 @@ final class LanguageModelTests: XCTestCase {
             let worst = zip(try logProbs(m, c.ids), c.logprobs).map { abs(Double($0) - $1) }.max() ?? 0
             XCTAssertLessThan(worst, 1e-4, "log-probs of \(c.text.debugDescription)")
         }
+        // An fp32 session of `fp32PanelMinRows` slots (fp32 panels on AVX-512) scores the first 6 tokens of every
+        // text in one feed (36 rows a product) like transformers: the full forward's values, summed in another
+        // order. (A prefix: the panel tile is slow in a debug build.)
+        let prefix = 6, slots = max(WeightFormat.fp32PanelMinRows, cases.count)
+        let panels = try DecodeSession(policy: m.policy, slots: slots, maxLen: prefix)
+        XCTAssertEqual(panels.packed != nil, Kernels.useAVX512)
+        let fed = try panels.feed(cases.enumerated().map { ($0.offset, Array($0.element.ids.prefix(prefix))) },
+                                  scoreFedAt: 1).fedLogProbs
+        let golden = cases.flatMap { $0.logprobs.prefix(min(prefix, $0.ids.count) - 1) }
+        XCTAssertEqual(fed.count, golden.count)
+        let worstFed = zip(fed, golden).map { abs(Double($0) - $1) }.max() ?? 0
+        XCTAssertLessThan(worstFed, 1e-4, "fp32 session log-probs")
+        print("SmolLM2 fp32 session (\(slots) slots) vs transformers fp32: max |dlogp| \(worstFed) over \(fed.count) tokens")
         // A decode session with q8 weights scores the same tokens close to transformers' fp32 (measured here:
         // mean |error| 0.00076 nats per token, max 0.0055; a bf16 session: mean 0.0097, max 0.06).
         let session = try DecodeSession(policy: m.policy, slots: 1, maxLen: cases.map(\.ids.count).max()!, weightFormat: .q8)
